@@ -1,0 +1,169 @@
+// Command deliver delivers one message from stdin to one recipient's
+// Maildir: Postfix's pipe(8) transport (flags=DRhu user=vmail), an
+// administrator redelivering a saved message, or a script looping over many.
+//
+//	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
+//	deliver [-c CONFIG] -check
+//
+// On failure it writes exactly one line to stderr, starting with an RFC 3463
+// enhanced status code, and exits with a sysexits(3) code (see package
+// status). Anything unforeseen, a panic included, is a temporary failure
+// (exit 75): Postfix bounces every other code.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/delivery"
+	"maildeliver/internal/logging"
+	"maildeliver/internal/lookup"
+	"maildeliver/internal/status"
+)
+
+const usage = `usage: deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
+       deliver [-c CONFIG] -check
+
+Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
+  -c CONFIG   configuration file (default ` + config.DefaultPath + `)
+  -f SENDER   envelope sender; "" or "<>" is the null sender
+  -a ADDRESS  original recipient (written as X-Original-To when it differs)
+  -m FOLDER   Maildir++ folder to save into; "" = INBOX
+  -p FILE     read the message from FILE instead of stdin
+  -d ADDRESS  recipient (required)
+  -check      validate the configuration, print it (secrets masked), test the userdb
+  -h, -help   this text
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type options struct {
+	config, sender, orig, folder, file, rcpt string
+	check                                    bool
+}
+
+// run is deliver's whole life; it returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			// Never exit 2 (Go's panic status): Postfix would bounce.
+			fmt.Fprintln(stderr, "4.3.0 internal error, message queued for retry")
+			code = status.ExitTempFail
+		}
+	}()
+	opt, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return status.ExitOK
+	}
+	if err != nil {
+		return fail(stderr, status.Usage("usage: "+oneLine(err.Error())))
+	}
+	cfg, err := config.Load(opt.config)
+	if err != nil {
+		// The detail (file name, key) is the administrator's, not secret.
+		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+	}
+	if opt.check {
+		return check(cfg, stdout, stderr)
+	}
+	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
+		Tag: "maildeliver/deliver", StderrIsOutput: true})
+	if err != nil {
+		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+	}
+	defer closer.Close()
+	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+	if err != nil {
+		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
+	}
+	defer db.Close()
+	in := stdin
+	if opt.file != "" {
+		f, err := os.Open(opt.file)
+		if err != nil {
+			return fail(stderr, status.Usage("cannot read -p file: "+oneLine(err.Error())))
+		}
+		defer f.Close()
+		in = f
+	}
+	agent := delivery.NewAgent(cfg, db, log)
+	_, err = agent.Pipe(context.Background(), delivery.PipeRequest{
+		Sender: opt.sender, Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
+		MaxSize: int64(cfg.Mail.MaxMessageSize),
+	}, in)
+	if err != nil {
+		return fail(stderr, status.From(err))
+	}
+	return status.ExitOK
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.config, "c", config.DefaultPath, "")
+	fs.StringVar(&o.sender, "f", "", "")
+	fs.StringVar(&o.orig, "a", "", "")
+	fs.StringVar(&o.folder, "m", "", "")
+	fs.StringVar(&o.file, "p", "", "")
+	fs.StringVar(&o.rcpt, "d", "", "")
+	fs.BoolVar(&o.check, "check", false, "")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.check:
+		return o, nil
+	case o.rcpt == "":
+		return o, errors.New("-d RECIPIENT is required")
+	}
+	return o, nil
+}
+
+// fail prints the one DSN line and returns the exit code.
+func fail(w io.Writer, st *status.Error) int {
+	fmt.Fprintln(w, oneLine(st.DSN()))
+	return st.Exit
+}
+
+// oneLine keeps Postfix's bounce text to the single line it parses.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 400 {
+		s = s[:400]
+	}
+	return s
+}
+
+// check validates the configuration, prints it and pings the userdb.
+func check(cfg *config.Config, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "# effective configuration (secrets masked)\n%s", cfg.Effective())
+	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+	if err != nil {
+		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Userdb.Timeout.D())
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		return fail(stderr, status.Temp("userdb unreachable: "+oneLine(config.MaskSecrets(err.Error()))))
+	}
+	fmt.Fprintln(stdout, "# userdb: ok")
+	return status.ExitOK
+}

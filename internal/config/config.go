@@ -1,0 +1,346 @@
+// Package config owns maildeliver's one configuration file, shared by
+// deliver and lmtpd: a TOML file, default /etc/maildeliver/maildeliver.toml.
+// Unknown keys are an error; every key has a default (Defaults).
+//
+//	hostname = ""                     # default: the system host name
+//
+//	[log]
+//	level = "info"                    # debug | info | warn | error
+//	target = "auto"                   # auto | syslog | stderr | file:/PATH (see package logging)
+//
+//	[userdb]
+//	driver = "sqlite"                 # pgsql | mysql | sqlite
+//	connect = "/var/lib/maildeliver/users.db"
+//	user_query = "SELECT home, uid, gid FROM users WHERE userid = '%u'"
+//	alias_query = ""                  # address -> canonical user, followed up to 8 hops
+//	timeout = "5s"                    # per lookup
+//	max_connections = 4               # pool size (lmtpd); deliver uses one
+//	cache_ttl = "0s"                  # positive lookup cache (lmtpd); 0 = off
+//	negative_cache_ttl = "0s"         # "user unknown" cache (lmtpd); 0 = off
+//
+//	[mail]
+//	location = "maildir:~/Maildir"    # ~ = home column; %u %n %d allowed
+//	uid = 0                           # used when the query returns no uid
+//	gid = 0
+//	min_uid = 500                     # uids below this (and 0) are refused, 4.3.0
+//	recipient_delimiter = "+"
+//	detail_folder = true
+//	autocreate = true
+//	file_mode = "0600"                # 0600 | 0660
+//	max_message_size = "0"            # deliver's limit (5.2.3); 0 = unlimited
+//	allowed_roots = []                # if set, every maildir must lie under one of these
+//
+//	[quota]
+//	default = ""                      # e.g. "1G"; "" = unlimited
+//	full = "bounce"                   # bounce | defer
+//	grace = ""                        # e.g. "10%" or "10M"
+//
+//	[lmtp]
+//	listen = ["unix:/var/spool/postfix/private/lmtp"]   # unix:PATH | tcp:HOST:PORT | systemd
+//	socket_mode = "0660"
+//	socket_group = "postfix"
+//	max_message_size = "50M"
+//	max_recipients = 1000
+//	max_connections = 256
+//	command_timeout = "5m"
+//	data_timeout = "10m"
+//	shutdown_timeout = "30s"
+//	spool_dir = ""                    # where message bodies over spool_memory are spooled; "" = $TMPDIR
+//	spool_memory = "1M"
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where both binaries look when -c is not given.
+const DefaultPath = "/etc/maildeliver/maildeliver.toml"
+
+// Config is the whole file.
+type Config struct {
+	Hostname string `toml:"hostname"`
+	Log      Log    `toml:"log"`
+	Userdb   Userdb `toml:"userdb"`
+	Mail     Mail   `toml:"mail"`
+	Quota    Quota  `toml:"quota"`
+	LMTP     LMTP   `toml:"lmtp"`
+}
+
+type Log struct {
+	Level  string `toml:"level"`
+	Target string `toml:"target"`
+}
+
+type Userdb struct {
+	Driver           string   `toml:"driver"`
+	Connect          string   `toml:"connect"`
+	UserQuery        string   `toml:"user_query"`
+	AliasQuery       string   `toml:"alias_query"`
+	Timeout          Duration `toml:"timeout"`
+	MaxConnections   int      `toml:"max_connections"`
+	CacheTTL         Duration `toml:"cache_ttl"`
+	NegativeCacheTTL Duration `toml:"negative_cache_ttl"`
+}
+
+type Mail struct {
+	Location           string   `toml:"location"`
+	UID                int64    `toml:"uid"`
+	GID                int64    `toml:"gid"`
+	MinUID             int64    `toml:"min_uid"`
+	RecipientDelimiter string   `toml:"recipient_delimiter"`
+	DetailFolder       bool     `toml:"detail_folder"`
+	Autocreate         bool     `toml:"autocreate"`
+	FileMode           Mode     `toml:"file_mode"`
+	MaxMessageSize     Size     `toml:"max_message_size"`
+	AllowedRoots       []string `toml:"allowed_roots"`
+}
+
+type Quota struct {
+	Default string `toml:"default"`
+	Full    string `toml:"full"`
+	Grace   string `toml:"grace"`
+}
+
+type LMTP struct {
+	Listen          []string `toml:"listen"`
+	SocketMode      Mode     `toml:"socket_mode"`
+	SocketGroup     string   `toml:"socket_group"`
+	MaxMessageSize  Size     `toml:"max_message_size"`
+	MaxRecipients   int      `toml:"max_recipients"`
+	MaxConnections  int      `toml:"max_connections"`
+	CommandTimeout  Duration `toml:"command_timeout"`
+	DataTimeout     Duration `toml:"data_timeout"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	SpoolDir        string   `toml:"spool_dir"`
+	SpoolMemory     Size     `toml:"spool_memory"`
+}
+
+// Defaults returns the configuration used for every key the file leaves out.
+func Defaults() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Hostname: host,
+		Log:      Log{Level: "info", Target: "auto"},
+		Userdb: Userdb{
+			Driver:         "sqlite",
+			Connect:        "/var/lib/maildeliver/users.db",
+			UserQuery:      "SELECT home, uid, gid FROM users WHERE userid = '%u'",
+			Timeout:        Duration(5 * time.Second),
+			MaxConnections: 4,
+		},
+		Mail: Mail{
+			Location:           "maildir:~/Maildir",
+			MinUID:             500,
+			RecipientDelimiter: "+",
+			DetailFolder:       true,
+			Autocreate:         true,
+			FileMode:           0o600,
+		},
+		Quota: Quota{Full: "bounce"},
+		LMTP: LMTP{
+			Listen:          []string{"unix:/var/spool/postfix/private/lmtp"},
+			SocketMode:      0o660,
+			SocketGroup:     "postfix",
+			MaxMessageSize:  50 << 20,
+			MaxRecipients:   1000,
+			MaxConnections:  256,
+			CommandTimeout:  Duration(5 * time.Minute),
+			DataTimeout:     Duration(10 * time.Minute),
+			ShutdownTimeout: Duration(30 * time.Second),
+			SpoolMemory:     1 << 20,
+		},
+	}
+}
+
+// Load reads path over the defaults and validates the result.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse reads TOML text over the defaults; name is used in messages.
+func Parse(data []byte, name string) (*Config, error) {
+	c := Defaults()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("config %s: unknown keys: %s", name, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks values that TOML types alone cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Hostname == "" {
+		bad("hostname is empty and the system host name is unknown")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch t := c.Log.Target; {
+	case t == "auto", t == "syslog", t == "stderr":
+	case strings.HasPrefix(t, "file:/"):
+	default:
+		bad("log.target %q: want auto, syslog, stderr or file:/PATH", t)
+	}
+	switch c.Userdb.Driver {
+	case "pgsql", "mysql", "sqlite":
+	default:
+		bad("userdb.driver %q: want pgsql, mysql or sqlite", c.Userdb.Driver)
+	}
+	if strings.TrimSpace(c.Userdb.Connect) == "" {
+		bad("userdb.connect is empty")
+	}
+	if strings.TrimSpace(c.Userdb.UserQuery) == "" {
+		bad("userdb.user_query is empty")
+	}
+	if c.Userdb.Timeout <= 0 {
+		bad("userdb.timeout must be positive")
+	}
+	if c.Userdb.MaxConnections < 1 {
+		bad("userdb.max_connections must be at least 1")
+	}
+	if c.Userdb.CacheTTL < 0 || c.Userdb.NegativeCacheTTL < 0 {
+		bad("userdb cache TTLs must not be negative")
+	}
+	if !strings.HasPrefix(c.Mail.Location, "maildir:") || len(c.Mail.Location) == len("maildir:") {
+		bad("mail.location %q: want maildir:PATH", c.Mail.Location)
+	}
+	if c.Mail.UID < 0 || c.Mail.GID < 0 {
+		bad("mail.uid and mail.gid must not be negative")
+	}
+	if c.Mail.MinUID < 1 {
+		bad("mail.min_uid must be at least 1 (uid 0 is never used for mail)")
+	}
+	if strings.ContainsAny(c.Mail.RecipientDelimiter, "@\x00\r\n") {
+		bad("mail.recipient_delimiter %q contains a forbidden character", c.Mail.RecipientDelimiter)
+	}
+	if c.Mail.FileMode != 0o600 && c.Mail.FileMode != 0o660 {
+		bad("mail.file_mode %04o: want 0600 or 0660", uint32(c.Mail.FileMode))
+	}
+	for _, r := range c.Mail.AllowedRoots {
+		if !filepath.IsAbs(r) {
+			bad("mail.allowed_roots: %q is not an absolute path", r)
+		}
+	}
+	switch c.Quota.Full {
+	case "bounce", "defer":
+	default:
+		bad("quota.full %q: want bounce or defer", c.Quota.Full)
+	}
+	if c.Quota.Default != "" {
+		if _, err := ParseSize(c.Quota.Default); err != nil {
+			bad("quota.default: %v", err)
+		}
+	}
+	if c.Quota.Grace != "" {
+		if _, err := ParseGrace(c.Quota.Grace); err != nil {
+			bad("quota.grace: %v", err)
+		}
+	}
+	if len(c.LMTP.Listen) == 0 {
+		bad("lmtp.listen is empty")
+	}
+	for _, l := range c.LMTP.Listen {
+		if _, _, err := ParseListen(l); err != nil {
+			bad("lmtp.listen: %v", err)
+		}
+	}
+	if c.LMTP.SocketMode&^0o777 != 0 {
+		bad("lmtp.socket_mode %o is not a permission mode", uint32(c.LMTP.SocketMode))
+	}
+	if c.LMTP.MaxRecipients < 1 {
+		bad("lmtp.max_recipients must be at least 1")
+	}
+	if c.LMTP.MaxConnections < 1 {
+		bad("lmtp.max_connections must be at least 1")
+	}
+	if c.LMTP.CommandTimeout <= 0 || c.LMTP.DataTimeout <= 0 || c.LMTP.ShutdownTimeout <= 0 {
+		bad("lmtp timeouts must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// ParseListen splits an lmtp.listen entry into network and address:
+// "unix:/path", "tcp:host:port" or "systemd" (sockets passed by systemd).
+func ParseListen(s string) (network, addr string, err error) {
+	switch {
+	case s == "systemd":
+		return "systemd", "", nil
+	case strings.HasPrefix(s, "unix:") && len(s) > len("unix:"):
+		p := s[len("unix:"):]
+		if !filepath.IsAbs(p) {
+			return "", "", fmt.Errorf("%q: unix socket path must be absolute", s)
+		}
+		return "unix", p, nil
+	case strings.HasPrefix(s, "tcp:"):
+		a := s[len("tcp:"):]
+		i := strings.LastIndex(a, ":")
+		if i < 0 {
+			return "", "", fmt.Errorf("%q: want tcp:HOST:PORT", s)
+		}
+		if p, err := strconv.Atoi(a[i+1:]); err != nil || p < 0 || p > 65535 {
+			return "", "", fmt.Errorf("%q: bad port", s)
+		}
+		return "tcp", a, nil
+	}
+	return "", "", fmt.Errorf("%q: want unix:PATH, tcp:HOST:PORT or systemd", s)
+}
+
+var (
+	maskKV  = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`)
+	maskURL = regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`)
+	maskDSN = regexp.MustCompile(`^([^:/@\s]+:)([^@]*)(@)`)
+)
+
+// MaskSecrets hides passwords in a connect string (key=value, URL or
+// go-sql-driver DSN form).
+func MaskSecrets(s string) string {
+	s = maskKV.ReplaceAllString(s, "${1}********")
+	if strings.Contains(s, "://") {
+		return maskURL.ReplaceAllString(s, "${1}********${3}")
+	}
+	s = maskDSN.ReplaceAllString(s, "${1}********${3}")
+	return s
+}
+
+// Effective renders the configuration as TOML, secrets masked: what
+// -check prints.
+func (c *Config) Effective() string {
+	masked := *c
+	masked.Userdb.Connect = MaskSecrets(c.Userdb.Connect)
+	if masked.Mail.AllowedRoots == nil {
+		masked.Mail.AllowedRoots = []string{}
+	}
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(masked); err != nil {
+		return "# cannot render config: " + err.Error()
+	}
+	return b.String()
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each file in testdata/bad starts with "# want: TEXT"; loading it must fail
+// with an error containing TEXT.
+func TestBadConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.toml")
+	if len(files) == 0 {
+		t.Fatal("no test data")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			fh, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, _ := bufio.NewReader(fh).ReadString('\n')
+			fh.Close()
+			want := strings.TrimSpace(strings.TrimPrefix(line, "# want:"))
+			_, err = Load(f)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Load = %v, want error containing %q", err, want)
+			}
+		})
+	}
+}
+
+func TestSpecExample(t *testing.T) {
+	c, err := Load("testdata/good/spec-example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Userdb.Driver != "pgsql" || c.Userdb.Timeout.D() != 5*time.Second || c.LMTP.MaxMessageSize != 50<<20 ||
+		c.LMTP.SocketMode != 0o660 || c.Mail.MinUID != 500 || !c.Mail.DetailFolder {
+		t.Fatalf("unexpected values: %+v", c)
+	}
+	eff := c.Effective()
+	if strings.Contains(eff, "secret") {
+		t.Fatalf("password not masked:\n%s", eff)
+	}
+	// The effective config is itself a valid config file.
+	if _, err := Parse([]byte(eff), "effective"); err != nil {
+		t.Fatalf("effective config does not load: %v\n%s", err, eff)
+	}
+}
+
+func TestDefaultsValid(t *testing.T) {
+	if err := Defaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(nil, "empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Userdb.Driver != "sqlite" || c.Quota.Full != "bounce" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestMaskSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"host=x password=secret user=u":        "host=x password=******** user=u",
+		"host=x password='a b' user=u":         "host=x password=******** user=u",
+		"postgres://u:secret@h/db":             "postgres://u:********@h/db",
+		"root:secret@tcp(127.0.0.1:3306)/mail": "root:********@tcp(127.0.0.1:3306)/mail",
+		"/var/lib/users.db":                    "/var/lib/users.db",
+	} {
+		if got := MaskSecrets(in); got != want {
+			t.Errorf("MaskSecrets(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"": 0, "0": 0, "100": 100, "1k": 1024, "1K": 1024, "50M": 50 << 20, "1G": 1 << 30, "2T": 2 << 40,
+		"10MB": 10 << 20, "5 M": 5 << 20,
+	} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"x", "1X", "-1", "99999999999999999999", "9999999999T"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+}

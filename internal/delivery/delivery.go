@@ -1,0 +1,208 @@
+// Package delivery is the pipeline both binaries share: an envelope and a
+// message stream in, a file in a Maildir (or one classified failure) out.
+//
+// For each recipient: Resolve (address checks, userdb lookup, owner, maildir
+// path, folder), then Deliver (loop check, quota, headers prepended to the
+// original bytes, durable write as the mailbox owner). Every failure leaves
+// this package as a *status.Error; every outcome is logged once, with the
+// delivery id, by Report.
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/lookup"
+	"maildeliver/internal/maildir"
+	"maildeliver/internal/message"
+	"maildeliver/internal/privilege"
+	"maildeliver/internal/status"
+)
+
+// Userdb is what the pipeline needs from package lookup.
+type Userdb interface {
+	Lookup(ctx context.Context, address string) (*lookup.User, error)
+}
+
+// Agent delivers messages under one configuration.
+type Agent struct {
+	cfg   *config.Config
+	db    Userdb
+	log   *slog.Logger
+	namer *maildir.Namer
+	// SyncNew, if set, replaces the per-delivery fsync of new/ (lmtpd's
+	// group commit).
+	SyncNew func(dir *os.File) error
+}
+
+// NewAgent returns an Agent.
+func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger) *Agent {
+	return &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname)}
+}
+
+// Config returns the agent's configuration.
+func (a *Agent) Config() *config.Config { return a.cfg }
+
+// Request is one message for one recipient.
+type Request struct {
+	ID            string // delivery id, shared by a transaction's recipients
+	Sender        string // envelope sender, "" for the null sender
+	OrigRecipient string // -a / ORCPT; written as X-Original-To when it differs
+	Received      string // a complete "Received: ...\n" field to prepend, or ""
+}
+
+// Result is a successful delivery.
+type Result struct {
+	Folder string // folder name, "" for INBOX
+	File   string // file name in new/
+	Size   int64
+}
+
+// Deliver writes the message for t. body is read to its end on success.
+// The header is shared by all recipients of a transaction and not modified.
+func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.Header, body io.Reader) (Result, error) {
+	fields, loop := h.For(t.Recipient)
+	if loop {
+		return Result{}, status.Loop(t.Recipient)
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, status.From(err)
+	}
+	prefix := a.prefix(t, req)
+	var res Result
+	err := privilege.Run(t.UID, t.GID, func() error {
+		d, err := maildir.Open(t.Maildir, t.UID)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		f, err := d.Folder(t.FolderDir, a.cfg.Mail.Autocreate)
+		if errors.Is(err, maildir.ErrNoFolder) {
+			res.Folder = ""
+			f, err = d.Folder("", false)
+		} else {
+			res.Folder = t.Folder
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w, err := f.Deliver(a.namer, maildir.DeliverOptions{
+			Mode:    os.FileMode(a.cfg.Mail.FileMode),
+			SyncNew: a.SyncNew,
+		}, func(w io.Writer) error {
+			if _, err := io.WriteString(w, prefix); err != nil {
+				return err
+			}
+			if _, err := w.Write(fields); err != nil {
+				return err
+			}
+			_, err := io.Copy(w, body)
+			return err
+		})
+		res.File, res.Size = w.Name, w.Size
+		return err
+	})
+	if err != nil {
+		return Result{}, classify(err)
+	}
+	return res, nil
+}
+
+// prefix is what goes before the original header: Return-Path, Delivered-To,
+// X-Original-To (when the original recipient differs) and Received.
+func (a *Agent) prefix(t *Target, req Request) string {
+	var b strings.Builder
+	b.WriteString("Return-Path: <")
+	b.WriteString(req.Sender)
+	b.WriteString(">\nDelivered-To: ")
+	b.WriteString(t.Recipient)
+	b.WriteString("\n")
+	if req.OrigRecipient != "" && !strings.EqualFold(req.OrigRecipient, t.Recipient) {
+		b.WriteString("X-Original-To: ")
+		b.WriteString(req.OrigRecipient)
+		b.WriteString("\n")
+	}
+	b.WriteString(req.Received)
+	return b.String()
+}
+
+// classify maps the errors of maildir and privilege to public outcomes.
+func classify(err error) *status.Error {
+	switch {
+	case errors.Is(err, privilege.ErrUIDMismatch):
+		return status.Temp("mailbox belongs to another uid than this process").Wrap(err)
+	case errors.Is(err, privilege.ErrSwitch):
+		return status.Temp("cannot switch to the mailbox owner").Wrap(err)
+	case errors.Is(err, maildir.ErrNotOwner):
+		return status.Temp("mailbox directory owned by another uid").Wrap(err)
+	case errors.Is(err, maildir.ErrSymlink):
+		return status.Temp("symbolic link in the mailbox refused").Wrap(err)
+	case errors.Is(err, maildir.ErrBadPath):
+		return status.Temp("bad mailbox location").Wrap(err)
+	}
+	return status.From(err)
+}
+
+// NewID returns a new delivery id: 16 characters, sortable by time at the
+// second, unique per call.
+func NewID() string {
+	var b [10]byte
+	now := uint32(time.Now().Unix())
+	b[0], b[1], b[2], b[3] = byte(now>>24), byte(now>>16), byte(now>>8), byte(now)
+	rand.Read(b[4:])
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Outcome is what Report logs about one recipient.
+type Outcome struct {
+	ID, MessageID, Sender, Recipient string
+	Result                           Result
+	Err                              error
+	Start                            time.Time
+}
+
+// Report writes the one log line of a delivery outcome.
+func (a *Agent) Report(o Outcome) {
+	attrs := []slog.Attr{
+		slog.String("id", o.ID),
+		slog.String("msgid", o.MessageID),
+		slog.String("from", o.Sender),
+		slog.String("to", o.Recipient),
+	}
+	dur := slog.Duration("duration", time.Since(o.Start).Round(time.Microsecond))
+	if o.Err == nil {
+		folder := o.Result.Folder
+		if folder == "" {
+			folder = "INBOX"
+		}
+		a.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery", append(attrs,
+			slog.String("folder", folder), slog.String("file", o.Result.File),
+			slog.Int64("size", o.Result.Size), dur,
+			slog.String("result", "delivered"), slog.String("code", "2.0.0"))...)
+		return
+	}
+	st := status.From(o.Err)
+	result, level := "bounced", slog.LevelWarn
+	if st.Temporary() {
+		result = "deferred"
+	}
+	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", st.Enhanced),
+		slog.String("reason", st.Reason))
+	if st.Err != nil {
+		attrs = append(attrs, slog.String("error", st.Err.Error()))
+		level = slog.LevelError
+		if !st.Temporary() {
+			level = slog.LevelWarn
+		}
+	}
+	a.log.LogAttrs(context.Background(), level, "delivery", attrs...)
+}

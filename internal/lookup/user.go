@@ -1,0 +1,30 @@
+package lookup
+
+import "errors"
+
+// NoID marks a uid or gid the query did not return (no such column, or NULL).
+const NoID int64 = -1
+
+// User is what the userdb says about one recipient. Columns are read by
+// name; any other column is ignored.
+type User struct {
+	// Address is the address the user_query matched (after alias
+	// resolution and, if needed, with the +detail removed).
+	Address string
+	// Detail is the part after the recipient delimiter when the user was
+	// found only under the address without it ("" otherwise).
+	Detail string
+
+	Home string // column "home"; "" when absent or NULL
+	Mail string // column "mail" (maildir path, may be "maildir:..."); "" when absent
+	UID  int64  // column "uid"; NoID when absent or NULL
+	GID  int64  // column "gid"; NoID when absent or NULL
+
+	QuotaRule     string // column "quota_rule" (Dovecot form "*:storage=1G"); "" when absent
+	QuotaBytes    int64  // column "quota_bytes"; -1 when absent or NULL
+	QuotaMessages int64  // column "quota_messages"; -1 when absent or NULL
+}
+
+// ErrNotFound means the userdb answered and has no such user. It is the only
+// lookup error that may lead to a bounce; every other error is temporary.
+var ErrNotFound = errors.New("lookup: user not found")

@@ -1,0 +1,349 @@
+// Package maildir owns the moment a message becomes a file: durable,
+// collision-free writes into Maildir and Maildir++ folders, shared by
+// deliver and lmtpd.
+//
+// The order of one delivery (after Postfix's src/virtual/maildir.c and
+// Dovecot's maildir-save.c, with the directory syncs they leave to the
+// file system made explicit):
+//
+//  1. create tmp/<unique> with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600 (or 0660);
+//  2. write the message, fsync the file, close it;
+//  3. rename tmp/<unique> to new/<unique>,S=<size> with RENAME_NOREPLACE
+//     (link + unlink where the file system lacks renameat2), so an existing
+//     file is never overwritten;
+//  4. fsync new/.
+//
+// Only after step 4 may the caller report success. Any failure removes the
+// tmp file, and a failure in step 4 also removes the new/ entry, so nothing
+// half-done is ever reported or left visible.
+//
+// Every path below the maildir root is opened relative to an open directory
+// with O_NOFOLLOW: a symbolic link inside the mailbox is never followed, and
+// every directory used must be owned by the mailbox's uid. Directories the
+// package creates are mode 0700, and the parent of each is fsynced so the
+// new entry survives a crash.
+//
+// The caller runs all of this as the mailbox owner (see package privilege):
+// this package never changes identity itself.
+package maildir
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors callers classify. All are temporary conditions.
+var (
+	ErrNotOwner = errors.New("maildir: directory owned by another uid")
+	ErrSymlink  = errors.New("maildir: symbolic link in the mailbox")
+	ErrNoFolder = errors.New("maildir: folder does not exist")
+	ErrBadPath  = errors.New("maildir: path is not absolute or contains '..'")
+)
+
+const dirMode = 0o700
+
+// Dir is an open maildir root (the INBOX).
+type Dir struct {
+	root *os.File
+	path string
+	uid  int
+}
+
+// Open opens the maildir at path, creating it and any missing parent (mode
+// 0700) when it does not exist, and checks that it is owned by uid.
+func Open(path string, uid int) (*Dir, error) {
+	if err := CheckPath(path); err != nil {
+		return nil, err
+	}
+	root, err := openDirAll(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dir{root: root, path: path, uid: uid}
+	if err := d.checkOwner(root); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// CheckPath refuses a maildir path that is relative or has a ".."
+// component: such a path comes from a bad userdb row or location, and
+// following it could write outside every mailbox.
+func CheckPath(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("%w: %q", ErrBadPath, path)
+	}
+	for _, c := range strings.Split(path, "/") {
+		if c == ".." {
+			return fmt.Errorf("%w: %q", ErrBadPath, path)
+		}
+	}
+	return nil
+}
+
+// Path returns the maildir root's path.
+func (d *Dir) Path() string { return d.path }
+
+// Root returns the open root directory, for maildirsize (package quota).
+func (d *Dir) Root() *os.File { return d.root }
+
+// Close releases the root.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// Folder opens a folder for delivery. dir is FolderDir's result ("" is
+// INBOX). A missing folder is created when create is set, else ErrNoFolder.
+// The INBOX's tmp/new/cur are always created when missing.
+func (d *Dir) Folder(dir string, create bool) (*Folder, error) {
+	base := d.root
+	if dir != "" {
+		if strings.ContainsRune(dir, '/') || dir == "." || dir == ".." || !strings.HasPrefix(dir, ".") {
+			return nil, fmt.Errorf("%w: folder %q", ErrBadPath, dir)
+		}
+		fd, err := openSub(d.root, dir)
+		if errors.Is(err, os.ErrNotExist) {
+			if !create {
+				return nil, ErrNoFolder
+			}
+			fd, err = d.createFolder(dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := d.checkOwner(fd); err != nil {
+			fd.Close()
+			return nil, err
+		}
+		base = fd
+	}
+	f := &Folder{base: base, owned: dir != ""}
+	var err error
+	if f.tmp, f.new, err = d.subdirs(base); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// subdirs opens tmp and new below base, creating tmp, new and cur when one
+// is missing (Dovecot and Courier create them lazily too).
+func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
+	tmp, err = openSub(base, "tmp")
+	if err == nil {
+		nw, err = openSub(base, "new")
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if tmp != nil {
+			tmp.Close()
+		}
+		if err = makeSubdirs(base); err != nil {
+			return nil, nil, err
+		}
+		if tmp, err = openSub(base, "tmp"); err == nil {
+			nw, err = openSub(base, "new")
+		}
+	}
+	if err == nil {
+		if err = d.checkOwner(tmp); err == nil {
+			err = d.checkOwner(nw)
+		}
+	}
+	if err != nil {
+		if tmp != nil {
+			tmp.Close()
+		}
+		if nw != nil {
+			nw.Close()
+		}
+		return nil, nil, err
+	}
+	return tmp, nw, nil
+}
+
+// createFolder makes a Maildir++ folder: .Name/{cur,new,tmp} and the
+// maildirfolder marker file, then syncs it and the root.
+func (d *Dir) createFolder(dir string) (*os.File, error) {
+	err := unix.Mkdirat(int(d.root.Fd()), dir, dirMode)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, &os.PathError{Op: "mkdir", Path: dir, Err: err}
+	}
+	fd, err := openSub(d.root, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := makeSubdirs(fd); err != nil {
+		fd.Close()
+		return nil, err
+	}
+	m, err := unix.Openat(int(fd.Fd()), "maildirfolder", unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		fd.Close()
+		return nil, &os.PathError{Op: "create", Path: dir + "/maildirfolder", Err: err}
+	}
+	unix.Close(m)
+	if err := syncDirs(fd, d.root); err != nil {
+		fd.Close()
+		return nil, err
+	}
+	return fd, nil
+}
+
+func (d *Dir) checkOwner(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if int(st.Uid) != d.uid {
+		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, f.Name(), st.Uid, d.uid)
+	}
+	return nil
+}
+
+// Folder is one open Maildir folder (INBOX or a Maildir++ folder).
+type Folder struct {
+	base     *os.File // folder root; the Dir's root for INBOX
+	owned    bool     // base is ours to close
+	tmp, new *os.File
+}
+
+// Close releases the folder's directories.
+func (f *Folder) Close() error {
+	for _, d := range []*os.File{f.tmp, f.new} {
+		if d != nil {
+			d.Close()
+		}
+	}
+	if f.owned && f.base != nil {
+		f.base.Close()
+	}
+	return nil
+}
+
+// NewDir returns the folder's open new/ directory (for group commit).
+func (f *Folder) NewDir() *os.File { return f.new }
+
+// Written describes a delivered file.
+type Written struct {
+	Name string // file name in new/, with ",S="
+	Size int64
+}
+
+// DeliverOptions tune one delivery.
+type DeliverOptions struct {
+	Mode os.FileMode // 0600 or 0660
+	// Check, if set, is called with the final size before the message is
+	// moved into new/; an error aborts the delivery (quota).
+	Check func(size int64) error
+	// SyncNew, if set, replaces the fsync of new/ (group commit). It must
+	// return only once new/ is durable.
+	SyncNew func(dir *os.File) error
+}
+
+// Deliver writes one message: write produces the content. It returns only
+// once the file and new/ are durable.
+func (f *Folder) Deliver(n *Namer, opt DeliverOptions, write func(w io.Writer) error) (Written, error) {
+	base := n.Next()
+	tmpFD, err := unix.Openat(int(f.tmp.Fd()), base,
+		unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(opt.Mode.Perm()))
+	if err != nil {
+		return Written{}, &os.PathError{Op: "create", Path: "tmp/" + base, Err: err}
+	}
+	file := os.NewFile(uintptr(tmpFD), base)
+	removeTmp := func() { unix.Unlinkat(int(f.tmp.Fd()), base, 0) }
+	size, err := writeSync(file, opt.Mode, write)
+	if err == nil && opt.Check != nil {
+		err = opt.Check(size)
+	}
+	if err != nil {
+		removeTmp()
+		return Written{}, err
+	}
+	final, err := f.moveToNew(n, base, size)
+	if err != nil {
+		removeTmp()
+		return Written{}, err
+	}
+	sync := opt.SyncNew
+	if sync == nil {
+		sync = func(d *os.File) error { return d.Sync() }
+	}
+	if err := sync(f.new); err != nil {
+		// Not durable, so not delivered: take it back out of new/ so that a
+		// retry does not make a duplicate.
+		unix.Unlinkat(int(f.new.Fd()), final, 0)
+		return Written{}, fmt.Errorf("maildir: fsync new/: %w", err)
+	}
+	return Written{Name: final, Size: size}, nil
+}
+
+// writeSync writes the content through a buffer, fsyncs and closes the file.
+func writeSync(file *os.File, mode os.FileMode, write func(io.Writer) error) (int64, error) {
+	defer file.Close()
+	if mode.Perm() != 0o600 {
+		// The process umask may have cleared group bits.
+		if err := file.Chmod(mode.Perm()); err != nil {
+			return 0, err
+		}
+	}
+	cw := &countWriter{w: file}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	if err := write(bw); err != nil {
+		return 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, err
+	}
+	if err := file.Sync(); err != nil {
+		return 0, fmt.Errorf("maildir: fsync: %w", err)
+	}
+	if err := file.Close(); err != nil {
+		return 0, err
+	}
+	return cw.n, nil
+}
+
+// moveToNew renames tmp/base into new/ under its final name without ever
+// replacing an existing file; on a name collision it picks a new name.
+func (f *Folder) moveToNew(n *Namer, base string, size int64) (string, error) {
+	tmp, nw := int(f.tmp.Fd()), int(f.new.Fd())
+	for attempt := 0; attempt < 5; attempt++ {
+		final := WithSize(base, size)
+		if attempt > 0 {
+			final = WithSize(n.Next(), size)
+		}
+		err := unix.Renameat2(tmp, base, nw, final, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			// No renameat2 on this file system: link fails with EEXIST
+			// instead of overwriting.
+			if err = unix.Linkat(tmp, base, nw, final, 0); err == nil {
+				unix.Unlinkat(tmp, base, 0)
+			}
+		}
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return "", &os.PathError{Op: "rename", Path: "new/" + final, Err: err}
+		}
+		return final, nil
+	}
+	return "", fmt.Errorf("maildir: could not find a free name in new/")
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

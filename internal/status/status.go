@@ -1,0 +1,199 @@
+// Package status owns the one decision every delivery ends in: success,
+// temporary failure or permanent failure, with the SMTP reply code, the
+// RFC 3463 enhanced status code and a short public reason.
+//
+// Every failure of the delivery core reaches the binaries as an *Error.
+// lmtpd turns it into an LMTP reply, deliver into one DSN line and a
+// sysexits(3) exit code. Errors that are not an *Error are classified by
+// From, and anything From does not recognise is temporary: a bounce is only
+// ever produced by a constructor in this file.
+//
+// Outcomes (see shared/SPEC.md):
+//
+//	outcome                     SMTP  enhanced  deliver exit
+//	unknown user                550   5.1.1     67 EX_NOUSER
+//	bad recipient syntax        501   5.1.3     65 EX_DATAERR
+//	bad sender syntax           501   5.1.7     65 EX_DATAERR
+//	mail loop                   554   5.4.6     65 EX_DATAERR
+//	over quota, bounce          552   5.2.2     73 EX_CANTCREAT
+//	over quota, defer           452   4.2.2     75 EX_TEMPFAIL
+//	message too big (deliver)   552   5.2.3     73 EX_CANTCREAT
+//	message too big (lmtpd)     552   5.3.4     (lmtpd only)
+//	too many recipients         452   4.5.3     (lmtpd only)
+//	usage / config error        451   4.3.5     75 EX_TEMPFAIL
+//	anything else               451   4.3.0     75 EX_TEMPFAIL
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// SMTP reply codes used by the delivery core (RFC 5321 section 4.2.3).
+const (
+	CodeOK           = 250
+	CodeTempLocal    = 451 // local error in processing
+	CodeTempStorage  = 452 // insufficient system storage / too many recipients
+	CodeUnavailable  = 550 // mailbox unavailable (unknown user)
+	CodeSyntax       = 501 // syntax error in parameters
+	CodeStorageLimit = 552 // exceeded storage allocation (quota, size)
+	CodeFailed       = 554 // transaction failed (loop)
+	CodeTempService  = 421 // service not available, closing channel
+)
+
+// sysexits(3) codes deliver exits with. Postfix's pipe(8) bounces every
+// code except EX_TEMPFAIL and EX_OSERR (see its EXIT STATUS section).
+const (
+	ExitOK        = 0
+	ExitDataErr   = 65 // EX_DATAERR
+	ExitNoUser    = 67 // EX_NOUSER
+	ExitSoftware  = 70 // EX_SOFTWARE (never used: it would bounce)
+	ExitCantCreat = 73 // EX_CANTCREAT
+	ExitTempFail  = 75 // EX_TEMPFAIL
+)
+
+// Error is a classified delivery failure. Code and Enhanced go to the client,
+// Reason is a short public text (no paths, no SQL, no connection strings),
+// Err is the detail for the log only.
+type Error struct {
+	Code     int    // SMTP reply code, e.g. 550
+	Enhanced string // RFC 3463 code, e.g. "5.1.1"
+	Reason   string // short public reason, e.g. "<bob@example.org>: user unknown"
+	Exit     int    // sysexits code for deliver
+	Err      error  // underlying cause, logged, never shown to the client
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s %s: %v", e.Enhanced, e.Reason, e.Err)
+	}
+	return e.Enhanced + " " + e.Reason
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether the failure is temporary (4.x.x).
+func (e *Error) Temporary() bool { return strings.HasPrefix(e.Enhanced, "4") }
+
+// DSN is the one line deliver prints on failure: the enhanced code, then the
+// public reason. Postfix's pipe(8) takes the code from it.
+func (e *Error) DSN() string { return e.Enhanced + " " + e.Reason }
+
+// Wrap returns a copy of e with err attached as log detail.
+func (e *Error) Wrap(err error) *Error {
+	c := *e
+	c.Err = err
+	return &c
+}
+
+func newErr(code int, enh string, exit int, reason string) *Error {
+	return &Error{Code: code, Enhanced: enh, Reason: reason, Exit: exit}
+}
+
+// UserUnknown: the userdb has no such user (and no alias leads to one).
+func UserUnknown(rcpt string) *Error {
+	return newErr(CodeUnavailable, "5.1.1", ExitNoUser, "<"+rcpt+">: user unknown")
+}
+
+// BadRecipient: the recipient address is not acceptable (CR, LF, NUL, length).
+func BadRecipient(why string) *Error {
+	return newErr(CodeSyntax, "5.1.3", ExitDataErr, "bad recipient address syntax: "+why)
+}
+
+// BadSender: the envelope sender is not acceptable.
+func BadSender(why string) *Error {
+	return newErr(CodeSyntax, "5.1.7", ExitDataErr, "bad sender address syntax: "+why)
+}
+
+// Loop: the message already carries Delivered-To for this recipient.
+func Loop(rcpt string) *Error {
+	return newErr(CodeFailed, "5.4.6", ExitDataErr, "<"+rcpt+">: mail forwarding loop detected")
+}
+
+// QuotaPolicy is the [quota] full setting.
+type QuotaPolicy string
+
+const (
+	QuotaBounce QuotaPolicy = "bounce"
+	QuotaDefer  QuotaPolicy = "defer"
+)
+
+// OverQuota: the delivery would take the mailbox over its limit.
+func OverQuota(rcpt string, policy QuotaPolicy) *Error {
+	if policy == QuotaDefer {
+		return newErr(CodeTempStorage, "4.2.2", ExitTempFail, "<"+rcpt+">: mailbox is full")
+	}
+	return newErr(CodeStorageLimit, "5.2.2", ExitCantCreat, "<"+rcpt+">: mailbox is full")
+}
+
+// TooBig is the pipe-mode size limit (deliver): 5.2.3 per RFC 3463
+// "message length exceeds administrative limit".
+func TooBig() *Error {
+	return newErr(CodeStorageLimit, "5.2.3", ExitCantCreat, "message exceeds the size limit")
+}
+
+// TooBigLMTP is lmtpd's size refusal (RFC 1870 uses 552 5.3.4).
+func TooBigLMTP() *Error {
+	return newErr(CodeStorageLimit, "5.3.4", ExitCantCreat, "message exceeds the size limit")
+}
+
+// TooManyRecipients is lmtpd's per-transaction recipient limit.
+func TooManyRecipients() *Error {
+	return newErr(CodeTempStorage, "4.5.3", ExitTempFail, "too many recipients")
+}
+
+// Usage: a bad command line or configuration. Temporary on purpose: a typo
+// in master.cf or the config file must queue mail, not bounce it.
+func Usage(reason string) *Error {
+	return newErr(CodeTempLocal, "4.3.5", ExitTempFail, reason)
+}
+
+// Temp is a temporary local failure with a public reason.
+func Temp(reason string) *Error {
+	return newErr(CodeTempLocal, "4.3.0", ExitTempFail, reason)
+}
+
+// TempCode is a temporary failure with a specific enhanced code.
+func TempCode(code int, enh, reason string) *Error {
+	return newErr(code, enh, ExitTempFail, reason)
+}
+
+// From classifies any error. An *Error anywhere in the chain is returned as
+// is; known errno values and timeouts get a specific temporary code; the rest
+// is a temporary local error. nil stays nil.
+func From(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return TempCode(CodeTempLocal, "4.4.7", "timed out").Wrap(err)
+	case errors.Is(err, context.Canceled):
+		return TempCode(CodeTempLocal, "4.3.0", "delivery cancelled").Wrap(err)
+	case errors.As(err, &errno):
+		switch errno {
+		case syscall.ENOSPC:
+			return TempCode(CodeTempStorage, "4.3.1", "mail system full").Wrap(err)
+		case syscall.EDQUOT:
+			// The file system's own quota: always deferred, the
+			// administrator's quota policy applies to maildirsize only.
+			return TempCode(CodeTempStorage, "4.2.2", "mailbox is full (file system quota)").Wrap(err)
+		case syscall.EIO:
+			return TempCode(CodeTempLocal, "4.3.0", "I/O error").Wrap(err)
+		case syscall.EACCES, syscall.EPERM:
+			return TempCode(CodeTempLocal, "4.3.0", "permission denied writing the mailbox").Wrap(err)
+		case syscall.ELOOP:
+			return TempCode(CodeTempLocal, "4.3.0", "symbolic link in the mailbox refused").Wrap(err)
+		}
+	}
+	return Temp("temporary local failure").Wrap(err)
+}
