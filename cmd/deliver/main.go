@@ -86,14 +86,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
 	}
 	defer db.Close()
-	in := stdin
+	in := wrapInput(stdin)
 	if opt.file != "" {
 		f, err := os.Open(opt.file)
 		if err != nil {
 			return fail(stderr, status.Usage("cannot read -p file: "+oneLine(err.Error())))
 		}
 		defer f.Close()
-		in = f
+		in = wrapInput(f)
 	}
 	agent := delivery.NewAgent(cfg, db, log)
 	_, err = agent.Pipe(context.Background(), delivery.PipeRequest{
@@ -105,6 +105,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	return status.ExitOK
 }
+
+// wrapInput is the identity except in test builds (tag faultinject), where
+// it injects a fault that cannot be caused from outside: a panic.
+var wrapInput = func(r io.Reader) io.Reader { return r }
 
 func parseFlags(args []string) (options, error) {
 	var o options
