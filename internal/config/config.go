@@ -185,6 +185,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("config %s: unknown keys: %s", name, strings.Join(keys, ", "))
 	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname() // "" means the default, as when absent
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
