@@ -286,3 +286,55 @@ func TestConcurrentDeliveries(t *testing.T) {
 		t.Errorf("tmp holds %d files", len(ents))
 	}
 }
+
+// TestQuota: SPEC's quota rows for deliver, and -quota / -quota-recalc.
+func TestQuota(t *testing.T) {
+	requireRoot(t)
+	for _, policy := range []struct {
+		full   string
+		code   int
+		prefix string
+	}{{"bounce", 73, "5.2.2 "}, {"defer", 75, "4.2.2 "}} {
+		t.Run(policy.full, func(t *testing.T) {
+			e := sqliteEnv(t, fmt.Sprintf("[quota]\ndefault = \"1k\"\nfull = %q\n", policy.full))
+			msg := "Subject: q\n\n" + strings.Repeat("x", 300) + "\n" // ~360 bytes stored
+			delivered := 0
+			var r result
+			for i := 0; i < 5; i++ {
+				r = e.deliver(msg, "-f", "a@b", "-d", "user@domain.org")
+				if r.code != 0 {
+					break
+				}
+				delivered++
+			}
+			if delivered != 2 {
+				t.Fatalf("delivered %d messages of ~360 bytes into 1k, want 2 (last: exit %d %q)", delivered, r.code, r.out)
+			}
+			checkOutcome(t, r, policy.code, policy.prefix)
+			md := filepath.Join(e.dir, "home/domain.org/mails/user/Maildir")
+			ents, _ := os.ReadDir(filepath.Join(md, "new"))
+			var total int64
+			for _, en := range ents {
+				fi, _ := en.Info()
+				total += fi.Size()
+			}
+			if n, _ := os.ReadDir(filepath.Join(md, "tmp")); len(n) != 0 {
+				t.Errorf("over-quota delivery left %d files in tmp/", len(n))
+			}
+			want := fmt.Sprintf("recipient=user@domain.org maildir=%s limit_bytes=1024 limit_messages=0 bytes=%d messages=%d\n", md, total, len(ents))
+			for _, args := range [][]string{{"-quota", "user@domain.org"}, {"-quota", "user@domain.org", "-quota-recalc"}, {"-quota-recalc", "user@domain.org"}} {
+				r := e.deliver("", args...)
+				if r.code != 0 || r.out != want {
+					t.Errorf("%v: exit %d\n%q\nwant\n%q", args, r.code, r.out, want)
+				}
+			}
+			if r := e.deliver("", "-quota", "nobody@domain.org"); r.code != 67 || !strings.HasPrefix(r.out, "5.1.1 ") {
+				t.Errorf("-quota for an unknown user: exit %d %q", r.code, r.out)
+			}
+			sz, _ := os.ReadFile(filepath.Join(md, "maildirsize"))
+			if !strings.HasPrefix(string(sz), "1024S\n") {
+				t.Errorf("maildirsize = %q", sz)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@
 //
 //	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
 //	deliver [-c CONFIG] -check
+//	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
 //
 // On failure it writes exactly one line to stderr, starting with an RFC 3463
 // enhanced status code, and exits with a sysexits(3) code (see package
@@ -38,6 +39,8 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -p FILE     read the message from FILE instead of stdin
   -d ADDRESS  recipient (required)
   -check      validate the configuration, print it (secrets masked), test the userdb
+  -quota ADDRESS   print the recipient's quota limit and usage (key=value)
+  -quota-recalc    recount the maildir first (with -quota, or -quota-recalc ADDRESS)
   -h, -help   this text
 `
 
@@ -47,7 +50,8 @@ func main() {
 
 type options struct {
 	config, sender, orig, folder, file, rcpt string
-	check                                    bool
+	quota                                    string
+	check, recalc                            bool
 }
 
 // run is deliver's whole life; it returns the exit code.
@@ -86,6 +90,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
 	}
 	defer db.Close()
+	agent := delivery.NewAgent(cfg, db, log)
+	if opt.quota != "" {
+		rep, err := agent.Quota(context.Background(), opt.quota, opt.recalc)
+		if err != nil {
+			return fail(stderr, status.From(err))
+		}
+		fmt.Fprintln(stdout, rep)
+		return status.ExitOK
+	}
 	in := wrapInput(stdin)
 	if opt.file != "" {
 		f, err := os.Open(opt.file)
@@ -95,7 +108,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		defer f.Close()
 		in = wrapInput(f)
 	}
-	agent := delivery.NewAgent(cfg, db, log)
 	_, err = agent.Pipe(context.Background(), delivery.PipeRequest{
 		Sender: opt.sender, Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
 		MaxSize: int64(cfg.Mail.MaxMessageSize),
@@ -121,10 +133,20 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.file, "p", "", "")
 	fs.StringVar(&o.rcpt, "d", "", "")
 	fs.BoolVar(&o.check, "check", false, "")
+	fs.StringVar(&o.quota, "quota", "", "")
+	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if o.recalc && o.quota == "" && fs.NArg() == 1 {
+		o.quota = fs.Arg(0)
+		return o, nil
+	}
 	switch {
+	case o.recalc && o.quota == "":
+		return o, errors.New("-quota-recalc needs a recipient")
+	case o.quota != "":
+		return o, nil
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.check:

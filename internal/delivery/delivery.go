@@ -24,6 +24,7 @@ import (
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/message"
 	"maildeliver/internal/privilege"
+	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
 )
 
@@ -95,9 +96,14 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			return err
 		}
 		defer f.Close()
+		checked := false
 		w, err := f.Deliver(a.namer, maildir.DeliverOptions{
 			Mode:    os.FileMode(a.cfg.Mail.FileMode),
 			SyncNew: a.SyncNew,
+			Check: func(size int64) error {
+				checked = true
+				return a.checkQuota(d.Root(), t, size)
+			},
 		}, func(w io.Writer) error {
 			if _, err := io.WriteString(w, prefix); err != nil {
 				return err
@@ -109,6 +115,15 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			return err
 		})
 		res.File, res.Size = w.Name, w.Size
+		if checked {
+			if err != nil {
+				quota.Add(d.Root(), t.Quota, 0, 0) // release Check's reservation
+			} else if qerr := quota.Add(d.Root(), t.Quota, w.Size, 1); qerr != nil {
+				// Delivered and durable: a maildirsize that missed this
+				// line is corrected by the next recalculation.
+				a.log.Warn("maildirsize update failed", "id", req.ID, "to", t.Recipient, "error", qerr)
+			}
+		}
 		return err
 	})
 	if err != nil {

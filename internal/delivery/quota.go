@@ -1,8 +1,100 @@
 package delivery
 
-// QuotaCheck reports whether a message of size bytes (0 when unknown)
-// would fit t's mailbox; lmtpd calls it at RCPT time when the client sent
-// SIZE. The error is a *status.Error (5.2.2 or 4.2.2 per [quota] full).
-func (a *Agent) QuotaCheck(t *Target, size int64) error {
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/maildir"
+	"maildeliver/internal/privilege"
+	"maildeliver/internal/quota"
+	"maildeliver/internal/status"
+)
+
+// checkQuota refuses a message of size bytes that does not fit t's quota,
+// with the [quota] full policy's code. On success the caller must call
+// quota.Add with the same root (the delivery's line, or 0 0 to release).
+func (a *Agent) checkQuota(root *os.File, t *Target, size int64) error {
+	if t.Quota.Unlimited() {
+		return nil
+	}
+	_, err := quota.Check(root, t.Quota, a.grace(), size)
+	if errors.Is(err, quota.ErrOverQuota) {
+		return status.OverQuota(t.Recipient, status.QuotaPolicy(a.cfg.Quota.Full)).Wrap(err)
+	}
+	if err != nil {
+		return status.Temp("cannot read the mailbox quota").Wrap(err)
+	}
 	return nil
+}
+
+func (a *Agent) grace() config.Grace {
+	g, _ := config.ParseGrace(a.cfg.Quota.Grace) // validated at load
+	return g
+}
+
+// QuotaCheck reports whether a message of size bytes would fit t's
+// mailbox, without delivering; lmtpd calls it at RCPT time when the client
+// sent SIZE. The error is a *status.Error (5.2.2 or 4.2.2 per [quota] full).
+func (a *Agent) QuotaCheck(t *Target, size int64) error {
+	if t.Quota.Unlimited() {
+		return nil
+	}
+	err := privilege.Run(t.UID, t.GID, func() error {
+		d, err := maildir.Open(t.Maildir, t.UID)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		if err := a.checkQuota(d.Root(), t, size); err != nil {
+			return err
+		}
+		return quota.Add(d.Root(), t.Quota, 0, 0) // only a question: release
+	})
+	if err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// QuotaReport is what deliver -quota prints.
+type QuotaReport struct {
+	Recipient string
+	Maildir   string
+	Limit     quota.Limit
+	Usage     quota.Usage
+}
+
+func (r QuotaReport) String() string {
+	return fmt.Sprintf("recipient=%s maildir=%s limit_bytes=%d limit_messages=%d bytes=%d messages=%d",
+		r.Recipient, r.Maildir, r.Limit.Bytes, r.Limit.Messages, r.Usage.Bytes, r.Usage.Messages)
+}
+
+// Quota reports rcpt's limit and usage (recounting first when recalc is
+// set). As root it drops the process to the mailbox owner, like Pipe.
+func (a *Agent) Quota(ctx context.Context, rcpt string, recalc bool) (QuotaReport, error) {
+	t, err := a.Resolve(ctx, rcpt, "")
+	if err != nil {
+		return QuotaReport{}, err
+	}
+	if err := privilege.Drop(t.UID, t.GID); err != nil {
+		return QuotaReport{}, classify(err)
+	}
+	r := QuotaReport{Recipient: rcpt, Maildir: t.Maildir, Limit: t.Quota}
+	d, err := maildir.Open(t.Maildir, t.UID)
+	if err != nil {
+		return r, classify(err)
+	}
+	defer d.Close()
+	if recalc {
+		r.Usage, err = quota.Recalculate(d.Root(), t.Quota)
+	} else {
+		r.Usage, err = quota.Get(d.Root(), t.Quota)
+	}
+	if err != nil {
+		return r, status.Temp("cannot read the mailbox quota").Wrap(err)
+	}
+	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
+	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
 )
 
@@ -25,6 +26,7 @@ type Target struct {
 	// FolderDir is the Maildir++ directory (".Name") to deliver to, "" for
 	// INBOX; Folder is the folder's name for logs.
 	FolderDir, Folder string
+	Quota             quota.Limit // 0 = unlimited
 }
 
 // checkAddress refuses addresses that could forge headers or break the
@@ -86,6 +88,9 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	}
 	if t.Maildir, err = a.maildirPath(u); err != nil {
 		return nil, err
+	}
+	if t.Quota, err = quota.LimitFor(u, a.cfg.Quota.Default); err != nil {
+		return nil, status.Temp("bad quota rule for the user").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
 	if folder == "" && a.cfg.Mail.DetailFolder {
 		folder = u.Detail

@@ -10,12 +10,22 @@ type LFReader struct {
 	err error
 	// N counts the bytes read from the underlying reader.
 	N int64
+	// pend holds the second byte produced for a 1-byte Read.
+	pend    byte
+	hasPend bool
 }
 
 // NewLFReader wraps r.
 func NewLFReader(r io.Reader) *LFReader { return &LFReader{r: r} }
 
 func (l *LFReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if l.hasPend {
+		p[0], l.hasPend = l.pend, false
+		return 1, nil
+	}
 	for {
 		if l.err != nil {
 			if l.cr && len(p) > 0 {
@@ -27,9 +37,14 @@ func (l *LFReader) Read(p []byte) (int, error) {
 		}
 		if len(p) < 2 {
 			// Keep room to emit a held CR together with the next byte.
-			var one [2]byte
-			n, err := l.Read(one[:])
-			copy(p, one[:n])
+			var two [2]byte
+			n, err := l.Read(two[:])
+			if n == 2 {
+				// Never report more than len(p) (bufio.Writer.ReadFrom
+				// panics): keep the second byte for the next call.
+				l.pend, l.hasPend, n = two[1], true, 1
+			}
+			copy(p, two[:n])
 			return n, err
 		}
 		// Read into p after reserving a byte for a held CR.

@@ -1,0 +1,371 @@
+package quota
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"maildeliver/internal/config"
+)
+
+// Usage is what a maildir holds, as counted for quota.
+type Usage struct {
+	Bytes    int64
+	Messages int64
+}
+
+// ErrOverQuota means one more message would take the mailbox over its
+// limit. Check returns it wrapped with the numbers; test with errors.Is.
+var ErrOverQuota = errors.New("quota: mailbox over quota")
+
+// errRecalc marks a maildirsize that cannot be trusted and must be
+// recalculated: missing, too big, not a regular file, or malformed.
+var errRecalc = errors.New("maildirsize needs recalculation")
+
+// Check returns the usage of the maildir open at root and ErrOverQuota
+// (wrapped) when one more message of size bytes does not fit: when usage is
+// already at or over a limit, or usage+size exceeds the byte limit plus
+// grace (Dovecot's quota_grace: the last message may take a mailbox that is
+// under quota over it by that much). The message limit has no grace.
+//
+// maildirsize is read and, when Courier's rules say so, recalculated (see
+// the package doc). An unlimited limit does no I/O at all.
+//
+// When the message fits, Check reserves the mailbox for the delivery until
+// Add is called with the same root: a recalculation by another maildeliver
+// process waits for that instead of racing with it. Call Add(root, limit,
+// 0, 0) to release the reservation of a delivery that failed; one that is
+// never released is released when root is garbage collected.
+func Check(root *os.File, limit Limit, grace config.Grace, size int64) (Usage, error) {
+	if limit.Unlimited() {
+		return Usage{}, nil
+	}
+	if size < 0 {
+		return Usage{}, fmt.Errorf("quota: negative message size %d", size)
+	}
+	fd, err := rootFD(root)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer runtime.KeepAlive(root)
+	u, err := load(fd, limit, func(u Usage) bool { return exceeds(u, limit, grace, size) != nil })
+	if err != nil {
+		return u, err
+	}
+	if err := exceeds(u, limit, grace, size); err != nil {
+		return u, err
+	}
+	lk, _ := lockRoot(fd, unix.LOCK_SH)
+	reserve(root, lk)
+	return u, nil
+}
+
+// exceeds returns a wrapped ErrOverQuota when a message of size bytes does
+// not fit, with Dovecot's rules (quota.c, quota_transaction_is_over).
+func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+	if l.Messages > 0 && u.Messages >= l.Messages {
+		return fmt.Errorf("%w: %d messages, limit %d", ErrOverQuota, u.Messages, l.Messages)
+	}
+	if l.Bytes <= 0 {
+		return nil
+	}
+	if u.Bytes > l.Bytes || (u.Bytes == l.Bytes && size > 0) {
+		return fmt.Errorf("%w: %d bytes used, limit %d", ErrOverQuota, u.Bytes, l.Bytes)
+	}
+	grace := graceBytes(l, g)
+	room := l.Bytes - u.Bytes
+	if grace > math.MaxInt64-room {
+		room = math.MaxInt64
+	} else {
+		room += grace
+	}
+	if size > room {
+		return fmt.Errorf("%w: message of %d bytes, %d of %d bytes used (grace %d)",
+			ErrOverQuota, size, u.Bytes, l.Bytes, grace)
+	}
+	return nil
+}
+
+// overLimit is Dovecot's test of a maildirsize total: strictly over a limit.
+func overLimit(u Usage, l Limit) bool {
+	return (l.Bytes > 0 && u.Bytes > l.Bytes) || (l.Messages > 0 && u.Messages > l.Messages)
+}
+
+// Add appends "<bytes> <count>" to maildirsize with one O_APPEND write, after
+// a delivery (count 1) or removal (negative values). When maildirsize does
+// not exist it is created by a recalculation, which counts the message just
+// delivered. Add releases the reservation Check made on root; Add with
+// bytes and count 0 only does that. An unlimited limit writes nothing.
+func Add(root *os.File, limit Limit, bytes, count int64) error {
+	lk := takeReservation(root)
+	if limit.Unlimited() || (bytes == 0 && count == 0) {
+		unlock(lk)
+		return nil
+	}
+	fd, err := rootFD(root)
+	if err != nil {
+		unlock(lk)
+		return err
+	}
+	defer runtime.KeepAlive(root)
+	if lk == noLock {
+		lk, _ = lockRoot(fd, unix.LOCK_SH)
+	}
+	f, err := unix.Openat(fd, fileName, unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
+		unlock(lk)
+		_, err = recalc(fd, limit, false)
+		return err
+	}
+	defer unlock(lk)
+	if err != nil {
+		return fmt.Errorf("quota: open %s: %w", fileName, err)
+	}
+	defer unix.Close(f)
+	var st unix.Stat_t
+	if err := unix.Fstat(f, &st); err != nil {
+		return fmt.Errorf("quota: stat %s: %w", fileName, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("quota: %s is not a regular file", fileName)
+	}
+	line := usageLine(bytes, count)
+	n, err := writeRetry(f, line)
+	if err != nil {
+		return fmt.Errorf("quota: append to %s: %w", fileName, err)
+	}
+	if n != len(line) {
+		return fmt.Errorf("quota: append to %s: short write (%d of %d bytes)", fileName, n, len(line))
+	}
+	return nil
+}
+
+// Get returns the current usage regardless of the limit: from maildirsize
+// when it can be trusted, else recounted. With a limit, a recount also
+// rewrites maildirsize, as Check would; with none, the maildir is only read.
+func Get(root *os.File, limit Limit) (Usage, error) {
+	fd, err := rootFD(root)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer runtime.KeepAlive(root)
+	if !limit.Unlimited() {
+		return load(fd, limit, func(u Usage) bool { return overLimit(u, limit) })
+	}
+	c, _, err := readFile(fd)
+	if err == nil {
+		return c.usage, nil
+	}
+	if !errors.Is(err, errRecalc) {
+		return Usage{}, err
+	}
+	return count(fd)
+}
+
+// count is one counting pass, for callers that do not write maildirsize.
+func count(root int) (Usage, error) {
+	u, err := countAll(root)
+	if err != nil {
+		return u, fmt.Errorf("quota: count: %w", err)
+	}
+	return u, nil
+}
+
+// Recalculate recounts the maildir and replaces maildirsize with the
+// definition of limit ("0S" when unlimited) and the new totals. Unlike the
+// recalculations Check does, it does not give way to deliveries in flight:
+// one of them may then be counted twice or not at all until the next
+// recalculation, as with Courier and Dovecot.
+func Recalculate(root *os.File, limit Limit) (Usage, error) {
+	fd, err := rootFD(root)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer runtime.KeepAlive(root)
+	return recalc(fd, limit, true)
+}
+
+func rootFD(root *os.File) (int, error) {
+	if root == nil {
+		return -1, errors.New("quota: nil maildir root")
+	}
+	fd := int(root.Fd())
+	if fd < 0 {
+		return -1, errors.New("quota: maildir root is closed")
+	}
+	return fd, nil
+}
+
+// load returns the usage recorded in maildirsize, or recalculates it when
+// the file is missing, too big, malformed, written for another limit, or
+// when over(usage) holds and the file has more than one usage line or is
+// older than 15 minutes (Courier's rule: do not refuse mail on stale
+// numbers).
+func load(root int, l Limit, over func(Usage) bool) (Usage, error) {
+	c, mtime, err := readFile(root)
+	if err != nil && !errors.Is(err, errRecalc) {
+		return Usage{}, err
+	}
+	if err == nil && c.limit == l {
+		if !over(c.usage) {
+			return c.usage, nil
+		}
+		if c.lines <= 1 && time.Since(time.Unix(mtime.Unix())) < staleAge {
+			return c.usage, nil
+		}
+	}
+	return recalc(root, l, false)
+}
+
+// readFile reads and parses maildirsize. Errors wrapping errRecalc mean
+// "recalculate"; others are I/O errors.
+func readFile(root int) (contents, unix.Timespec, error) {
+	f, err := unix.Openat(root, fileName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
+			return contents{}, unix.Timespec{}, fmt.Errorf("%w: %v", errRecalc, err)
+		}
+		return contents{}, unix.Timespec{}, fmt.Errorf("quota: open %s: %w", fileName, err)
+	}
+	defer unix.Close(f)
+	var st unix.Stat_t
+	if err := unix.Fstat(f, &st); err != nil {
+		return contents{}, unix.Timespec{}, fmt.Errorf("quota: stat %s: %w", fileName, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return contents{}, st.Mtim, fmt.Errorf("%w: not a regular file", errRecalc)
+	}
+	buf := make([]byte, maxFileSize)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(f, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return contents{}, st.Mtim, fmt.Errorf("quota: read %s: %w", fileName, err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n >= maxFileSize {
+		return contents{}, st.Mtim, fmt.Errorf("%w: %d bytes or more", errRecalc, maxFileSize)
+	}
+	c, err := parseFile(buf[:n])
+	if err != nil {
+		return contents{}, st.Mtim, fmt.Errorf("%w: %v", errRecalc, err)
+	}
+	return c, st.Mtim, nil
+}
+
+// recalc recounts the maildir and replaces maildirsize. Unless force, it
+// only counts when another maildeliver process holds the root lock (a
+// delivery between Check and Add, or another recalculation): the file is
+// left for a later call. A maildir that keeps changing under the count is
+// not written either; one that changed right after the rename gets another
+// try, then maildirsize is removed (Courier's rule).
+func recalc(root int, l Limit, force bool) (Usage, error) {
+	lk, busy := lockRoot(root, unix.LOCK_EX|unix.LOCK_NB)
+	defer unlock(lk)
+	if busy && !force {
+		return count(root) // nothing is written: one pass will do
+	}
+	var s scan
+	for range 2 {
+		var stable bool
+		var err error
+		s, stable, err = recount(root)
+		if err != nil {
+			return s.usage, fmt.Errorf("quota: recount: %w", err)
+		}
+		if !stable {
+			if force {
+				return s.usage, errors.New("quota: maildir kept changing while counting; maildirsize not rewritten")
+			}
+			return s.usage, nil
+		}
+		if err := writeFile(root, l, s.usage); err != nil {
+			return s.usage, err
+		}
+		if testHookAfterWrite != nil {
+			testHookAfterWrite()
+		}
+		if s.unchanged(root) {
+			return s.usage, nil
+		}
+	}
+	if err := unix.Unlinkat(root, fileName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return s.usage, fmt.Errorf("quota: remove %s: %w", fileName, err)
+	}
+	return s.usage, nil
+}
+
+// writeFile writes a new maildirsize under a unique name in tmp/ (at the
+// root when there is no tmp/) and renames it into place.
+func writeFile(root int, l Limit, u Usage) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(root, &st); err != nil {
+		return fmt.Errorf("quota: stat maildir root: %w", err)
+	}
+	mode := st.Mode&0o666 | 0o600 // like Dovecot: the root's permissions
+	dir, err := unix.Openat(root, "tmp", openDirFlags, 0)
+	if err != nil {
+		if !vanished(err) {
+			return fmt.Errorf("quota: open tmp: %w", err)
+		}
+		dir = -1
+	} else {
+		defer unix.Close(dir)
+	}
+	at := dir
+	if at < 0 {
+		at = root
+	}
+	data := fileContents(l, u)
+	for {
+		name := strconv.FormatInt(time.Now().Unix(), 10) + ".P" + strconv.Itoa(os.Getpid()) +
+			"_" + strconv.FormatUint(rand.Uint64(), 36) + ".maildirsize"
+		f, err := unix.Openat(at, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("quota: create temporary %s: %w", fileName, err)
+		}
+		n, werr := writeRetry(f, data)
+		cerr := unix.Close(f)
+		if werr == nil && n != len(data) {
+			werr = errors.New("short write")
+		}
+		if werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = unix.Renameat(at, name, root, fileName)
+		}
+		if werr != nil {
+			unix.Unlinkat(at, name, 0)
+			return fmt.Errorf("quota: write %s: %w", fileName, werr)
+		}
+		return nil
+	}
+}
+
+// writeRetry is one write(2), repeated only when interrupted before writing.
+func writeRetry(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
+}
