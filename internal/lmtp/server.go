@@ -1,0 +1,321 @@
+// Package lmtp owns lmtpd's side of the conversation with Postfix: the LMTP
+// server (RFC 2033) on top of github.com/emersion/go-smtp, its listeners
+// (unix socket, TCP, sockets passed by systemd), connection limits and
+// timeouts, spooling of each message, and turning delivery outcomes into
+// LMTP replies. Where a message becomes a file is package delivery's
+// business; this package calls it once per recipient.
+//
+// A transaction:
+//
+//	MAIL FROM    sender checked; the transaction pins the current delivery
+//	             agent (a SIGHUP reload affects new transactions only)
+//	RCPT TO      recipient resolved in the userdb at once: 550 5.1.1 unknown,
+//	             451 4.3.0 userdb down; with MAIL SIZE=, the quota is checked
+//	             (552 5.2.2 / 452 4.2.2); past max_recipients 452 4.5.3
+//	DATA / BDAT  the message is read once from the network into a spool
+//	             (memory, then an unnamed file); over max_message_size
+//	             552 5.3.4; the header section is parsed once; then each
+//	             accepted recipient gets its own delivery (own Return-Path,
+//	             Delivered-To, Received; loop check; written as its owner)
+//	             and its own reply, in RCPT order: "250 2.0.0 <rcpt> saved
+//	             as <id>" or that recipient's failure.
+//
+// Every error handed to go-smtp goes through reply, the one place that
+// maps a *status.Error to an LMTP reply; a temporary condition is never
+// answered with a 5xx, and internal error text never reaches the client.
+//
+// Shutdown stops accepting, ends idle connections (421), lets transactions
+// in flight finish until the deadline, then closes what is left: a
+// recipient is only ever answered 250 once its file is durable.
+package lmtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"sync"
+
+	"github.com/emersion/go-smtp"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/delivery"
+	"maildeliver/internal/lookup"
+	"maildeliver/internal/maildir"
+)
+
+// maxLineLength bounds a command line and a line of DATA. RFC 5321 allows
+// 1000 octets; Postfix's LMTP client folds longer lines (smtp_line_length_limit),
+// so 64 KiB is generous, and keeps a hostile client from growing a buffer
+// without bound.
+const maxLineLength = 64 << 10
+
+// rcptParallelism bounds concurrent deliveries within one transaction.
+const rcptParallelism = 4
+
+// Userdb is what the server needs from a userdb (package lookup's *DB).
+type Userdb interface {
+	delivery.Userdb
+	io.Closer
+}
+
+// Options are New's optional parameters.
+type Options struct {
+	Log *slog.Logger // nil: discard
+	// OpenUserdb opens the userdb of a configuration; nil means
+	// lookup.Open. Tests use it to plant failures.
+	OpenUserdb func(*config.Config) (Userdb, error)
+}
+
+// Server is one lmtpd: its listeners, connections and current delivery
+// agent.
+type Server struct {
+	cfg  *config.Config // as started: [lmtp] does not change on reload
+	log  *slog.Logger
+	open func(*config.Config) (Userdb, error)
+	smtp *smtp.Server
+	// commit is every agent's SyncNew: concurrent deliveries into one
+	// new/ share its fsyncs (group commit), across reloads too.
+	commit *maildir.GroupSync
+	// ctx is cancelled when Shutdown gives up waiting: lookups and
+	// deliveries not yet begun are abandoned.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	agent     *agentRef
+	listeners []*listener
+	conns     map[*conn]struct{}
+	draining  bool
+	stopped   bool // after the shutdown deadline: no new data phase
+	inflight  int  // data phases running (LMTPData)
+	idle      chan struct{}
+}
+
+// agentRef is a delivery agent with its userdb, counted by the
+// transactions that use it, so a reload can close the old userdb once the
+// last of them ends.
+type agentRef struct {
+	agent   *delivery.Agent
+	db      Userdb
+	refs    int  // guarded by Server.mu
+	retired bool // guarded by Server.mu
+}
+
+// New prepares a server for cfg: it opens the userdb (without connecting)
+// and configures go-smtp. Call Listen, then Serve.
+func New(cfg *config.Config, opt Options) (*Server, error) {
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, log: log, open: opt.OpenUserdb, commit: maildir.NewGroupSync(),
+		conns: make(map[*conn]struct{})}
+	if s.open == nil {
+		s.open = func(c *config.Config) (Userdb, error) {
+			return lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
+		}
+	}
+	a, err := s.newAgent(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.agent = a
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	srv := smtp.NewServer(backend{s})
+	srv.LMTP = true
+	srv.Domain = cfg.Hostname
+	srv.MaxMessageBytes = int64(cfg.LMTP.MaxMessageSize) // 0 = unlimited
+	// Counted by the session, which answers with status.TooManyRecipients.
+	srv.MaxRecipients = 0
+	srv.MaxLineLength = maxLineLength
+	srv.ReadTimeout = cfg.LMTP.CommandTimeout.D()
+	srv.WriteTimeout = cfg.LMTP.CommandTimeout.D()
+	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true
+	srv.ErrorLog = smtpLog{log}
+	s.smtp = srv
+	return s, nil
+}
+
+func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
+	db, err := s.open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: userdb: %v", ErrConfig, err)
+	}
+	a := delivery.NewAgent(cfg, db, s.log)
+	a.SyncNew = s.commit.Sync
+	return &agentRef{agent: a, db: db}, nil
+}
+
+// Serve accepts connections on every listener until Shutdown. It returns
+// nil after Shutdown, or the first listener's failure.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	ls := s.listeners
+	s.mu.Unlock()
+	if len(ls) == 0 {
+		return errors.New("lmtp: Serve without listeners")
+	}
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errc <- s.smtp.Serve(l) }()
+	}
+	for range ls {
+		if err := <-errc; err != nil && !s.isDraining() {
+			return fmt.Errorf("lmtp: accept: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// Shutdown stops accepting, wakes idle connections (go-smtp answers them
+// 421 and closes), and waits for transactions in flight until ctx is done.
+// Then it closes the remaining connections (a transaction cut off there
+// gets no 250) and waits for deliveries already writing to finish, so no
+// tmp file is left behind. It returns ctx's error if it had to cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	for c := range s.conns {
+		c.drain()
+	}
+	ls := s.listeners
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	err := s.smtp.Shutdown(ctx) // waits for every connection to end
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.stopped = true
+		for c := range s.conns {
+			c.Conn.Close()
+		}
+		s.mu.Unlock()
+		s.cancel()
+		s.log.Warn("shutdown timeout: closed connections with transactions in flight")
+	}
+	s.waitInflight()
+	s.cancel()
+	s.mu.Lock()
+	a := s.agent
+	a.retired = true
+	last := a.refs == 0
+	s.mu.Unlock()
+	if last {
+		a.db.Close()
+	}
+	return err
+}
+
+// Reload makes cfg's userdb and [mail]/[quota] settings apply to new
+// transactions; transactions already started finish with the old ones,
+// whose userdb is closed after the last of them. [lmtp] settings (listen,
+// limits, timeouts) and logging need a restart.
+func (s *Server) Reload(cfg *config.Config) error {
+	a, err := s.newAgent(cfg)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(cfg.LMTP, s.cfg.LMTP) || cfg.Log != s.cfg.Log {
+		s.log.Warn("reload: [lmtp] and [log] changes take effect at the next restart")
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		a.db.Close()
+		return errors.New("lmtp: reload during shutdown")
+	}
+	old := s.agent
+	s.agent = a
+	old.retired = true
+	last := old.refs == 0
+	s.mu.Unlock()
+	if last {
+		old.db.Close()
+	}
+	return nil
+}
+
+// acquire pins the current agent for one transaction.
+func (s *Server) acquire() (*agentRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, errShutdown
+	}
+	s.agent.refs++
+	return s.agent, nil
+}
+
+func (s *Server) release(a *agentRef) {
+	s.mu.Lock()
+	a.refs--
+	last := a.retired && a.refs == 0
+	s.mu.Unlock()
+	if last {
+		a.db.Close()
+	}
+}
+
+// beginData counts a data phase; false after the shutdown deadline.
+func (s *Server) beginData() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.inflight++
+	return true
+}
+
+func (s *Server) endData() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight--
+	if s.inflight == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// waitInflight waits until no data phase runs. A data phase outlives its
+// connection only while it finishes writing files, bounded by disk I/O.
+func (s *Server) waitInflight() {
+	s.mu.Lock()
+	if s.inflight == 0 {
+		s.mu.Unlock()
+		return
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	ch := s.idle
+	s.mu.Unlock()
+	<-ch
+}
+
+// smtpLog receives go-smtp's own messages (connection errors, recovered
+// panics).
+type smtpLog struct{ log *slog.Logger }
+
+func (l smtpLog) Printf(format string, v ...any) {
+	l.log.Warn("lmtp connection", slog.String("detail", fmt.Sprintf(format, v...)))
+}
+
+func (l smtpLog) Println(v ...any) {
+	l.log.Warn("lmtp connection", slog.String("detail", fmt.Sprintln(v...)))
+}

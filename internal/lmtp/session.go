@@ -1,0 +1,323 @@
+package lmtp
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/delivery"
+	"maildeliver/internal/status"
+)
+
+// backend makes sessions for go-smtp.
+type backend struct{ s *Server }
+
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if b.s.isDraining() {
+		return nil, reject(errShutdown, "")
+	}
+	sess := &session{srv: b.s, c: c, remote: remoteName(c.Conn().RemoteAddr())}
+	sess.conn, _ = c.Conn().(*conn)
+	return sess, nil
+}
+
+// session is one connection's LMTP state. go-smtp calls Mail, Rcpt and
+// Reset from the connection's goroutine, but LMTPData runs on another
+// one (for BDAT, concurrently with the next commands), and Logout may come
+// from either: the transaction is guarded by mu, and LMTPData takes it
+// over whole before using it.
+type session struct {
+	srv    *Server
+	c      *smtp.Conn
+	conn   *conn // nil only if the listener was not ours
+	remote string
+
+	mu sync.Mutex
+	tx *txn
+}
+
+// txn is one mail transaction, from MAIL to the end of the data phase.
+type txn struct {
+	id     string // delivery id, shared by the transaction's recipients
+	sender string
+	size   int64 // MAIL SIZE=, 0 when not given
+	helo   string
+	agent  *agentRef
+	rcpts  []rcpt
+}
+
+// rcpt is an accepted recipient.
+type rcpt struct {
+	addr   string // as in RCPT TO: the key of go-smtp's status collector
+	orig   string // ORCPT, "" if none or unusable
+	target *delivery.Target
+}
+
+// guard turns a panic in a command into a temporary failure of that
+// command: the process and the other sessions carry on.
+func (s *session) guard(err *error, id string) {
+	if p := recover(); p != nil {
+		s.srv.log.Error("panic in LMTP session", slog.String("id", id), slog.Any("panic", p),
+			slog.String("stack", string(debug.Stack())))
+		*err = reject(errInternal, id)
+	}
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
+	defer s.guard(&err, "")
+	if err := delivery.CheckSender(from); err != nil {
+		return reject(err, "")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx != nil {
+		return reject(errNestedMail, s.tx.id)
+	}
+	a, err := s.srv.acquire()
+	if err != nil {
+		return reject(err, "")
+	}
+	tx := &txn{id: delivery.NewID(), sender: from, helo: cleanHelo(s.c.Hostname()), agent: a}
+	if opts != nil {
+		tx.size = opts.Size
+	}
+	s.tx = tx
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
+	s.mu.Lock()
+	tx := s.tx
+	s.mu.Unlock()
+	if tx == nil {
+		return reject(errNoMail, "")
+	}
+	defer s.guard(&err, tx.id)
+	if len(tx.rcpts) >= s.srv.cfg.LMTP.MaxRecipients {
+		return reject(status.TooManyRecipients(), tx.id)
+	}
+	start := time.Now()
+	agent := tx.agent.agent
+	t, err := agent.Resolve(s.srv.ctx, to, "")
+	if err == nil && tx.size > 0 {
+		err = agent.QuotaCheck(t, tx.size)
+	}
+	if err != nil {
+		agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: to, Err: err, Start: start})
+		return reject(err, tx.id)
+	}
+	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: origRecipient(opts), target: t})
+	return nil
+}
+
+// origRecipient returns the DSN ORCPT address, written as X-Original-To:
+// dropped when it could forge a header (go-smtp has decoded the xtext).
+func origRecipient(opts *smtp.RcptOptions) string {
+	if opts == nil || opts.OriginalRecipient == "" {
+		return ""
+	}
+	o := opts.OriginalRecipient
+	if delivery.CheckRecipient(o) != nil || strings.ContainsFunc(o, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return ""
+	}
+	return o
+}
+
+func (s *session) Reset() {
+	s.mu.Lock()
+	tx := s.tx
+	s.tx = nil
+	s.mu.Unlock()
+	if tx != nil {
+		s.srv.release(tx.agent)
+	}
+}
+
+func (s *session) Logout() error {
+	s.Reset()
+	return nil
+}
+
+// Data is never called in LMTP mode (LMTPData is); it refuses, temporarily.
+func (s *session) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	return reject(errInternal, "")
+}
+
+// LMTPData reads the message once, then delivers it to each accepted
+// recipient and sets that recipient's reply. go-smtp writes the replies
+// in RCPT order as they become available.
+func (s *session) LMTPData(r io.Reader, sc smtp.StatusCollector) (err error) {
+	s.mu.Lock()
+	tx := s.tx
+	s.tx = nil // ours now: a concurrent Reset (BDAT) must not release it
+	s.mu.Unlock()
+	if tx == nil {
+		io.Copy(io.Discard, r)
+		return reject(errNoMail, "")
+	}
+	defer s.srv.release(tx.agent)
+	// Recipients that got no status (a panic, a bug) get this, never 250.
+	fallback := reject(errInternal, tx.id)
+	defer s.guard(&err, tx.id)
+	start := time.Now()
+	if !s.srv.beginData() {
+		return reject(errShutdown, tx.id)
+	}
+	defer s.srv.endData()
+
+	sp, err := s.receive(r)
+	if err != nil {
+		// Every recipient gets this reply (go-smtp) and its log line.
+		for _, rc := range tx.rcpts {
+			tx.agent.agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: rc.addr,
+				Err: err, Start: start})
+		}
+		return reject(err, tx.id)
+	}
+	defer sp.Close()
+	p, err := parse(sp)
+	if err != nil {
+		s.srv.log.Error("cannot parse spooled message", slog.String("id", tx.id), slog.String("error", err.Error()))
+		return reject(status.From(err), tx.id)
+	}
+	s.deliverAll(tx, p, sc)
+	return fallback
+}
+
+// receive reads the message from the client into a spool, within
+// [lmtp] data_timeout.
+func (s *session) receive(r io.Reader) (*spool, error) {
+	if s.conn != nil {
+		s.conn.beginData(s.srv.cfg.LMTP.DataTimeout.D())
+		defer s.conn.endData()
+	}
+	return spoolData(r, spoolMemory(s.srv.cfg.LMTP.SpoolMemory), s.srv.cfg.LMTP.SpoolDir)
+}
+
+// spoolMemory bounds [lmtp] spool_memory to something sane per connection.
+func spoolMemory(n config.Size) int64 {
+	const limit = 1 << 30
+	return min(max(int64(n), 0), limit)
+}
+
+// deliverAll delivers to the transaction's recipients, up to
+// rcptParallelism at a time, started in RCPT order. A recipient named twice
+// (same address up to case, same mailbox and folder) is delivered once and
+// both RCPTs get that outcome.
+func (s *session) deliverAll(tx *txn, p *parsed, sc smtp.StatusCollector) {
+	type group struct {
+		r     rcpt
+		addrs []string
+	}
+	var groups []*group
+	seen := make(map[string]*group)
+	for _, r := range tx.rcpts {
+		k := strings.ToLower(r.addr) + "\x00" + r.target.Maildir + "\x00" + r.target.FolderDir
+		if g := seen[k]; g != nil {
+			g.addrs = append(g.addrs, r.addr)
+			continue
+		}
+		g := &group{r: r, addrs: []string{r.addr}}
+		seen[k] = g
+		groups = append(groups, g)
+	}
+	sem := make(chan struct{}, rcptParallelism)
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer func() {
+				// go-smtp's SetStatus panics on misuse; LMTPData's
+				// fallback then answers the recipient.
+				if x := recover(); x != nil {
+					s.srv.log.Error("panic setting LMTP status", slog.String("id", tx.id), slog.Any("panic", x))
+				}
+			}()
+			rep := s.deliverOne(tx, g.r, p)
+			for _, a := range g.addrs {
+				sc.SetStatus(a, rep)
+			}
+		}()
+	}
+	wg.Wait() // SetStatus must not be called after LMTPData returns
+}
+
+// deliverOne delivers to one recipient and returns its reply. It logs the
+// outcome, and a panic becomes this recipient's temporary failure.
+func (s *session) deliverOne(tx *txn, r rcpt, p *parsed) (rep *smtp.SMTPError) {
+	start := time.Now()
+	agent := tx.agent.agent
+	var res delivery.Result
+	var err error
+	defer func() {
+		if x := recover(); x != nil {
+			err = errInternal.Wrap(fmt.Errorf("panic: %v\n%s", x, debug.Stack()))
+		}
+		agent.Report(delivery.Outcome{ID: tx.id, MessageID: p.header.MessageID, Sender: tx.sender,
+			Recipient: r.addr, Result: res, Err: err, Start: start})
+		if err != nil {
+			rep = reply(err, tx.id)
+		} else {
+			rep = saved(tx.id)
+		}
+	}()
+	body, err := p.body()
+	if err != nil {
+		return
+	}
+	req := delivery.Request{ID: tx.id, Sender: tx.sender, OrigRecipient: r.orig,
+		Received: received(tx, s.remote, agent.Config().Hostname, r.addr, time.Now())}
+	res, err = agent.Deliver(s.srv.ctx, r.target, req, p.header, body)
+	return
+}
+
+// received is this delivery's trace field (RFC 5321 section 4.4):
+//
+//	Received: from <lhlo-name> (<remote>)
+//		by <hostname> with LMTP id <id>
+//		for <rcpt>; <date>
+func received(tx *txn, remote, host, rcpt string, now time.Time) string {
+	return fmt.Sprintf("Received: from %s (%s)\n\tby %s with LMTP id %s\n\tfor <%s>; %s\n",
+		tx.helo, remote, host, tx.id, rcpt, now.Format(time.RFC1123Z))
+}
+
+// cleanHelo keeps the LHLO name to characters that are safe in a header
+// comment context; anything else becomes '_'.
+func cleanHelo(h string) string {
+	if h == "" {
+		return "unknown"
+	}
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		case strings.ContainsRune(".-_:[]", r):
+			return r
+		}
+		return '_'
+	}, h)
+}
+
+// remoteName is the client's address for Received: "[ip]" for TCP,
+// "local" for a unix socket.
+func remoteName(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return "[" + ta.IP.String() + "]"
+	}
+	return "local"
+}
