@@ -26,12 +26,12 @@ type GroupSync struct {
 type dirKey struct{ dev, ino uint64 }
 
 type dirSync struct {
-	cond     *sync.Cond
-	started  uint64 // fsyncs started
-	done     uint64 // fsyncs completed (the last completed is number done)
-	running  bool
-	lastErr  error // result of fsync number done
-	waiters  int
+	cond    *sync.Cond
+	started uint64 // fsyncs started
+	done    uint64 // fsyncs completed (the last completed is number done)
+	running bool
+	lastErr error // result of fsync number done
+	waiters int
 }
 
 // NewGroupSync returns an empty GroupSync.
