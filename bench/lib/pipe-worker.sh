@@ -1,0 +1,17 @@
+#!/bin/bash
+# One pipe-mode worker of bench/run.sh: delivers MSGFILE once to every
+# address in ADDRFILE, one process per message, the way Postfix's pipe(8)
+# runs an LDA:  CMD... -f SENDER -d ADDRESS < MSGFILE
+# Stops at the first failed delivery and exits 1.
+#
+#   pipe-worker.sh ADDRFILE MSGFILE SENDER CMD [ARGS...]
+addrs=$1 msg=$2 sender=$3
+shift 3
+while IFS= read -r rcpt; do
+  "$@" -f "$sender" -d "$rcpt" <"$msg"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "pipe-worker: delivery to $rcpt failed: exit $rc" >&2
+    exit 1
+  fi
+done <"$addrs"

@@ -1,0 +1,192 @@
+# The timed runs of bench/run.sh. Each run appends one row to $CSV (format:
+# bench/report/main.go) and counts as valid only when the files in the
+# new/ directories of exactly the mailboxes it addressed grew by the
+# expected number of deliveries and the load generator reported success.
+# Dovecot and maildeliver always run as a pair on the same mailboxes (each
+# in its own tree), one after the other: dovecot, ours, dovecot, ours, ...
+
+# record side ... ok: appends the row, prints a line, counts failures.
+record() { # phase side size conc rcpts mode variant rep msgs deliv seconds ok rss0 hwm
+  csv_row "$@"
+  local rate
+  rate=$(awk -v m="$9" -v d="${10}" -v s="${11}" 'BEGIN { if (s > 0) printf "%7.1f msgs/s %7.1f deliveries/s", m / s, d / s }')
+  printf '  %-4s %-7s %-4s c=%-2s r=%-2s %-6s %-9s rep=%s  %ss  %s%s%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" \
+    "${11}" "$rate" "${14:+  peak RSS ${14} kB}" "$([ "${12}" = 1 ] || echo '  ** INVALID **')" >&2
+  [ "${12}" = 1 ] || FAILED_RUNS=$((FAILED_RUNS + 1))
+}
+
+# One LMTP run: smtp-source -L against one side's socket.
+#   mode same:   one smtp-source -s S, every message to group g0 (r=1: one
+#                mailbox; r=10: that group's 10 mailboxes)
+#   mode spread: S smtp-source -s 1, session i to group g0+i
+lmtp_run() { # side size S R mode variant M rep g0
+  local side=$1 size=$2 S=$3 R=$4 mode=$5 variant=$6 M=$7 rep=$8 g0=$9
+  local tree sock msg=$MSGS/msg-$size.eml dflag=() dirs=() groups=() g lp i rc=0
+  tree=$(tree_of "$side") sock=$(sock_of "$side")
+  [ "$variant" = keepalive ] && dflag=(-d)
+  if [ "$mode" = same ]; then groups=("$g0"); else for ((i = 0; i < S; i++)); do groups+=($(((g0 + i) % 100))); done; fi
+  for g in "${groups[@]}"; do
+    for lp in $(rcpt_locals $((g % 10)) "$R"); do dirs+=("$(new_dir "$tree" "$lp@d$((g / 10)).example")"); done
+  done
+  local err=$W/logs/lmtp-$side.err before after rss0="" hwm="" t0 t1
+  sync
+  before=$(count_files "${dirs[@]}")
+  if [ "$side" = ours ] && lmtpd_alive; then
+    rss0=$(proc_kb "$LMTPD_PID" VmRSS)
+    reset_hwm "$LMTPD_PID"
+  fi
+  PIDS=()
+  t0=$EPOCHREALTIME
+  if [ "$mode" = same ]; then
+    timeout "$RUN_TIMEOUT" smtp-source -L "${dflag[@]}" -s "$S" -m "$M" -r "$R" -f "$SENDER" -t "$(group_addr "$g0")" \
+      -M bench.example -F "$msg" "unix:$sock" 2>>"$err" &
+    PIDS+=($!)
+  else
+    for g in "${groups[@]}"; do
+      timeout "$RUN_TIMEOUT" smtp-source -L "${dflag[@]}" -s 1 -m $((M / S)) -r "$R" -f "$SENDER" -t "$(group_addr "$g")" \
+        -M bench.example -F "$msg" "unix:$sock" 2>>"$err" &
+      PIDS+=($!)
+    done
+  fi
+  wait_pids || rc=$?
+  t1=$EPOCHREALTIME
+  [ "$side" = ours ] && lmtpd_alive && hwm=$(proc_kb "$LMTPD_PID" VmHWM)
+  after=$(count_files "${dirs[@]}")
+  local ok=1 want=$((M * R))
+  if [ "$((after - before))" -ne "$want" ] || [ "$rc" -ne 0 ]; then
+    ok=0
+    say "$side lmtp $size s=$S r=$R $mode $variant: want $want new files, got $((after - before)); smtp-source exit $rc (see $err)"
+  fi
+  record lmtp "$side" "$size" "$S" "$R" "$mode" "$variant" "$rep" "$M" "$want" "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm"
+}
+
+# LMTP_ROWS: lines "size sessions rcpts mode variant".
+lmtp_phase() {
+  local size S R mode variant M rep g0 n
+  say "LMTP: dovecot-lmtp vs lmtpd, $REPS reps each, alternating"
+  while read -r size S R mode variant; do
+    [ -n "$size" ] || continue
+    M=$MSGS_R1
+    [ "$R" -gt 1 ] && M=$MSGS_RN
+    M=$((M / S * S))
+    [ "$M" -ge "$S" ] || M=$S
+    n=1
+    [ "$mode" = spread ] && n=$S
+    for rep in $(seq 1 "$REPS"); do
+      g0=$(( $(next_seq "$n") % 100 ))   # fresh mailboxes for each pair; same ones for both sides
+      lmtp_run dovecot "$size" "$S" "$R" "$mode" "$variant" "$M" "$rep" "$g0"
+      lmtp_run ours "$size" "$S" "$R" "$mode" "$variant" "$M" "$rep" "$g0"
+    done
+  done <<<"$LMTP_ROWS"
+}
+
+# One pipe-mode run: P workers, each running the LDA once per message.
+#   spread: worker w, message i -> user (u0 + w*per + i) mod 1000
+#   same:   every message of the run -> user u0
+lda_run() { # side size P mode N rep u0
+  local side=$1 size=$2 P=$3 mode=$4 N=$5 rep=$6 u0=$7
+  local per=$((N / P)) tree msg=$MSGS/msg-$size.eml w i k cmd dirs=() rc=0
+  tree=$(tree_of "$side")
+  if [ "$side" = ours ]; then cmd=("$BIN/deliver" -c "$MD_CONF"); else cmd=("$DOVECOT_LDA" -c "$DC_CONF"); fi
+  for ((w = 0; w < P; w++)); do
+    for ((i = 0; i < per; i++)); do
+      if [ "$mode" = same ]; then k=$u0; else k=$(((u0 + w * per + i) % 1000)); fi
+      user_addr "$k"
+    done >"$W/lda/w$w.txt"
+  done
+  chmod 0644 "$W"/lda/w*.txt
+  mapfile -t dirs < <(sort -u "$W"/lda/w*.txt | while read -r a; do new_dir "$tree" "$a"; done)
+  local err=$W/logs/lda-$side.err before after t0 t1
+  sync
+  before=$(count_files "${dirs[@]}")
+  PIDS=()
+  t0=$EPOCHREALTIME
+  for ((w = 0; w < P; w++)); do
+    "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/w$w.txt" "$msg" "$SENDER" "${cmd[@]}" 2>>"$err" &
+    PIDS+=($!)
+  done
+  wait_pids || rc=$?
+  t1=$EPOCHREALTIME
+  after=$(count_files "${dirs[@]}")
+  local ok=1 want=$((per * P))
+  if [ "$((after - before))" -ne "$want" ] || [ "$rc" -ne 0 ]; then
+    ok=0
+    say "$side lda $size P=$P $mode: want $want new files, got $((after - before)); worker exit $rc (see $err)"
+  fi
+  record lda "$side" "$size" "$P" 1 "$mode" - "$rep" "$want" "$want" "$(elapsed "$t0" "$t1")" "$ok" "" ""
+}
+
+# LDA_ROWS: lines "size workers mode".
+lda_phase() {
+  local size P mode rep u0=0
+  say "pipe mode: dovecot-lda vs deliver as $LDA_USER, $REPS reps each, alternating"
+  while read -r size P mode; do
+    [ -n "$size" ] || continue
+    for rep in $(seq 1 "$REPS"); do
+      lda_run dovecot "$size" "$P" "$mode" "$LDA_N" "$rep" "$u0"
+      lda_run ours "$size" "$P" "$mode" "$LDA_N" "$rep" "$u0"
+      u0=$(((u0 + LDA_N) % 1000))
+    done
+  done <<<"$LDA_ROWS"
+}
+
+fsync_phase() {
+  [ -x "$BIN/fsynclimit" ] || { say "WARNING: no fsynclimit binary"; return; }
+  say "disk ceiling: fsynclimit sizes=$FSYNC_SIZES c=$FSYNC_CONCS sync=$FSYNC_SYNCS n=$FSYNC_N reps=$FSYNC_REPS"
+  "$BIN/fsynclimit" -root "$W/fsync" -size "$FSYNC_SIZES" -c "$FSYNC_CONCS" -mode spread,same \
+    -sync "$FSYNC_SYNCS" -n "$FSYNC_N" -reps "$FSYNC_REPS" >>"$CSV" || say "WARNING: fsynclimit failed"
+}
+
+# One large message over LMTP to each side; for lmtpd, its RSS before and
+# its peak RSS during the delivery (VmHWM, reset to VmRSS first).
+mem_phase() {
+  local size=$MEM_SIZE side addr dir before after rss0 hwm t0 t1 ok rc
+  [ -f "$MSGS/msg-$size.eml" ] || return
+  addr=$(group_addr 99)
+  say "large message: $size via LMTP"
+  for side in dovecot ours; do
+    dir=$(new_dir "$(tree_of "$side")" "$addr")
+    rss0="" hwm="" rc=0
+    sync
+    before=$(count_files "$dir")
+    if [ "$side" = ours ] && lmtpd_alive; then
+      rss0=$(proc_kb "$LMTPD_PID" VmRSS)
+      reset_hwm "$LMTPD_PID"
+    fi
+    t0=$EPOCHREALTIME
+    timeout "$RUN_TIMEOUT" smtp-source -L -s 1 -m 1 -r 1 -f "$SENDER" -t "$addr" -M bench.example \
+      -F "$MSGS/msg-$size.eml" "unix:$(sock_of "$side")" 2>>"$W/logs/mem-$side.err" || rc=$?
+    t1=$EPOCHREALTIME
+    [ "$side" = ours ] && lmtpd_alive && hwm=$(proc_kb "$LMTPD_PID" VmHWM)
+    after=$(count_files "$dir")
+    ok=1
+    if [ "$((after - before))" -ne 1 ] || [ "$rc" -ne 0 ]; then
+      ok=0
+      say "$side: the $size message did not land (smtp-source exit $rc, see $W/logs/mem-$side.err)"
+    fi
+    record mem "$side" "$size" 1 1 same - 1 1 1 "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm"
+  done
+}
+
+# Leftovers: a valid run never leaves a file in tmp/.
+check_tmp() {
+  local side n t
+  for side in dovecot ours; do
+    t=$(tree_of "$side")
+    n=$(find "$t" -path "$t/*/tmp/*" -type f 2>/dev/null | wc -l)
+    if [ "$n" -ne 0 ]; then
+      say "INVALID: $n files left in tmp/ of the $side tree"
+      FAILED_RUNS=$((FAILED_RUNS + 1))
+    fi
+  done
+}
+
+# Keeps the warmed stack up for manual profiling (strace, perf) until
+# $W/hold is removed.
+hold_phase() {
+  touch "$W/hold"
+  say "holding the stack: dovecot unix:$DC_SOCK (conf $DC_CONF), lmtpd pid ${LMTPD_PID:-none} unix:$MD_SOCK (conf $MD_CONF),"
+  say "  binaries in $BIN, messages in $MSGS, PostgreSQL: $PGBIN/psql -h $PGSOCK -p $PGPORT -U postgres mail"
+  say "  rm $W/hold to continue and tear down"
+  while [ -e "$W/hold" ]; do sleep 1; done
+}

@@ -1,0 +1,121 @@
+package maildir_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"maildeliver/internal/maildir"
+)
+
+// BenchmarkNamerNext: one unique file name (time, pid, counter, random).
+func BenchmarkNamerNext(b *testing.B) {
+	b.ReportAllocs()
+	n := maildir.NewNamer("mx.example.org")
+	for b.Loop() {
+		_ = n.Next()
+	}
+}
+
+func benchBody(size int) []byte {
+	const line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit 0123456789 abcdefghij\n"
+	p := make([]byte, size)
+	for i := range p {
+		p[i] = line[i%len(line)]
+	}
+	return p
+}
+
+// BenchmarkDeliverDurable is one whole durable delivery as deliver does it
+// per message: maildir.Open + Folder("") + Deliver + Close into a maildir
+// in b.TempDir(). IT MEASURES THE DISK: two fsyncs per delivery (the file
+// and new/), so the figure depends on the file system under $TMPDIR and on
+// what else the machine writes. Compare with bench/fsynclimit, not with the
+// CPU-only benchmarks.
+//
+// The skip-newdir-fsync case replaces the fsync of new/ by nothing: NOT
+// durable, only there to show what that fsync costs (lmtpd shares it
+// between concurrent deliveries by group commit).
+func BenchmarkDeliverDurable(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		size     int
+		skipSync bool
+	}{
+		{"4k", 4096, false}, {"100k", 102400, false},
+		{"4k-skip-newdir-fsync", 4096, true},
+	} {
+		body := benchBody(c.size)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			path := filepath.Join(b.TempDir(), "Maildir")
+			namer := maildir.NewNamer("mx.example.org")
+			opt := maildir.DeliverOptions{Mode: 0o600}
+			if c.skipSync {
+				opt.SyncNew = func(*os.File) error { return nil }
+			}
+			write := func(w io.Writer) error { _, err := w.Write(body); return err }
+			for b.Loop() {
+				d, err := maildir.Open(path, os.Getuid())
+				if err != nil {
+					b.Fatal(err)
+				}
+				f, err := d.Folder("", true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Deliver(namer, opt, write); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+				d.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkDeliverDurableParallel: 8 goroutines per CPU deliver at once,
+// each into its own maildir (spread) or all into one (same), each
+// delivery with its own fsync of new/. Measures the disk, as above.
+func BenchmarkDeliverDurableParallel(b *testing.B) {
+	body := benchBody(4096)
+	write := func(w io.Writer) error { _, err := w.Write(body); return err }
+	for _, mode := range []string{"spread", "same"} {
+		b.Run("4k-"+mode, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			b.SetParallelism(8)
+			root := b.TempDir()
+			namer := maildir.NewNamer("mx.example.org")
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				box := "same"
+				if mode == "spread" {
+					box = strconv.FormatInt(next.Add(1), 10)
+				}
+				path := filepath.Join(root, box, "Maildir")
+				for pb.Next() {
+					d, err := maildir.Open(path, os.Getuid())
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					f, err := d.Folder("", true)
+					if err == nil {
+						_, err = f.Deliver(namer, maildir.DeliverOptions{Mode: 0o600}, write)
+						f.Close()
+					}
+					d.Close()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
