@@ -201,13 +201,19 @@ func fieldName(line []byte) (string, bool) {
 	return "", false
 }
 
-// addr extracts the address from a Delivered-To value ("a@b" or "<a@b>").
+// addr extracts the address from a Delivered-To value: "<a@b>" or "a@b",
+// the first token only, so that text in a folded continuation (a comment,
+// "for <other>") is never taken for the address.
 func addr(v string) string {
 	v = strings.TrimSpace(v)
-	if i := strings.IndexByte(v, '<'); i >= 0 {
-		if j := strings.IndexByte(v[i:], '>'); j > 0 {
-			return v[i+1 : i+j]
+	if strings.HasPrefix(v, "<") {
+		if j := strings.IndexByte(v, '>'); j > 0 {
+			return v[1:j]
 		}
+		return strings.TrimPrefix(v, "<")
+	}
+	if i := strings.IndexAny(v, " \t\n(;,<"); i >= 0 {
+		v = v[:i]
 	}
 	return v
 }

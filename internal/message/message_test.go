@@ -54,6 +54,16 @@ func TestParse(t *testing.T) {
 			fields: "Received: by z\nDelivered-To: <a@x>\n\n", body: "b\n",
 		},
 		{
+			name: "folded value naming the recipient is no loop", rcpt: "a@x",
+			in:     "Delivered-To: other@x\n  (for <a@x>)\nSubject: s\n\nb\n",
+			fields: "Delivered-To: other@x\n  (for <a@x>)\nSubject: s\n\n", body: "b\n",
+		},
+		{
+			name: "angle brackets and comment", rcpt: "a@x", loop: true,
+			in:     "Received: by z\nDelivered-To: <a@x> (forwarded)\n\nb\n",
+			fields: "Received: by z\nDelivered-To: <a@x> (forwarded)\n\n", body: "b\n",
+		},
+		{
 			name: "other recipient's delivered-to kept", rcpt: "a@x",
 			in:     "Delivered-To: other@x\nSubject: s\n\nb\n",
 			fields: "Delivered-To: other@x\nSubject: s\n\n", body: "b\n",
