@@ -1,0 +1,202 @@
+# shellcheck shell=bash
+# Verification: Postfix's log says what happened to each recipient; Dovecot (doveadm)
+# must find every delivered message in the right folder, with one Return-Path equal to
+# the envelope sender, one Delivered-To for the recipient and the body byte for byte.
+# Our files are never read directly.
+
+# problem TEXT: record a failed check of the current combo.
+problem() { printf '%s\n' "$*" >>"$C/problems.txt"; log "  FAIL: $*"; }
+
+# unfold: RFC 5322 header unfolding (continuation lines joined to their header).
+unfold() { awk 'NR > 1 && /^[ \t]/ { sub(/^[ \t]+/, " "); printf "%s", $0; next } NR > 1 { print "" } { printf "%s", $0 } END { print "" }'; }
+
+# check_delivered CASE RCPT USER FOLDER FROM MSG: Dovecot's view of one delivery.
+check_delivered() {
+  local case=$1 rcpt=$2 user=$3 folder=$4 from=$5 msg=$6
+  local id=$case.$RUN_ID mbox where n hdr=$C/check/$case-$user.hdr body=$C/check/$case-$user.body
+  mkdir -p "$C/check"
+  mbox=$(dc_mailbox "$folder")
+  where=$(dc_where "$user" "$id") || { problem "$case/$user: doveadm fetch failed (see doveadm.err)"; return 1; }
+  n=$(grep -c . <<<"$where" || true)
+  if ((n == 0)); then problem "$case: Dovecot finds no message for $user (Postfix said sent)"; return 1; fi
+  if ((n > 1)) || [[ $where != "$mbox" ]]; then
+    problem "$case: for $user Dovecot finds it in [$(tr '\n' ' ' <<<"$where")], want exactly once in $mbox"; return 1
+  fi
+  dc_hdr_body "$user" "$mbox" "$id" "$hdr" "$body" || { problem "$case/$user: doveadm fetch hdr body failed"; return 1; }
+  local ok=0 first rp dt want_rp
+  from=${from#<} from=${from%>}
+  want_rp="Return-Path: <$from>"
+  first=$(head -1 "$hdr")
+  rp=$(grep -ci '^Return-Path:' "$hdr" || true)
+  # Delivered-To values, normalised: no <>, no blanks, lower case
+  dt=$(unfold <"$hdr" | sed -n 's/^[Dd][Ee][Ll][Ii][Vv][Ee][Rr][Ee][Dd]-[Tt][Oo]:[ \t]*//p' | tr -d '<> \t\r' | tr '[:upper:]' '[:lower:]')
+  if [[ $first != "$want_rp" ]]; then problem "$case/$user: first header is [$first], want [$want_rp]"; ok=1; fi
+  if ((rp != 1)); then problem "$case/$user: $rp Return-Path headers, want exactly 1"; ok=1; fi
+  if [[ $AGENT == dovecot && ( $outcome == any || ( $ROUTE == lmtp && -z $dt ) ) ]]; then
+    : # self-test: Dovecot's LMTP adds no Delivered-To with several recipients; loops are delivered
+  elif [[ $dt != "${rcpt,,}" ]]; then
+    problem "$case/$user: Delivered-To headers [$(tr '\n' ' ' <<<"$dt")], want exactly one for $rcpt"; ok=1
+  fi
+  if [[ $ROUTE == lmtp && $AGENT == ours ]] && ! unfold <"$hdr" | grep -qiE '^Received: .*with LMTP'; then
+    problem "$case/$user: no Received: ... with LMTP header from lmtpd"; ok=1
+  fi
+  local got want
+  got=$(sha256sum <"$body" | cut -d' ' -f1) want=$(body_sha "$msg")
+  if [[ $got != "$want" ]]; then
+    problem "$case/$user: body differs from what was sent ($(stat -c %s "$body") bytes fetched, $(sed '1,/^$/d' "$msg" | wc -c) sent)"
+    ok=1
+  fi
+  return $ok
+}
+
+# check_mailbox_health USER: force-resync reports no error; quota usage equals the sum of
+# the message sizes Dovecot sees (so maildirsize and the ,S= sizes agree with the files).
+check_mailbox_health() {
+  local user=$1 sum kb used limit
+  local mb
+  while IFS= read -r mb; do
+    dadm force-resync -u "$user" "$mb" || problem "doveadm force-resync -u $user $mb failed"
+  done < <(dadm mailbox list -u "$user")
+  sum=$(dadm -f tab fetch -u "$user" size.physical all | tail -n +2 | awk '{ s += $1 } END { print s + 0 }')
+  read -r used limit < <(dadm -f tab quota get -u "$user" | awk -F'\t' '$2 == "STORAGE" { print $3, $4 }')
+  kb=$(((sum + 1023) / 1024)) # doveadm quota get rounds up to whole KiB
+  if [[ -z ${used:-} ]]; then
+    problem "doveadm quota get -u $user: no STORAGE line"
+  elif ((used != kb)); then
+    problem "quota of $user: Dovecot reports ${used} KiB used, messages add up to $kb KiB ($sum bytes)"
+  fi
+  printf '%s\t%s\t%s\t%s\n' "$user" "$sum" "${used:-?}" "${limit:-?}" >>"$C/quota.tsv"
+}
+
+# verify_combo: walk the plan, count, and check.
+verify_combo() {
+  local case outcome rcpt user folder qid from rcpts line status dsn
+  N_INJECTED=$(grep -c . "$C/inject.txt" || true)
+  N_ACCEPTED=0 N_FOUND=0 N_BOUNCED=0 N_DEFERRED=0 N_LOST=0 N_REJECTED=0
+  : >"$C/quota.tsv"
+  while IFS='|' read -r case outcome rcpt user folder; do
+    IFS='|' read -r _ qid from rcpts < <(grep -F "$case|" "$C/inject.txt" | grep "^$case|")
+    if [[ $outcome == reject ]]; then
+      # Postfix's own RCPT-time check: the transcript must show the code, nothing queued
+      if grep -qE "^<\*\* +${folder// /[ -]}" "$C/smtp/$case.txt" && [[ $qid == - ]]; then
+        N_REJECTED=$((N_REJECTED + 1))
+      else
+        problem "$case: want RCPT rejected with $folder; SMTP said: $(grep -E '^<\*\*|queued as' "$C/smtp/$case.txt" | head -3 | tr '\n' ' ')"
+      fi
+      continue
+    fi
+    if [[ $qid == - ]]; then
+      problem "$case: Postfix did not accept the message: $(grep -E '^<\*\*|^<- [45]' "$C/smtp/$case.txt" | head -3 | tr '\n' ' ')"
+      [[ $outcome == deliver ]] && N_LOST=$((N_LOST + 1))
+      continue
+    fi
+    N_ACCEPTED=$((N_ACCEPTED + 1))
+    line=$(pf_log_status "$qid" "$rcpt")
+    status=$(sed -n 's/.* status=\([a-z]*\).*/\1/p' <<<"$line")
+    dsn=$(sed -n 's/.* dsn=\([0-9.]*\),.*/\1/p' <<<"$line")
+    [[ $status == deferred ]] && N_DEFERRED=$((N_DEFERRED + 1))
+    case $outcome in
+    deliver | any)
+      if [[ $status == sent ]]; then
+        if check_delivered "$case" "$rcpt" "$user" "$folder" "$from" "$C/msgs/$case.eml"; then
+          N_FOUND=$((N_FOUND + 1))
+        elif [[ -z $(dc_where "$user" "$case.$RUN_ID") ]]; then
+          N_LOST=$((N_LOST + 1))
+        fi
+      elif [[ $outcome == deliver ]]; then
+        problem "$case: want delivery to $rcpt, Postfix logged: ${line:-nothing}"
+        [[ $status == bounced ]] || [[ $status == deferred ]] || N_LOST=$((N_LOST + 1))
+      fi
+      ;;
+    bounce | defer)
+      local want=bounced; [[ $outcome == defer ]] && want=deferred
+      # shellcheck disable=SC2053 # the expected code is a glob
+      if [[ $status == "$want" && $dsn == $folder ]]; then
+        [[ $outcome == bounce ]] && N_BOUNCED=$((N_BOUNCED + 1))
+        # a deferred message must still be in Postfix's deferred queue (the queue keeps the
+        # reason text; the enhanced code is in the log line checked above)
+        if [[ $outcome == defer ]] && ! postqueue -c "$PF_CONF" -j | grep -F "\"queue_id\": \"$qid\"" |
+          grep '"queue_name": *"deferred"' | grep -q '"delay_reason": *"[^"]'; then
+          problem "$case: deferred per the log, but not in the deferred queue: $(postqueue -c "$PF_CONF" -p | tail -n +2 | tr -s ' \n' ' ')"
+        fi
+      else
+        problem "$case: want status=$want dsn=$folder for $rcpt, Postfix logged: ${line:-nothing}"
+      fi
+      # and nothing may have been stored
+      if [[ -n $(dc_where "$rcpt" "$case.$RUN_ID") ]]; then
+        problem "$case: was refused ($status) but Dovecot finds a copy"
+      fi
+      ;;
+    esac
+  done <"$C/plan.txt"
+
+  local u
+  while IFS= read -r u; do
+    check_mailbox_health "$u"
+  done < <(awk -F'|' '$2 == "deliver" { print $4 }' "$C/plan.txt" | sort -u)
+
+  # Dovecot must not have complained about anything it read
+  local errs
+  errs=$(cat "$DC_LOG" "$C/dovecot/doveadm.err" 2>/dev/null |
+    grep -E 'Error:|Panic:|Fatal:|[Ww]arning:.*(size|S=|maildirsize|uidlist)|wrong S=|Broken|[Cc]orrupt' || true)
+  [[ -z $errs ]] || problem "Dovecot complained:"$'\n'"$(head -20 <<<"$errs")"
+  # nor Postfix about its configuration or a delivery agent
+  errs=$(grep -E 'warning:|fatal:|panic:|error:' "$PF_LOG" | grep -vE 'status=(bounced|deferred)' || true)
+  [[ -z $errs ]] || problem "Postfix logged warnings:"$'\n'"$(head -20 <<<"$errs")"
+}
+
+summarize_combo() {
+  local secs=$1 nprob
+  nprob=$(grep -c '^[^ ]' "$C/problems.txt" || true)
+  ((nprob == 0)) || FAILED=1
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUTE" "$SETUP" "${N_INJECTED:-0}" "${N_ACCEPTED:-0}" \
+    "${N_FOUND:-0}" "${N_BOUNCED:-0}" "${N_REJECTED:-0}" "${N_DEFERRED:-0}" "${N_LOST:-0}" "$nprob" "${secs}s" >>"$T/summary.tsv"
+  N_INJECTED=0 N_ACCEPTED=0 N_FOUND=0 N_BOUNCED=0 N_REJECTED=0 N_DEFERRED=0 N_LOST=0
+}
+
+print_summary() {
+  {
+    echo
+    echo "maildeliver end-to-end (agent: $AGENT; Postfix $(postconf -d -h mail_version 2>/dev/null || echo ?), Dovecot $(dovecot --version | cut -d' ' -f1))"
+    printf '%-5s %-7s %8s %8s %7s %8s %8s %8s %5s %7s %6s\n' route setup injected accepted found bounced rejected deferred lost checks time
+    printf '%-5s %-7s %8s %8s %7s %8s %8s %8s %5s %7s %6s\n' ----- ------- -------- -------- ------- -------- -------- -------- ----- ------- ------
+    sort -s -k1,1r "$T/summary.tsv" | while IFS=$'\t' read -r r s i a f b rj d l p t; do
+      printf '%-5s %-7s %8s %8s %7s %8s %8s %8s %5s %7s %6s\n' "$r" "$s" "$i" "$a" "$f" "$b" "$rj" "$d" "$l" \
+        "$([[ $p == 0 ]] && echo ok || echo "$p FAIL")" "$t"
+    done
+    echo "  injected: messages sent to Postfix's SMTP port; accepted: recipients Postfix queued;"
+    echo "  found: deliveries Dovecot finds, in the right folder, with the right headers and body;"
+    echo "  bounced/deferred: with the expected enhanced code in Postfix's log; rejected: 550 5.1.1 at RCPT;"
+    echo "  lost: accepted, never bounced or deferred, and not found (must be 0)."
+    [[ -s $T/notes.txt ]] && sed 's/^/  note: /' "$T/notes.txt"
+    # one line CI runners read: combinations (setup x route) that passed and failed
+    awk -F'\t' '{ if ($10 == 0) p++; else f++ } END { printf "e2e: %d passed, %d failed\n", p, f }' "$T/summary.tsv"
+    local c
+    for c in "$T"/*-pipe "$T"/*-lmtp; do
+      [[ -s $c/problems.txt ]] || continue
+      echo; echo "problems in $(basename "$c"):"; sed 's/^/  /' "$c/problems.txt"
+    done
+  } >&2
+}
+
+DUMPED=0
+dump_logs() {
+  ((DUMPED)) && return 0
+  DUMPED=1
+  local c f
+  {
+    for f in "$T"/build-*.log; do [[ -s $f ]] && { echo "==== $f"; cat "$f"; }; done
+    for c in "$T"/*-pipe "$T"/*-lmtp; do
+      # only the combinations that failed (or the one that was running when the run died)
+      [[ -s $c/problems.txt || $c == "${C:-}" ]] || continue
+      for f in "$c/postfix.log" "$c/postfix-check.log" "$c/dovecot/dovecot.log" "$c/dovecot/doveadm.err" \
+        "$c/dovecot/start.log" "$c/lmtpd.log" "$c/maildeliver.log"; do
+        [[ -s $f ]] || continue
+        echo "==== $f (last 300 lines)"; tail -n 300 "$f"
+      done
+      for f in "$c"/smtp/*.txt; do
+        [[ -s $f ]] && grep -qE '^<\*\*|^<- [45]' "$f" && { echo "==== $f"; grep -vE '^ *[A-Za-z0-9+/=]{60,}$' "$f" | tail -40; }
+      done
+    done
+  } >&2
+}
