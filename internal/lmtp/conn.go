@@ -28,10 +28,18 @@ var errDataTimeoutRead = reply(errDataTime, "")
 //     rest of the message would otherwise be read as commands;
 //   - draining for shutdown: a connection waiting for a command is woken
 //     at once (go-smtp answers 421 and closes it), one in its data phase
-//     is left alone until the transaction is answered.
+//     is left alone until the transaction is answered;
+//   - write batching: go-smtp flushes every reply line with its own
+//     write(2) (an LHLO reply is 8). Replies are collected and sent when
+//     go-smtp next reads (or closes), so a pipelined transaction's replies
+//     leave in one or two writes. Nothing is sent earlier than before:
+//     a reply is only ever written after go-smtp produced it.
 type conn struct {
 	net.Conn
 	srv *Server
+
+	wmu  sync.Mutex
+	wbuf []byte
 
 	mu           sync.Mutex
 	inData       bool
@@ -43,7 +51,33 @@ type conn struct {
 	closeErr  error
 }
 
+func (c *conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	c.wbuf = append(c.wbuf, p...)
+	c.wmu.Unlock()
+	return len(p), nil
+}
+
+// flush sends the collected replies.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.wbuf)
+	if cap(c.wbuf) > 64<<10 {
+		c.wbuf = nil // do not keep a large buffer per idle connection
+	} else {
+		c.wbuf = c.wbuf[:0]
+	}
+	return err
+}
+
 func (c *conn) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	broken := c.broken
 	c.mu.Unlock()
@@ -115,6 +149,7 @@ func (c *conn) drain() {
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.srv.untrack(c)
+		c.flush() // a last reply (221, 421) before the close
 		c.closeErr = c.Conn.Close()
 	})
 	return c.closeErr
