@@ -18,14 +18,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/logging"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
+	"maildeliver/internal/userdbsock"
 )
 
 const usage = `usage: deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
@@ -85,7 +88,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
 	}
 	defer closer.Close()
-	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+	db, err := openUserdb(cfg, log)
 	if err != nil {
 		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
 	}
@@ -116,6 +119,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return fail(stderr, status.From(err))
 	}
 	return status.ExitOK
+}
+
+// userdb is what deliver asks for its one recipient.
+type userdb interface {
+	delivery.Userdb
+	io.Closer
+}
+
+// openUserdb returns the SQL userdb or, with [userdb] socket set, lmtpd's
+// answers on that socket: then the SQL userdb is opened only if nobody can
+// be asked there, which spares each message a database connection.
+func openUserdb(cfg *config.Config, log *slog.Logger) (userdb, error) {
+	openSQL := func() (userdbsock.SQLUserdb, error) {
+		db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
+	if cfg.Userdb.Socket == "" {
+		return openSQL()
+	}
+	// lmtpd's lookup has [userdb] timeout; wait a little longer, so that
+	// its answer rather than our clock reports a slow database.
+	timeout := cfg.Userdb.Timeout.D() + time.Second
+	return userdbsock.NewFallback(cfg.Userdb.Socket, timeout, openSQL, log), nil
 }
 
 // wrapInput is the identity except in test builds (tag faultinject), where

@@ -2,7 +2,9 @@
 // mail for virtual users (virtual_transport = lmtp:unix:private/lmtp), and
 // it delivers each recipient into its Maildir with one reply per
 // recipient. See package lmtp for the protocol side and dist/ for the
-// systemd units and the Postfix settings.
+// systemd units and the Postfix settings. With [userdb] socket set, it
+// also answers deliver's userdb lookups there (package userdbsock), so that
+// deliver needs no database connection of its own.
 //
 //	lmtpd [-c CONFIG]          serve until SIGTERM/SIGINT; SIGHUP reloads
 //	lmtpd [-c CONFIG] -check   validate, print the effective config, ping the userdb
@@ -99,7 +101,8 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.Network()+":"+a.String())
 	}
-	log.Info("lmtpd started", slog.String("listen", strings.Join(addrs, " ")), slog.Int("pid", os.Getpid()))
+	log.Info("lmtpd started", slog.String("listen", strings.Join(addrs, " ")),
+		slog.String("userdb_socket", cfg.Userdb.Socket), slog.Int("pid", os.Getpid()))
 	notify(log, daemon.SdNotifyReady)
 
 	for {
@@ -172,8 +175,8 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
-// check validates the configuration (including socket_group), prints it
-// and pings the userdb.
+// check validates the configuration (including the socket groups),
+// prints it and pings the userdb.
 func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "# effective configuration (secrets masked)\n%s", cfg.Effective())
 	for _, l := range cfg.LMTP.Listen {
@@ -182,6 +185,11 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 				return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
 			}
 			break
+		}
+	}
+	if cfg.Userdb.Socket != "" {
+		if _, err := lmtp.GroupID(cfg.Userdb.SocketGroup); err != nil {
+			return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
 		}
 	}
 	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)

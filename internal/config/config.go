@@ -17,6 +17,9 @@
 //	max_connections = 4               # pool size (lmtpd); deliver uses one
 //	cache_ttl = "0s"                  # positive lookup cache (lmtpd); 0 = off
 //	negative_cache_ttl = "0s"         # "user unknown" cache (lmtpd); 0 = off
+//	socket = ""                       # lmtpd serves lookups here, deliver asks it; "" = off
+//	socket_mode = "0660"
+//	socket_group = ""                 # "" = lmtpd's own group
 //
 //	[mail]
 //	location = "maildir:~/Maildir"    # ~ = home column; %u %n %d allowed
@@ -47,6 +50,15 @@
 //	shutdown_timeout = "30s"
 //	spool_dir = ""                    # where message bodies over spool_memory are spooled; "" = $TMPDIR
 //	spool_memory = "1M"
+//
+// [userdb] socket is maildeliver's counterpart of Dovecot's auth-userdb
+// socket: lmtpd, which keeps a pool of database connections (and the
+// cache), answers userdb lookups on this unix socket (package userdbsock),
+// and deliver asks it instead of opening a database connection per message.
+// deliver falls back to the SQL userdb when nobody listens there. lmtpd
+// creates the socket like its LMTP socket (a stale one is replaced) with
+// socket_mode and socket_group; deliver running as the mailbox user needs
+// to be able to connect (e.g. socket_group = "vmail").
 package config
 
 import (
@@ -90,6 +102,9 @@ type Userdb struct {
 	MaxConnections   int      `toml:"max_connections"`
 	CacheTTL         Duration `toml:"cache_ttl"`
 	NegativeCacheTTL Duration `toml:"negative_cache_ttl"`
+	Socket           string   `toml:"socket"`
+	SocketMode       Mode     `toml:"socket_mode"`
+	SocketGroup      string   `toml:"socket_group"`
 }
 
 type Mail struct {
@@ -137,6 +152,7 @@ func Defaults() *Config {
 			UserQuery:      "SELECT home, uid, gid FROM users WHERE userid = '%u'",
 			Timeout:        Duration(5 * time.Second),
 			MaxConnections: 4,
+			SocketMode:     0o660,
 		},
 		Mail: Mail{
 			Location:           "maildir:~/Maildir",
@@ -231,6 +247,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Userdb.CacheTTL < 0 || c.Userdb.NegativeCacheTTL < 0 {
 		bad("userdb cache TTLs must not be negative")
+	}
+	if c.Userdb.Socket != "" && !filepath.IsAbs(c.Userdb.Socket) {
+		bad("userdb.socket %q: want an absolute path", c.Userdb.Socket)
+	}
+	if c.Userdb.SocketMode&^0o777 != 0 {
+		bad("userdb.socket_mode %o is not a permission mode", uint32(c.Userdb.SocketMode))
 	}
 	if !strings.HasPrefix(c.Mail.Location, "maildir:") || len(c.Mail.Location) == len("maildir:") {
 		bad("mail.location %q: want maildir:PATH", c.Mail.Location)

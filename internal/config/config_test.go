@@ -95,3 +95,19 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestUserdbSocket(t *testing.T) {
+	c, err := Parse([]byte("[userdb]\nsocket = \"/run/maildeliver/userdb\"\nsocket_mode = \"0666\"\nsocket_group = \"vmail\"\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Userdb.Socket != "/run/maildeliver/userdb" || c.Userdb.SocketMode != 0o666 || c.Userdb.SocketGroup != "vmail" {
+		t.Errorf("parsed %+v", c.Userdb)
+	}
+	if d := Defaults().Userdb; d.Socket != "" || d.SocketMode != 0o660 || d.SocketGroup != "" {
+		t.Errorf("defaults %+v: want socket off, 0660, the process's group", d)
+	}
+	if _, err := Parse([]byte("[userdb]\nsocket_mode = \"01777\"\n"), "t"); err == nil || !strings.Contains(err.Error(), "userdb.socket_mode") {
+		t.Errorf("socket_mode 01777: %v", err)
+	}
+}

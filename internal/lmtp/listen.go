@@ -26,9 +26,10 @@ var ErrConfig = errors.New("lmtp: configuration")
 var umaskMu sync.Mutex
 
 // Listen opens every [lmtp] listen entry: "unix:PATH", "tcp:HOST:PORT",
-// "systemd" (the sockets systemd passes, see lmtpd.socket). On error
-// nothing stays open. Listen must run before deliveries start in this
-// process: it narrows the process umask while it binds unix sockets.
+// "systemd" (the sockets systemd passes, see lmtpd.socket), and [userdb]
+// socket when set. On error nothing stays open. Listen must run before
+// deliveries start in this process: it narrows the process umask while it
+// binds unix sockets.
 func (s *Server) Listen() error {
 	var ls []*listener
 	fail := func(err error) error {
@@ -65,8 +66,13 @@ func (s *Server) Listen() error {
 			}
 		}
 	}
+	udb, err := s.listenUserdb()
+	if err != nil {
+		return fail(err)
+	}
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ls...)
+	s.userdbListener = udb
 	s.mu.Unlock()
 	return nil
 }
@@ -98,10 +104,11 @@ func GroupID(group string) (int, error) {
 	return gid, nil
 }
 
-// listenUnix binds a unix socket at path with the given mode and group.
-// A stale socket (nobody accepting on it) is removed first; anything that
-// is not a socket is never removed, and a live socket means another
-// server is running.
+// listenUnix binds a unix socket at path with the given mode and group
+// ("" = the process's); its owner is the process's user. A stale socket
+// (nobody accepting on it) is removed first; anything that is not a socket
+// is never removed, and a live socket means another server is running.
+// Both the LMTP and the userdb socket are made here.
 func listenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
 	gid, err := GroupID(group)
 	if err != nil {

@@ -27,14 +27,21 @@
 // Shutdown stops accepting, ends idle connections (421), lets transactions
 // in flight finish until the deadline, then closes what is left: a
 // recipient is only ever answered 250 once its file is durable.
+//
+// With [userdb] socket set, the server also answers deliver's userdb
+// lookups there (package userdbsock) from the current agent's userdb: its
+// pool and cache, and after a reload the new userdb. Shutdown closes that
+// socket first, so deliver falls back to SQL while lmtpd drains.
 package lmtp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"reflect"
 	"sync"
 
@@ -44,6 +51,7 @@ import (
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
+	"maildeliver/internal/userdbsock"
 )
 
 // maxLineLength bounds a command line and a line of DATA. RFC 5321 allows
@@ -83,6 +91,8 @@ type Server struct {
 	// deliveries not yet begun are abandoned.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// userdb answers lookups on [userdb] socket; nil when it is not set.
+	userdb *userdbsock.Server
 
 	mu        sync.Mutex
 	agent     *agentRef
@@ -92,6 +102,8 @@ type Server struct {
 	stopped   bool // after the shutdown deadline: no new data phase
 	inflight  int  // data phases running (LMTPData)
 	idle      chan struct{}
+
+	userdbListener net.Listener // [userdb] socket after Listen; guarded by mu
 }
 
 // agentRef is a delivery agent with its userdb, counted by the
@@ -124,6 +136,10 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	}
 	s.agent = a
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.Userdb.Socket != "" {
+		s.userdb = userdbsock.NewServer(currentUserdb{s}, userdbsock.ServerOptions{
+			Timeout: cfg.Userdb.Timeout.D(), Log: log})
+	}
 
 	srv := smtp.NewServer(backend{s})
 	srv.LMTP = true
@@ -155,16 +171,21 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 // nil after Shutdown, or the first listener's failure.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	ls := s.listeners
+	ls, udb := s.listeners, s.userdbListener
 	s.mu.Unlock()
 	if len(ls) == 0 {
 		return errors.New("lmtp: Serve without listeners")
 	}
-	errc := make(chan error, len(ls))
+	errc := make(chan error, len(ls)+1)
 	for _, l := range ls {
 		go func() { errc <- s.smtp.Serve(l) }()
 	}
-	for range ls {
+	n := len(ls)
+	if udb != nil {
+		n++
+		go func() { errc <- s.userdb.Serve(udb) }()
+	}
+	for range n {
 		if err := <-errc; err != nil && !s.isDraining() {
 			return fmt.Errorf("lmtp: accept: %w", err)
 		}
@@ -189,10 +210,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.drain()
 	}
-	ls := s.listeners
+	ls, udb := s.listeners, s.userdbListener
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.Close()
+	}
+	var userdbErr error
+	if s.userdb != nil {
+		if udb != nil {
+			udb.Close() // in case Serve never ran
+		}
+		// Lookups in progress are answered (they take milliseconds);
+		// new ones find no socket, and deliver asks SQL.
+		userdbErr = s.userdb.Shutdown(ctx)
 	}
 	err := s.smtp.Shutdown(ctx) // waits for every connection to end
 	if errors.Is(err, smtp.ErrServerClosed) {
@@ -218,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if last {
 		a.db.Close()
 	}
-	return err
+	return cmp.Or(err, userdbErr)
 }
 
 // Reload makes cfg's userdb and [mail]/[quota] settings apply to new
@@ -232,6 +262,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	if !reflect.DeepEqual(cfg.LMTP, s.cfg.LMTP) || cfg.Log != s.cfg.Log {
 		s.log.Warn("reload: [lmtp] and [log] changes take effect at the next restart")
+	}
+	if cfg.Userdb.Socket != s.cfg.Userdb.Socket || cfg.Userdb.SocketMode != s.cfg.Userdb.SocketMode ||
+		cfg.Userdb.SocketGroup != s.cfg.Userdb.SocketGroup {
+		s.log.Warn("reload: [userdb] socket, socket_mode and socket_group changes take effect at the next restart")
 	}
 	s.mu.Lock()
 	if s.draining {
@@ -248,6 +282,16 @@ func (s *Server) Reload(cfg *config.Config) error {
 		old.db.Close()
 	}
 	return nil
+}
+
+// pin pins the current agent for one userdb socket lookup. Unlike
+// acquire it works while draining: Shutdown lets the lookups in progress
+// finish before it retires the last agent.
+func (s *Server) pin() *agentRef {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.agent.refs++
+	return s.agent
 }
 
 // acquire pins the current agent for one transaction.

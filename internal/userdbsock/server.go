@@ -1,0 +1,292 @@
+package userdbsock
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"maildeliver/internal/lookup"
+)
+
+// Server defaults.
+const (
+	DefaultTimeout  = 5 * time.Second
+	DefaultMaxConns = 256
+)
+
+// longAgo is a read deadline in the past: it makes a blocked Read return.
+var longAgo = time.Unix(1, 0)
+
+// ServerOptions are NewServer's optional parameters.
+type ServerOptions struct {
+	// Timeout bounds the wait for each request line and the writing of
+	// each answer; 0 = DefaultTimeout. The lookup itself is bounded by
+	// the userdb (package lookup applies [userdb] timeout).
+	Timeout time.Duration
+	// MaxConns bounds open connections; 0 = DefaultMaxConns.
+	MaxConns int
+	Log      *slog.Logger // nil: discard
+}
+
+// Server answers lookups on unix socket listeners.
+type Server struct {
+	db      Userdb
+	timeout time.Duration
+	log     *slog.Logger
+	slots   chan struct{} // one per open connection
+	done    chan struct{} // closed by Shutdown
+	// ctx is what lookups run under; cancelled when Shutdown gives up
+	// waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*srvConn]struct{}
+	handlers  sync.WaitGroup
+}
+
+// srvConn is one accepted connection.
+type srvConn struct {
+	net.Conn
+	busy bool // between reading a request and answering it; guarded by Server.mu
+}
+
+// NewServer returns a server that asks db.
+func NewServer(db Userdb, opt ServerOptions) *Server {
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = DefaultMaxConns
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{db: db, timeout: opt.Timeout, log: opt.Log,
+		slots: make(chan struct{}, opt.MaxConns), done: make(chan struct{}),
+		listeners: make(map[net.Listener]struct{}), conns: make(map[*srvConn]struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Serve accepts connections on l until Shutdown, and then returns nil; it
+// closes l. Other accept errors that persist are retried with a growing
+// pause (as net/http does for EMFILE); a listener closed by someone else
+// ends Serve with an error.
+func (s *Server) Serve(l net.Listener) error {
+	defer l.Close()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var pause time.Duration
+	for {
+		// At the limit, stop accepting: clients wait in the listen queue
+		// (as with Dovecot's client_limit) instead of being turned away.
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			return nil
+		}
+		nc, err := l.Accept()
+		if err != nil {
+			<-s.slots
+			if s.isClosing() {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("userdbsock: accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.log.Warn("userdb socket: accept failed", slog.String("error", err.Error()),
+				slog.Duration("retry_in", pause))
+			select {
+			case <-time.After(pause):
+			case <-s.done:
+				return nil
+			}
+			continue
+		}
+		pause = 0
+		c := s.track(nc)
+		if c == nil {
+			nc.Close()
+			<-s.slots
+			return nil
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// track registers a connection and its handler; nil during Shutdown.
+func (s *Server) track(nc net.Conn) *srvConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	c := &srvConn{Conn: nc}
+	s.conns[c] = struct{}{}
+	s.handlers.Add(1)
+	return c
+}
+
+// Shutdown stops accepting (closing the listeners, which removes their
+// socket files), ends connections waiting for a request, and waits for
+// the lookups in progress to be answered. When ctx is done first, it
+// cancels them, closes every connection, waits for the handlers to
+// return, and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+	}
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		if !c.busy {
+			c.SetReadDeadline(longAgo)
+		}
+	}
+	s.mu.Unlock()
+	idle := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-idle
+	return ctx.Err()
+}
+
+// handle answers one connection's requests in order.
+func (s *Server) handle(c *srvConn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+		<-s.slots
+		s.handlers.Done()
+	}()
+	r := bufio.NewReaderSize(c, MaxLine)
+	for {
+		// A connection is ended between requests, never while one is
+		// being answered: Shutdown's past deadline must not be replaced
+		// by a fresh one.
+		s.mu.Lock()
+		c.busy = false
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(s.timeout))
+		s.mu.Unlock()
+		line, err := r.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			s.log.Warn("userdb socket: request line too long", slog.Int("max", MaxLine))
+			s.answer(c, response{Error: errTooLong})
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if !s.isClosing() {
+				s.log.Debug("userdb socket: no request within the timeout, closing", slog.Duration("timeout", s.timeout))
+			}
+			return
+		case err != nil:
+			// EOF between requests is the normal end; anything else
+			// (EOF inside a line, reset) leaves nothing to answer.
+			if !errors.Is(err, io.EOF) || len(line) > 0 {
+				s.log.Debug("userdb socket: connection ended", slog.String("error", err.Error()))
+			}
+			return
+		}
+		s.mu.Lock()
+		c.busy = true
+		s.mu.Unlock()
+		if !s.answer(c, s.respond(line)) {
+			return
+		}
+	}
+}
+
+// respond turns one request line into its answer; details go to the log.
+func (s *Server) respond(line []byte) (resp response) {
+	var req request
+	if err := json.Unmarshal(line, &req); err != nil || req.Address == "" {
+		why := "no address"
+		if err != nil {
+			why = err.Error()
+		}
+		s.log.Warn("userdb socket: malformed request", slog.String("error", why))
+		return response{Error: errMalformed}
+	}
+	defer func() {
+		// A panicking userdb must not take lmtpd down with it.
+		if p := recover(); p != nil {
+			s.log.Error("userdb socket: lookup panicked", slog.String("to", req.Address),
+				slog.String("error", fmt.Sprint(p)))
+			resp = response{Error: errLookup}
+		}
+	}()
+	u, err := s.db.Lookup(s.ctx, req.Address)
+	switch {
+	case err == nil:
+		return response{User: toWire(u)}
+	case errors.Is(err, lookup.ErrNotFound):
+		return response{NotFound: true}
+	}
+	s.log.Warn("userdb socket: lookup failed", slog.String("to", req.Address), slog.String("error", err.Error()))
+	return response{Error: errLookup}
+}
+
+// answer writes one response line; false when the connection is broken.
+func (s *Server) answer(c *srvConn, resp response) bool {
+	b, err := json.Marshal(resp)
+	if err != nil { // cannot happen: strings and integers only
+		b = []byte(`{"error":"` + errLookup + `"}`)
+	}
+	c.SetWriteDeadline(time.Now().Add(s.timeout))
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		s.log.Debug("userdb socket: cannot answer", slog.String("error", err.Error()))
+		return false
+	}
+	return true
+}
