@@ -50,6 +50,9 @@
 //	shutdown_timeout = "30s"
 //	spool_dir = ""                    # where message bodies over spool_memory are spooled; "" = $TMPDIR
 //	spool_memory = "1M"
+//	dsn = false                       # advertise DSN: ORCPT becomes X-Original-To. Off because
+//	                                  # go-smtp v0.25.1 answers a non-ASCII ORCPT (Postfix sends one
+//	                                  # for SMTPUTF8 recipients) with 501, which Postfix bounces
 //
 // [userdb] socket is maildeliver's counterpart of Dovecot's auth-userdb
 // socket: lmtpd, which keeps a pool of database connections (and the
@@ -138,6 +141,7 @@ type LMTP struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	SpoolDir        string   `toml:"spool_dir"`
 	SpoolMemory     Size     `toml:"spool_memory"`
+	DSN             bool     `toml:"dsn"`
 }
 
 // Defaults returns the configuration used for every key the file leaves out.

@@ -28,6 +28,8 @@ func savedID(t *testing.T, reply, rcpt string) string {
 	return m[2]
 }
 
+func withDSN(c *config.Config) { c.LMTP.DSN = true }
+
 func TestCapabilities(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, network := range []string{"unix", "tcp"} {
@@ -35,10 +37,15 @@ func TestCapabilities(t *testing.T) {
 		c.send("LHLO client.test\r\n")
 		r := c.expect("250-")
 		for _, want := range []string{"PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 52428800",
-			"SMTPUTF8", "CHUNKING", "DSN"} {
+			"SMTPUTF8", "CHUNKING"} {
 			if !regexp.MustCompile(`(?m)^250[- ]` + want + `$`).MatchString(r) {
 				t.Errorf("%s: LHLO reply lacks %s:\n%s", network, want, r)
 			}
+		}
+		// DSN is off by default ([lmtp] dsn): with it, go-smtp answers
+		// Postfix's ORCPT for an SMTPUTF8 recipient with 501, a bounce.
+		if regexp.MustCompile(`(?m)^250[- ]DSN$`).MatchString(r) {
+			t.Errorf("%s: DSN advertised by default:\n%s", network, r)
 		}
 		c.send("EHLO client.test\r\n")
 		c.expect("500 5.5.1")
@@ -50,7 +57,7 @@ func TestCapabilities(t *testing.T) {
 // TestDeliver runs a two-recipient transaction with go-smtp's client on
 // both kinds of listener and checks the replies and the files.
 func TestDeliver(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{config: withDSN})
 	for _, network := range []string{"unix", "tcp"} {
 		c := e.client(network)
 		if err := c.Mail("sender@example.net", &smtp.MailOptions{Size: 200}); err != nil {
@@ -517,4 +524,20 @@ func TestQuota(t *testing.T) {
 			t.Errorf("bob: %v", n)
 		}
 	}
+}
+
+// TestUTF8RecipientDefault: what Postfix sends for an SMTPUTF8 recipient is
+// delivered with the default config (no DSN, so no ORCPT to trip on), and
+// with dsn = true the ORCPT is the one thing that fails.
+func TestUTF8RecipientDefault(t *testing.T) {
+	e := newEnv(t, envOptions{}) // josé@domain.org is a default user
+	c := e.raw("unix")
+	c.send("LHLO client.test\r\nMAIL FROM:<s@example.net> SMTPUTF8\r\nRCPT TO:<josé@domain.org>\r\nDATA\r\n")
+	c.expect("250-")
+	c.expect("250 ")
+	c.expect("250 ")
+	c.expect("354 ")
+	c.send(msg("utf8", "body") + ".\r\n")
+	c.expect("250 2.0.0 <josé@domain.org>")
+	c.send("QUIT\r\n")
 }
