@@ -161,6 +161,10 @@ user_query = "SELECT '$MAIL_OURS/'||home AS home, uid, gid FROM users WHERE user
 # defaults, spelled out: a pool of 4, no lookup cache (Dovecot: auth_cache_size = 0)
 max_connections = 4
 cache_ttl = "0s"
+# deliver asks lmtpd over this socket, as dovecot-lda asks Dovecot's auth
+# process over auth-userdb, instead of opening a PostgreSQL connection per message
+socket = "$MD/run/userdb"
+socket_mode = "0666"
 
 [mail]
 location = "maildir:~/Maildir"

@@ -20,9 +20,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
+	"maildeliver/internal/cli"
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/logging"
@@ -72,32 +72,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return status.ExitOK
 	}
 	if err != nil {
-		return fail(stderr, status.Usage("usage: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("usage: "+cli.OneLine(err.Error())))
 	}
 	cfg, err := config.Load(opt.config)
 	if err != nil {
 		// The detail (file name, key) is the administrator's, not secret.
-		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	if opt.check {
-		return check(cfg, stdout, stderr)
+		return cli.Check(cfg, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
 	if err != nil {
-		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	defer closer.Close()
 	db, err := openUserdb(cfg, log)
 	if err != nil {
-		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
 	}
 	defer db.Close()
 	agent := delivery.NewAgent(cfg, db, log)
 	if opt.quota != "" {
 		rep, err := agent.Quota(context.Background(), opt.quota, opt.recalc)
 		if err != nil {
-			return fail(stderr, status.From(err))
+			return cli.Fail(stderr, status.From(err))
 		}
 		fmt.Fprintln(stdout, rep)
 		return status.ExitOK
@@ -106,7 +106,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if opt.file != "" {
 		f, err := os.Open(opt.file)
 		if err != nil {
-			return fail(stderr, status.Usage("cannot read -p file: "+oneLine(err.Error())))
+			return cli.Fail(stderr, status.Usage("cannot read -p file: "+cli.OneLine(err.Error())))
 		}
 		defer f.Close()
 		in = wrapInput(f)
@@ -116,7 +116,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		MaxSize: int64(cfg.Mail.MaxMessageSize),
 	}, in)
 	if err != nil {
-		return fail(stderr, status.From(err))
+		return cli.Fail(stderr, status.From(err))
 	}
 	return status.ExitOK
 }
@@ -184,41 +184,4 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-d RECIPIENT is required")
 	}
 	return o, nil
-}
-
-// fail prints the one DSN line and returns the exit code.
-func fail(w io.Writer, st *status.Error) int {
-	fmt.Fprintln(w, oneLine(st.DSN()))
-	return st.Exit
-}
-
-// oneLine keeps Postfix's bounce text to the single line it parses.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == 0 {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 400 {
-		s = s[:400]
-	}
-	return s
-}
-
-// check validates the configuration, prints it and pings the userdb.
-func check(cfg *config.Config, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stdout, "# effective configuration (secrets masked)\n%s", cfg.Effective())
-	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
-	if err != nil {
-		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Userdb.Timeout.D())
-	defer cancel()
-	if err := db.Ping(ctx); err != nil {
-		return fail(stderr, status.Temp("userdb unreachable: "+oneLine(config.MaskSecrets(err.Error()))))
-	}
-	fmt.Fprintln(stdout, "# userdb: ok")
-	return status.ExitOK
 }

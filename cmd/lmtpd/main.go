@@ -27,10 +27,10 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"maildeliver/internal/cli"
 	"maildeliver/internal/config"
 	"maildeliver/internal/lmtp"
 	"maildeliver/internal/logging"
-	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
 )
 
@@ -62,7 +62,7 @@ type options struct {
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(stderr, "4.3.0 lmtpd: internal error: %v\n", oneLine(fmt.Sprint(p)))
+			fmt.Fprintf(stderr, "4.3.0 lmtpd: internal error: %v\n", cli.OneLine(fmt.Sprint(p)))
 			code = status.ExitTempFail
 		}
 	}()
@@ -72,11 +72,11 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 		return status.ExitOK
 	}
 	if err != nil {
-		return fail(stderr, status.Usage("usage: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("usage: "+cli.OneLine(err.Error())))
 	}
 	cfg, err := config.Load(opt.config)
 	if err != nil {
-		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	if opt.check {
 		return check(cfg, stdout, stderr)
@@ -84,16 +84,16 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/lmtpd"})
 	if err != nil {
-		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	defer closer.Close()
 	srv, err := lmtp.New(cfg, lmtp.Options{Log: log})
 	if err != nil {
-		return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	if err := srv.Listen(); err != nil {
 		srv.Shutdown(context.Background())
-		return fail(stderr, status.Usage("cannot listen: "+oneLine(err.Error())))
+		return cli.Fail(stderr, status.Usage("cannot listen: "+cli.OneLine(err.Error())))
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
@@ -178,50 +178,18 @@ func parseFlags(args []string) (options, error) {
 // check validates the configuration (including the socket groups),
 // prints it and pings the userdb.
 func check(cfg *config.Config, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stdout, "# effective configuration (secrets masked)\n%s", cfg.Effective())
 	for _, l := range cfg.LMTP.Listen {
 		if strings.HasPrefix(l, "unix:") {
 			if _, err := lmtp.GroupID(cfg.LMTP.SocketGroup); err != nil {
-				return fail(stderr, status.Usage("configuration error: "+oneLine(err.Error())))
+				return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 			}
 			break
 		}
 	}
 	if cfg.Userdb.Socket != "" {
 		if _, err := lmtp.GroupID(cfg.Userdb.SocketGroup); err != nil {
-			return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
+			return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
 		}
 	}
-	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
-	if err != nil {
-		return fail(stderr, status.Usage("configuration error: userdb: "+oneLine(err.Error())))
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Userdb.Timeout.D())
-	defer cancel()
-	if err := db.Ping(ctx); err != nil {
-		return fail(stderr, status.Temp("userdb unreachable: "+oneLine(config.MaskSecrets(err.Error()))))
-	}
-	fmt.Fprintln(stdout, "# userdb: ok")
-	return status.ExitOK
-}
-
-// fail prints the one status line and returns the exit code.
-func fail(w io.Writer, st *status.Error) int {
-	fmt.Fprintln(w, oneLine(st.DSN()))
-	return status.ExitTempFail
-}
-
-// oneLine keeps a message to one bounded line.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == 0 {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 400 {
-		s = s[:400]
-	}
-	return s
+	return cli.Check(cfg, stdout, stderr)
 }

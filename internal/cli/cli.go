@@ -1,0 +1,54 @@
+// Package cli holds what the mains of deliver and lmtpd share: the single
+// status line they print on failure (Postfix reads deliver's as the bounce
+// text) and the userdb part of -check.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/lookup"
+	"maildeliver/internal/status"
+)
+
+// OneLine flattens s to one bounded line.
+func OneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 400 {
+		s = s[:400]
+	}
+	return s
+}
+
+// Fail prints st's one DSN line to w and returns its exit code.
+func Fail(w io.Writer, st *status.Error) int {
+	fmt.Fprintln(w, OneLine(st.DSN()))
+	return st.Exit
+}
+
+// Check prints the effective configuration (secrets masked) and tests the
+// userdb: the queries are prepared by the server, so a wrong table or
+// column shows here. It returns the exit code of -check.
+func Check(cfg *config.Config, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "# effective configuration (secrets masked)\n%s", cfg.Effective())
+	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+	if err != nil {
+		return Fail(stderr, status.Usage("configuration error: userdb: "+OneLine(err.Error())))
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Userdb.Timeout.D())
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		return Fail(stderr, status.Temp("userdb unreachable: "+OneLine(config.MaskSecrets(err.Error()))))
+	}
+	fmt.Fprintln(stdout, "# userdb: ok")
+	return status.ExitOK
+}

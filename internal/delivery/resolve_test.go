@@ -1,0 +1,154 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/lookup"
+	"maildeliver/internal/status"
+)
+
+// fakeDB is a map userdb: the lookup itself is tested against real
+// databases in package lookup and through the binaries; here only the
+// pipeline's decisions on a row are.
+type fakeDB map[string]*lookup.User
+
+func (f fakeDB) Lookup(_ context.Context, a string) (*lookup.User, error) {
+	if a == "down@x" {
+		return nil, errors.New("connection refused to db.internal:5432")
+	}
+	if u, ok := f[a]; ok {
+		c := *u
+		return &c, nil
+	}
+	return nil, lookup.ErrNotFound
+}
+
+func user(addr, home string, uid int64) *lookup.User {
+	return &lookup.User{Address: addr, Home: home, UID: uid, GID: uid, QuotaBytes: -1, QuotaMessages: -1}
+}
+
+func TestResolve(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Mail.Location = "maildir:~/Maildir"
+	db := fakeDB{
+		"a@x":      user("a@x", "/home/x/a", 1001),
+		"det@x":    &lookup.User{Address: "det@x", Home: "/home/x/det", UID: 1001, GID: 1001, Detail: "Lists", QuotaBytes: -1, QuotaMessages: -1},
+		"bad@x":    &lookup.User{Address: "bad@x", Home: "/home/x/bad", UID: 1001, GID: 1001, Detail: "../../etc", QuotaBytes: -1, QuotaMessages: -1},
+		"root@x":   user("root@x", "/root", 0),
+		"low@x":    user("low@x", "/home/low", 10),
+		"rel@x":    user("rel@x", "relative/home", 1001),
+		"dots@x":   user("dots@x", "/home/../etc", 1001),
+		"nohome@x": user("nohome@x", "", 1001),
+		"mail@x":   &lookup.User{Address: "mail@x", Mail: "maildir:/var/mail/m:LAYOUT=fs", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
+		"noid@x":   &lookup.User{Address: "noid@x", Home: "/home/noid", UID: lookup.NoID, GID: lookup.NoID, QuotaBytes: -1, QuotaMessages: -1},
+		"quota@x":  &lookup.User{Address: "quota@x", Home: "/home/q", UID: 1001, GID: 1001, QuotaRule: "*:storage=1M", QuotaBytes: -1, QuotaMessages: -1},
+		"badq@x":   &lookup.User{Address: "badq@x", Home: "/home/q", UID: 1001, GID: 1001, QuotaRule: "*:storage=lots", QuotaBytes: -1, QuotaMessages: -1},
+	}
+	a := NewAgent(cfg, db, nil)
+	for _, tc := range []struct {
+		rcpt, folder string
+		maildir      string
+		folderDir    string
+		enh          string // expected failure, "" = success
+	}{
+		{rcpt: "a@x", maildir: "/home/x/a/Maildir"},
+		{rcpt: "a@x", folder: "Archive", maildir: "/home/x/a/Maildir", folderDir: ".Archive"},
+		{rcpt: "a@x", folder: "a/b", maildir: "/home/x/a/Maildir"},
+		{rcpt: "det@x", maildir: "/home/x/det/Maildir", folderDir: ".Lists"},
+		{rcpt: "det@x", folder: "Other", maildir: "/home/x/det/Maildir", folderDir: ".Other"},
+		{rcpt: "bad@x", maildir: "/home/x/bad/Maildir"},
+		{rcpt: "mail@x", maildir: "/var/mail/m"},
+		{rcpt: "quota@x", maildir: "/home/q/Maildir"},
+		{rcpt: "nobody@x", enh: "5.1.1"},
+		{rcpt: "down@x", enh: "4.3.0"},
+		{rcpt: "root@x", enh: "4.3.0"},
+		{rcpt: "low@x", enh: "4.3.0"},
+		{rcpt: "rel@x", enh: "4.3.0"},
+		{rcpt: "dots@x", enh: "4.3.0"},
+		{rcpt: "nohome@x", enh: "4.3.0"},
+		{rcpt: "noid@x", enh: "4.3.0"}, // no uid from the row, [mail] uid unset
+		{rcpt: "badq@x", enh: "4.3.0"},
+		{rcpt: "a@x\r\nX: y", enh: "5.1.3"},
+		{rcpt: "", enh: "5.1.3"},
+		{rcpt: strings.Repeat("a", 300) + "@x", enh: "5.1.3"},
+	} {
+		t.Run(tc.rcpt+"/"+tc.folder, func(t *testing.T) {
+			tg, err := a.Resolve(context.Background(), tc.rcpt, tc.folder)
+			if tc.enh != "" {
+				st := status.From(err)
+				if st == nil || st.Enhanced != tc.enh {
+					t.Fatalf("err = %v, want %s", err, tc.enh)
+				}
+				if strings.Contains(st.Reason, "db.internal") {
+					t.Errorf("internal detail in public reason %q", st.Reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tg.Maildir != tc.maildir || tg.FolderDir != tc.folderDir || tg.UID != 1001 {
+				t.Errorf("got maildir %q folder %q uid %d", tg.Maildir, tg.FolderDir, tg.UID)
+			}
+		})
+	}
+	// A static uid from [mail] when the row has none.
+	cfg2 := *cfg
+	cfg2.Mail.UID, cfg2.Mail.GID = 5000, 5000
+	tg, err := NewAgent(&cfg2, db, nil).Resolve(context.Background(), "noid@x", "")
+	if err != nil || tg.UID != 5000 || tg.GID != 5000 {
+		t.Fatalf("static uid: %+v, %v", tg, err)
+	}
+	// allowed_roots
+	cfg3 := *cfg
+	cfg3.Mail.AllowedRoots = []string{"/home/x"}
+	if _, err := NewAgent(&cfg3, db, nil).Resolve(context.Background(), "mail@x", ""); status.From(err) == nil {
+		t.Fatal("maildir outside allowed_roots accepted")
+	}
+	if _, err := NewAgent(&cfg3, db, nil).Resolve(context.Background(), "a@x", ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	u := &lookup.User{Address: "bob@example.org", Home: "/home/e/bob"}
+	for loc, want := range map[string]string{
+		"/var/vmail/%d/%n/Maildir":            "/var/vmail/example.org/bob/Maildir",
+		"/var/spool/vmail/%u":                 "/var/spool/vmail/bob@example.org",
+		"~/Maildir":                           "/home/e/bob/Maildir",
+		"%h/mail":                             "/home/e/bob/mail",
+		"/v/%{user|domain}/%{user|username}":  "/v/example.org/bob",
+		"/v/%{domain}/%{username}/%{user}/%%": "/v/example.org/bob/bob@example.org/%",
+	} {
+		got, err := expand(loc, u)
+		if err != nil || got != want {
+			t.Errorf("expand(%q) = %q, %v; want %q", loc, got, err, want)
+		}
+	}
+	for _, loc := range []string{"/v/%x", "/v/%{nope}", "/v/%", "/v/%{user"} {
+		if _, err := expand(loc, u); err == nil {
+			t.Errorf("expand(%q) accepted", loc)
+		}
+	}
+	evil := &lookup.User{Address: "../..@x"}
+	if _, err := expand("/v/%n", evil); err == nil {
+		t.Error("a local part '../..' became a path component")
+	}
+}
+
+func TestPrefix(t *testing.T) {
+	a := NewAgent(config.Defaults(), fakeDB{}, nil)
+	tg := &Target{Recipient: "bob@x"}
+	got := a.prefix(tg, Request{Sender: "", OrigRecipient: "alias@x", Received: "Received: by h\n"})
+	want := "Return-Path: <>\nDelivered-To: bob@x\nX-Original-To: alias@x\nReceived: by h\n"
+	if got != want {
+		t.Errorf("prefix = %q, want %q", got, want)
+	}
+	if got := a.prefix(tg, Request{Sender: "s@y", OrigRecipient: "BOB@x"}); got != "Return-Path: <s@y>\nDelivered-To: bob@x\n" {
+		t.Errorf("prefix = %q", got)
+	}
+}
