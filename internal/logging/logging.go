@@ -39,6 +39,7 @@ func New(o Options) (*slog.Logger, io.Closer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	_, toSyslog := w.(*syslog.Writer)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.Level)); err != nil {
 		lvl = slog.LevelInfo
@@ -46,8 +47,9 @@ func New(o Options) (*slog.Logger, io.Closer, error) {
 	h := slog.NewTextHandler(&lineWriter{w: w}, &slog.HandlerOptions{
 		Level: lvl,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			// syslog adds its own time stamp
-			if a.Key == slog.TimeKey && len(groups) == 0 && o.Target != "stderr" && !strings.HasPrefix(o.Target, "file:") {
+			// syslog adds its own time stamp; every other target keeps ours
+			// ("auto" may have resolved to stderr)
+			if toSyslog && a.Key == slog.TimeKey && len(groups) == 0 {
 				return slog.Attr{}
 			}
 			return a
