@@ -67,7 +67,7 @@ full)
   ;;
 esac
 MEM_SIZE=${MEM_SIZE:-100m}
-PHASES=${PHASES:-"fsync lda lmtp mem"}
+PHASES=${PHASES:-"fsync lda floor lmtp mem"}
 
 if [ "${2:-}" = --plan ]; then
   echo "phases: $PHASES; reps per side: $REPS"
@@ -112,6 +112,7 @@ for phase in $PHASES; do
   case $phase in
   fsync) fsync_phase ;;
   lda) lda_phase ;;
+  floor) floor_phase ;;
   lmtp) lmtp_phase ;;
   mem) mem_phase ;;
   hold) hold_phase ;;

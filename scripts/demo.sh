@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 demo=$PWD/demo
 mkdir -p "$demo/bin"
-go build -o "$demo/bin/" ./cmd/deliver ./cmd/lmtpd
+./scripts/build.sh "$demo/bin"
 uid=$(id -u); gid=$(id -g)
 if [ "$uid" = 0 ]; then
   # Mail is never written as root: as root, the demo mailboxes belong to nobody.

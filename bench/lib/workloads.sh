@@ -130,6 +130,41 @@ lda_phase() {
   done <<<"$LDA_ROWS"
 }
 
+# The floor under pipe mode: the same workers run programs that deliver
+# nothing, so the table shows what a process start costs before any work:
+# /bin/true (fork+exec by the worker), an empty static Go program, and one
+# that only links deliver's three SQL drivers. No files are written; a run
+# is valid when every worker exits 0.
+FLOOR_PROGS="true goempty godrivers"
+floor_run() { # prog P N rep
+  local prog=$1 P=$2 N=$3 rep=$4 per=$(($3 / $2)) w rc=0 t0 t1 cmd
+  case $prog in true) cmd=/bin/true ;; *) cmd=$BIN/$prog ;; esac
+  [ -x "$cmd" ] || { say "WARNING: no $cmd; floor row skipped"; return; }
+  for ((w = 0; w < P; w++)); do
+    for ((i = 0; i < per; i++)); do user_addr "$(((w * per + i) % 1000))"; done >"$W/lda/f$w.txt"
+  done
+  chmod 0644 "$W"/lda/f*.txt
+  PIDS=()
+  t0=$EPOCHREALTIME
+  for ((w = 0; w < P; w++)); do
+    "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/f$w.txt" "$MSGS/msg-4k.eml" "$SENDER" "$cmd" 2>>"$W/logs/floor.err" &
+    PIDS+=($!)
+  done
+  wait_pids || rc=$?
+  t1=$EPOCHREALTIME
+  record floor "$prog" 4k "$P" 1 - - "$rep" "$((per * P))" "$((per * P))" "$(elapsed "$t0" "$t1")" "$([ "$rc" = 0 ] && echo 1 || echo 0)" "" ""
+}
+
+floor_phase() {
+  local P rep prog
+  say "pipe-mode floor: $FLOOR_PROGS as $LDA_USER, P=1 and 8, $REPS reps"
+  for P in 1 8; do
+    for rep in $(seq 1 "$REPS"); do
+      for prog in $FLOOR_PROGS; do floor_run "$prog" "$P" "$LDA_N" "$rep"; done
+    done
+  done
+}
+
 fsync_phase() {
   [ -x "$BIN/fsynclimit" ] || { say "WARNING: no fsynclimit binary"; return; }
   say "disk ceiling: fsynclimit sizes=$FSYNC_SIZES c=$FSYNC_CONCS sync=$FSYNC_SYNCS n=$FSYNC_N reps=$FSYNC_REPS"

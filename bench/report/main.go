@@ -269,6 +269,9 @@ func write(w io.Writer, runs []run) {
 		}
 		fmt.Fprintln(w)
 	}
+	if gs := groups(runs, "floor"); len(gs) > 0 {
+		writeFloor(w, runs, gs)
+	}
 	if gs := groups(runs, "fsync"); len(gs) > 0 {
 		fmt.Fprintln(w, "### Disk ceiling: bench/fsynclimit (tmp/ O_EXCL, write, fsync, rename into new/, fsync new/)")
 		fmt.Fprintln(w)
@@ -302,6 +305,44 @@ func write(w io.Writer, runs []run) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// writeFloor sets the programs that deliver nothing beside deliver and
+// dovecot-lda (4k spread, same P): the cost of one message in ms is
+// 1000 / (msgs/s), and the differences between columns say where
+// deliver's time goes.
+func writeFloor(w io.Writer, runs []run, gs []*group) {
+	fmt.Fprintln(w, "### Pipe mode: the start-up floor (same workers, programs that deliver nothing)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "msgs/s median, and ms per message (1000 / median): with P=8 on 2 CPUs that is CPU time per process.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| P | /bin/true | empty static Go | Go + the 3 SQL drivers | deliver (4k spread) | dovecot-lda (4k spread) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	lda := map[int]*group{}
+	for _, g := range groups(runs, "lda") {
+		if g.size == "4k" && g.mode == "spread" {
+			lda[g.conc] = g
+		}
+	}
+	cell := func(s stat) string {
+		if s.n == 0 {
+			return rate(s, 1)
+		}
+		return fmt.Sprintf("%.0f (%.2f ms)", s.msgs, 1000/s.msgs)
+	}
+	for _, g := range gs {
+		row := []string{fmt.Sprint(g.conc)}
+		for _, p := range []string{"true", "goempty", "godrivers"} {
+			row = append(row, cell(summarize(g.sides[p])))
+		}
+		if l := lda[g.conc]; l != nil {
+			row = append(row, cell(summarize(l.sides["ours"])), cell(summarize(l.sides["dovecot"])))
+		} else {
+			row = append(row, "–", "–")
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	fmt.Fprintln(w)
 }
 
 func name(side string) string {

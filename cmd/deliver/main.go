@@ -80,7 +80,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	if opt.check {
-		return cli.Check(cfg, stdout, stderr)
+		code := cli.Check(cfg, stdout, stderr)
+		if code == status.ExitOK && cfg.Userdb.Socket != "" {
+			code = checkSocket(cfg, stdout, stderr)
+		}
+		return code
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
@@ -145,6 +149,26 @@ func openUserdb(cfg *config.Config, log *slog.Logger) (userdb, error) {
 	// its answer rather than our clock reports a slow database.
 	timeout := cfg.Userdb.Timeout.D() + time.Second
 	return userdbsock.NewFallback(cfg.Userdb.Socket, timeout, openSQL, log), nil
+}
+
+// checkSocket asks lmtpd's userdb socket about a made-up address, as the
+// user -check runs as: run as the pipe user, it shows whether deliver will
+// be answered there or open the SQL userdb itself. An unavailable socket
+// is a warning (deliver falls back), an error answer fails the check:
+// every delivery would be deferred.
+func checkSocket(cfg *config.Config, stdout, stderr io.Writer) int {
+	c := userdbsock.Client{Path: cfg.Userdb.Socket, Timeout: cfg.Userdb.Timeout.D() + time.Second}
+	_, err := c.Lookup(context.Background(), "maildeliver-check@invalid")
+	switch {
+	case err == nil || errors.Is(err, lookup.ErrNotFound):
+		fmt.Fprintf(stdout, "# userdb socket %s: ok\n", cfg.Userdb.Socket)
+	case errors.Is(err, userdbsock.ErrUnavailable):
+		fmt.Fprintf(stdout, "# userdb socket: unavailable to uid %d, deliver asks the SQL userdb itself (%s)\n",
+			os.Geteuid(), cli.OneLine(err.Error()))
+	default:
+		return cli.Fail(stderr, status.Temp("userdb socket: "+cli.OneLine(config.MaskSecrets(err.Error()))))
+	}
+	return status.ExitOK
 }
 
 // wrapInput is the identity except in test builds (tag faultinject), where

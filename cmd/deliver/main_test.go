@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 	faultBinary = filepath.Join(dir, "deliver-fault")
 	for _, b := range [][]string{{"-o", binary}, {"-tags", "faultinject", "-o", faultBinary}} {
 		cmd := exec.Command("go", append([]string{"build"}, append(b, ".")...)...)
+		// As scripts/build.sh ships it: statically linked.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building deliver:", err)

@@ -182,6 +182,30 @@ func TestUserdbSocket(t *testing.T) {
 			t.Error("the socket answered a user who may not connect")
 		}
 	})
+	t.Run("-check asks the socket as the user it runs as", func(t *testing.T) {
+		before := served.calls.Load()
+		conf := withUserdb(t, e, "check.toml", map[string]string{"socket": `"` + sock + `"`})
+		r := runDeliver(t, binary, nil, nil, "", "-c", conf, "-check")
+		if r.code != 0 || !strings.Contains(r.out, "\n# userdb socket "+sock+": ok\n") {
+			t.Errorf("root: exit %d, output %q", r.code, r.out)
+		}
+		if served.calls.Load() != before+1 {
+			t.Error("-check did not ask the socket")
+		}
+		// 0600: the pipe user cannot connect, deliver would use SQL.
+		r = runDeliver(t, binary, &syscall.Credential{Uid: 1002, Gid: 1002}, nil, "", "-c", conf, "-check")
+		if r.code != 0 || !strings.Contains(r.out, "\n# userdb socket: unavailable to uid 1002, deliver asks the SQL userdb itself (") {
+			t.Errorf("uid 1002: exit %d, output %q", r.code, r.out)
+		}
+		failing := serveUserdb(t, &countingUserdb{failing: true}, 0o600)
+		conf = withUserdb(t, e, "check-failing.toml", map[string]string{"socket": `"` + failing + `"`})
+		r = runDeliver(t, binary, nil, nil, "", "-c", conf, "-check")
+		lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
+		if last := lines[len(lines)-1]; r.code != 75 || !strings.HasPrefix(last, "4.3.0 userdb socket: ") ||
+			strings.Contains(r.out, "hunter2") {
+			t.Errorf("socket answering errors: exit %d, output %q", r.code, r.out)
+		}
+	})
 	t.Run("pipe user with permission: socket", func(t *testing.T) {
 		open := serveUserdb(t, served, 0o666)
 		conf := withUserdb(t, e, "open.toml", map[string]string{"socket": `"` + open + `"`, "connect": noSQL})
