@@ -73,6 +73,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -342,20 +343,21 @@ func ParseListen(s string) (network, addr string, err error) {
 	return "", "", fmt.Errorf("%q: want unix:PATH, tcp:HOST:PORT or systemd", s)
 }
 
+// Compiled on first use, not at every start of deliver.
 var (
-	maskKV  = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`)
-	maskURL = regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`)
-	maskDSN = regexp.MustCompile(`^([^:/@\s]+:)([^@]*)(@)`)
+	maskKV  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`) })
+	maskURL = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`) })
+	maskDSN = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([^:/@\s]+:)([^@]*)(@)`) })
 )
 
 // MaskSecrets hides passwords in a connect string (key=value, URL or
 // go-sql-driver DSN form).
 func MaskSecrets(s string) string {
-	s = maskKV.ReplaceAllString(s, "${1}********")
+	s = maskKV().ReplaceAllString(s, "${1}********")
 	if strings.Contains(s, "://") {
-		return maskURL.ReplaceAllString(s, "${1}********${3}")
+		return maskURL().ReplaceAllString(s, "${1}********${3}")
 	}
-	s = maskDSN.ReplaceAllString(s, "${1}********${3}")
+	s = maskDSN().ReplaceAllString(s, "${1}********${3}")
 	return s
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -103,7 +104,7 @@ func openPostgres(connect string, size int, timeout time.Duration, red *redactor
 
 func openMySQL(connect string, size int, timeout time.Duration, red *redactor) (backend, error) {
 	var mc *mysql.Config
-	if kvForm.MatchString(connect) {
+	if kvForm().MatchString(connect) {
 		kvs, err := parseKV(connect, false)
 		if err != nil {
 			return nil, err
@@ -133,7 +134,7 @@ func openMySQL(connect string, size int, timeout time.Duration, red *redactor) (
 
 // kvForm tells Dovecot's "host=... dbname=..." from a go-sql-driver DSN
 // ("user:pass@tcp(host)/db"), whose first token never has a bare key=.
-var kvForm = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
+var kvForm = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`) })
 
 // mysqlSockets are where libmysqlclient, which Dovecot uses, looks when
 // host is "localhost": it then talks over the socket, not TCP.
@@ -360,11 +361,13 @@ func (r *redactor) add(s string) {
 	slices.SortFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
 }
 
-var passwordKV = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`)
+var passwordKV = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`)
+})
 
 func (r *redactor) clean(s string) string {
 	for _, sec := range r.secrets {
 		s = strings.ReplaceAll(s, sec, "********")
 	}
-	return passwordKV.ReplaceAllString(s, "${1}********")
+	return passwordKV().ReplaceAllString(s, "${1}********")
 }

@@ -63,7 +63,9 @@ func (c *Client) Lookup(ctx context.Context, address string) (*lookup.User, erro
 	if _, err := nc.Write(append(req, '\n')); err != nil {
 		return nil, c.failed("sending the request", err)
 	}
-	line, err := bufio.NewReaderSize(nc, MaxLine).ReadSlice('\n')
+	// Answers are a few hundred bytes: a small buffer that grows, up to
+	// MaxLine, rather than MaxLine allocated for every deliver process.
+	line, err := bufio.NewReaderSize(io.LimitReader(nc, MaxLine), 4<<10).ReadBytes('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
