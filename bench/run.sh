@@ -107,7 +107,7 @@ start_lmtpd
 warm dovecot
 warm ours
 
-echo "phase,side,size,conc,rcpts,mode,variant,rep,msgs,deliv,seconds,ok,rss0_kb,hwm_kb" >"$CSV"
+echo "phase,side,size,conc,rcpts,mode,variant,rep,msgs,deliv,seconds,ok,rss0_kb,hwm_kb,busy_pct,cpu_us" >"$CSV"
 for phase in $PHASES; do
   case $phase in
   fsync) fsync_phase ;;

@@ -20,7 +20,11 @@
 // Output: one CSV row per run, in bench/run.sh's runs.csv format (no
 // header unless -header):
 //
-//	phase,side,size,conc,rcpts,mode,variant,rep,msgs,deliv,seconds,ok,rss0_kb,hwm_kb
+//	phase,side,size,conc,rcpts,mode,variant,rep,msgs,deliv,seconds,ok,rss0_kb,hwm_kb,busy_pct,cpu_us
+//
+// busy_pct is the machine's CPU busy share during the run (/proc/stat) and
+// cpu_us this process's CPU time (user + system, nearly all of it in the
+// kernel) per delivery: what the disk's ceiling costs in CPU.
 //
 // Configurations are run round-robin, one rep of each in turn, because
 // this kind of VM's metadata speed drifts by several times within minutes;
@@ -94,25 +98,65 @@ func main() {
 		fail(err)
 	}
 	if *header {
-		fmt.Println("phase,side,size,conc,rcpts,mode,variant,rep,msgs,deliv,seconds,ok,rss0_kb,hwm_kb")
+		fmt.Println("phase,side,size,conc,rcpts,mode,variant,rep,msgs,deliv,seconds,ok,rss0_kb,hwm_kb,busy_pct,cpu_us")
 	}
 	run := 0
 	for rep := 1; rep <= *reps; rep++ {
 		for _, c := range cfgs {
 			run++
 			dir := filepath.Join(*root, "run"+strconv.Itoa(run))
+			busy0, total0 := machineCPU()
+			cpu0 := selfCPU()
 			secs, err := runOnce(dir, c)
+			cpu := selfCPU() - cpu0
+			busy1, total1 := machineCPU()
 			os.RemoveAll(dir)
 			unix.Sync() // the cleanup's writeback must not land in the next run
 			if err != nil {
 				fail(err)
 			}
-			fmt.Printf("fsync,disk,%s,%d,1,%s,%s,%d,%d,%d,%.6f,1,,\n",
-				c.sizeLabel, c.conc, c.mode, c.sync, rep, c.n, c.n, secs)
+			busy := ""
+			if total1 > total0 {
+				busy = fmt.Sprintf("%.0f", 100*float64(busy1-busy0)/float64(total1-total0))
+			}
+			fmt.Printf("fsync,disk,%s,%d,1,%s,%s,%d,%d,%d,%.6f,1,,,%s,%.0f\n",
+				c.sizeLabel, c.conc, c.mode, c.sync, rep, c.n, c.n, secs, busy, float64(cpu.Microseconds())/float64(c.n))
 			fmt.Fprintf(os.Stderr, "fsync-limit sync=%-4s %-4s c=%-2d %-6s rep=%d  %6.0f deliveries/s\n",
 				c.sync, c.sizeLabel, c.conc, c.mode, rep, float64(c.n)/secs)
 		}
 	}
+}
+
+// selfCPU is this process's CPU time so far, user + system.
+func selfCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU reads /proc/stat's cpu line: busy (all but idle and iowait)
+// and total jiffies; zeros when it cannot.
+func machineCPU() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var idle uint64
+	for i, s := range f[1:] {
+		v, _ := strconv.ParseUint(s, 10, 64)
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return total - idle, total
 }
 
 // maildir is one test maildir with its tmp/ and new/ held open.

@@ -104,7 +104,30 @@ size_bytes() {
 # Seconds between two $EPOCHREALTIME readings.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 
-csv_row() { # phase side size conc rcpts mode variant rep msgs deliv seconds ok rss0 hwm
+# Machine CPU time in jiffies from /proc/stat: "busy total", busy being all
+# but idle and iowait. busy_pct turns two readings into the busy share.
+cpu_jiffies() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+busy_pct() { # "busy0 total0" "busy1 total1"
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }'
+}
+# A process's CPU time (user + system) in clock ticks; CPU microseconds per unit.
+CLK_TCK=$(getconf CLK_TCK)
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
+ticks_us_per() { # ticks0 ticks1 units
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN { if (a != "" && b != "" && n > 0) printf "%.0f", (b - a) * 1e6 / hz / n }'
+}
+# Sums the children's CPU (the second line of bash's times, "0m1.234s
+# 0m0.567s") that pipe workers left in FILES, in microseconds per unit.
+times_us_per() { # units files...
+  local n=$1
+  shift
+  awk -v n="$n" '
+    function sec(s) { sub(/s$/, "", s); split(s, p, "m"); return p[1] * 60 + p[2] }
+    FNR % 2 == 0 && NF == 2 { t += sec($1) + sec($2); k++ }
+    END { if (k > 0 && n > 0) printf "%.0f", t * 1e6 / n }' "$@" 2>/dev/null
+}
+
+csv_row() { # phase side size conc rcpts mode variant rep msgs deliv seconds ok rss0 hwm busy_pct cpu_us
   local IFS=,
   echo "$*" >>"$CSV"
 }

@@ -6,12 +6,13 @@
 # in its own tree), one after the other: dovecot, ours, dovecot, ours, ...
 
 # record side ... ok: appends the row, prints a line, counts failures.
-record() { # phase side size conc rcpts mode variant rep msgs deliv seconds ok rss0 hwm
+record() { # phase side size conc rcpts mode variant rep msgs deliv seconds ok rss0 hwm busy_pct cpu_us
   csv_row "$@"
   local rate
   rate=$(awk -v m="$9" -v d="${10}" -v s="${11}" 'BEGIN { if (s > 0) printf "%7.1f msgs/s %7.1f deliveries/s", m / s, d / s }')
-  printf '  %-4s %-7s %-4s c=%-2s r=%-2s %-6s %-9s rep=%s  %ss  %s%s%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" \
-    "${11}" "$rate" "${14:+  peak RSS ${14} kB}" "$([ "${12}" = 1 ] || echo '  ** INVALID **')" >&2
+  printf '  %-4s %-7s %-4s c=%-2s r=%-2s %-6s %-9s rep=%s  %ss  %s%s%s%s%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" \
+    "${11}" "$rate" "${14:+  peak RSS ${14} kB}" "${15:+  CPU busy ${15}%}" "${16:+  ${16} us CPU/unit}" \
+    "$([ "${12}" = 1 ] || echo '  ** INVALID **')" >&2
   [ "${12}" = 1 ] || FAILED_RUNS=$((FAILED_RUNS + 1))
 }
 
@@ -28,14 +29,16 @@ lmtp_run() { # side size S R mode variant M rep g0
   for g in "${groups[@]}"; do
     for lp in $(rcpt_locals $((g % 10)) "$R"); do dirs+=("$(new_dir "$tree" "$lp@d$((g / 10)).example")"); done
   done
-  local err=$W/logs/lmtp-$side.err before after rss0="" hwm="" t0 t1
+  local err=$W/logs/lmtp-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0="" k1=""
   sync
   before=$(count_files "${dirs[@]}")
   if [ "$side" = ours ] && lmtpd_alive; then
     rss0=$(proc_kb "$LMTPD_PID" VmRSS)
     reset_hwm "$LMTPD_PID"
+    k0=$(proc_ticks "$LMTPD_PID")
   fi
   PIDS=()
+  c0=$(cpu_jiffies)
   t0=$EPOCHREALTIME
   if [ "$mode" = same ]; then
     timeout "$RUN_TIMEOUT" smtp-source -L "${dflag[@]}" -s "$S" -m "$M" -r "$R" -f "$SENDER" -t "$(group_addr "$g0")" \
@@ -50,14 +53,21 @@ lmtp_run() { # side size S R mode variant M rep g0
   fi
   wait_pids || rc=$?
   t1=$EPOCHREALTIME
-  [ "$side" = ours ] && lmtpd_alive && hwm=$(proc_kb "$LMTPD_PID" VmHWM)
+  c1=$(cpu_jiffies)
+  if [ "$side" = ours ] && lmtpd_alive; then
+    hwm=$(proc_kb "$LMTPD_PID" VmHWM)
+    k1=$(proc_ticks "$LMTPD_PID")
+  fi
   after=$(count_files "${dirs[@]}")
   local ok=1 want=$((M * R))
   if [ "$((after - before))" -ne "$want" ] || [ "$rc" -ne 0 ]; then
     ok=0
     say "$side lmtp $size s=$S r=$R $mode $variant: want $want new files, got $((after - before)); smtp-source exit $rc (see $err)"
   fi
-  record lmtp "$side" "$size" "$S" "$R" "$mode" "$variant" "$rep" "$M" "$want" "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm"
+  # CPU: the machine's busy share, and lmtpd's own CPU per delivery (Dovecot's
+  # work is spread over lmtp, auth and stats processes that come and go)
+  record lmtp "$side" "$size" "$S" "$R" "$mode" "$variant" "$rep" "$M" "$want" "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm" \
+    "$(busy_pct "$c0" "$c1")" "$(ticks_us_per "$k0" "$k1" "$want")"
 }
 
 # LMTP_ROWS: lines "size sessions rcpts mode variant".
@@ -96,24 +106,37 @@ lda_run() { # side size P mode N rep u0
   done
   chmod 0644 "$W"/lda/w*.txt
   mapfile -t dirs < <(sort -u "$W"/lda/w*.txt | while read -r a; do new_dir "$tree" "$a"; done)
-  local err=$W/logs/lda-$side.err before after t0 t1
+  local err=$W/logs/lda-$side.err before after t0 t1 c0 c1
   sync
   before=$(count_files "${dirs[@]}")
+  cpu_files "$P"
   PIDS=()
+  c0=$(cpu_jiffies)
   t0=$EPOCHREALTIME
   for ((w = 0; w < P; w++)); do
-    "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/w$w.txt" "$msg" "$SENDER" "${cmd[@]}" 2>>"$err" &
+    CPU_OUT=$W/lda/cpu-$w.txt "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/w$w.txt" "$msg" "$SENDER" "${cmd[@]}" 2>>"$err" &
     PIDS+=($!)
   done
   wait_pids || rc=$?
   t1=$EPOCHREALTIME
+  c1=$(cpu_jiffies)
   after=$(count_files "${dirs[@]}")
   local ok=1 want=$((per * P))
   if [ "$((after - before))" -ne "$want" ] || [ "$rc" -ne 0 ]; then
     ok=0
     say "$side lda $size P=$P $mode: want $want new files, got $((after - before)); worker exit $rc (see $err)"
   fi
-  record lda "$side" "$size" "$P" 1 "$mode" - "$rep" "$want" "$want" "$(elapsed "$t0" "$t1")" "$ok" "" ""
+  # CPU: the machine's busy share, and the agent processes' own CPU per
+  # message (deliver; dovecot-lda with the doveconf it runs), as the workers saw it
+  record lda "$side" "$size" "$P" 1 "$mode" - "$rep" "$want" "$want" "$(elapsed "$t0" "$t1")" "$ok" "" "" \
+    "$(busy_pct "$c0" "$c1")" "$(times_us_per "$want" "$W"/lda/cpu-*.txt)"
+}
+
+# Fresh CPU_OUT files for P pipe workers, writable by the user they run as.
+cpu_files() { # P
+  local w
+  rm -f "$W"/lda/cpu-*.txt
+  for ((w = 0; w < $1; w++)); do install -m 0666 /dev/null "$W/lda/cpu-$w.txt"; done
 }
 
 # LDA_ROWS: lines "size workers mode".
@@ -137,22 +160,26 @@ lda_phase() {
 # is valid when every worker exits 0.
 FLOOR_PROGS="true goempty godrivers"
 floor_run() { # prog P N rep
-  local prog=$1 P=$2 N=$3 rep=$4 per=$(($3 / $2)) w rc=0 t0 t1 cmd
+  local prog=$1 P=$2 N=$3 rep=$4 per=$(($3 / $2)) w rc=0 t0 t1 c0 c1 cmd
   case $prog in true) cmd=/bin/true ;; *) cmd=$BIN/$prog ;; esac
   [ -x "$cmd" ] || { say "WARNING: no $cmd; floor row skipped"; return; }
   for ((w = 0; w < P; w++)); do
     for ((i = 0; i < per; i++)); do user_addr "$(((w * per + i) % 1000))"; done >"$W/lda/f$w.txt"
   done
   chmod 0644 "$W"/lda/f*.txt
+  cpu_files "$P"
   PIDS=()
+  c0=$(cpu_jiffies)
   t0=$EPOCHREALTIME
   for ((w = 0; w < P; w++)); do
-    "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/f$w.txt" "$MSGS/msg-4k.eml" "$SENDER" "$cmd" 2>>"$W/logs/floor.err" &
+    CPU_OUT=$W/lda/cpu-$w.txt "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/f$w.txt" "$MSGS/msg-4k.eml" "$SENDER" "$cmd" 2>>"$W/logs/floor.err" &
     PIDS+=($!)
   done
   wait_pids || rc=$?
   t1=$EPOCHREALTIME
-  record floor "$prog" 4k "$P" 1 - - "$rep" "$((per * P))" "$((per * P))" "$(elapsed "$t0" "$t1")" "$([ "$rc" = 0 ] && echo 1 || echo 0)" "" ""
+  c1=$(cpu_jiffies)
+  record floor "$prog" 4k "$P" 1 - - "$rep" "$((per * P))" "$((per * P))" "$(elapsed "$t0" "$t1")" "$([ "$rc" = 0 ] && echo 1 || echo 0)" "" "" \
+    "$(busy_pct "$c0" "$c1")" "$(times_us_per "$((per * P))" "$W"/lda/cpu-*.txt)"
 }
 
 floor_phase() {
@@ -199,7 +226,7 @@ mem_phase() {
       ok=0
       say "$side: the $size message did not land (smtp-source exit $rc, see $W/logs/mem-$side.err)"
     fi
-    record mem "$side" "$size" 1 1 same - 1 1 1 "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm"
+    record mem "$side" "$size" 1 1 same - 1 1 1 "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm" "" ""
   done
 }
 

@@ -20,6 +20,9 @@
 //	ok      1 if the files in new/ grew by exactly deliv (and the sender reported no error)
 //	rss0_kb lmtpd's VmRSS before the run (ours only; the kernel's peak was reset to it)
 //	hwm_kb  lmtpd's VmHWM after the run, i.e. its peak RSS during the run
+//	busy_pct the machine's CPU busy share during the run (optional)
+//	cpu_us  CPU microseconds per delivery of the agent: lmtpd's own (lmtp),
+//	        the agent processes' (lda, floor), fsynclimit's (fsync) (optional)
 //
 // Medians are over the runs marked ok; a configuration with a failed run
 // says so in the table.
@@ -42,7 +45,8 @@ type run struct {
 	msgs, deliv                      int
 	seconds                          float64
 	ok                               bool
-	rss0, hwm                        int64 // kB; -1 when not measured
+	rss0, hwm                        int64   // kB; -1 when not measured
+	busy, cpuUS                      float64 // -1 when not measured
 }
 
 type key struct {
@@ -102,9 +106,21 @@ func parse(r io.Reader) ([]run, error) {
 		x.seconds, _ = strconv.ParseFloat(rec[10], 64)
 		x.rss0 = kb(rec[12])
 		x.hwm = kb(rec[13])
+		x.busy, x.cpuUS = -1, -1
+		if len(rec) >= 16 {
+			x.busy, x.cpuUS = num(rec[14]), num(rec[15])
+		}
 		out = append(out, x)
 	}
 	return out, nil
+}
+
+func num(s string) float64 {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 func kb(s string) int64 {
@@ -143,12 +159,14 @@ type stat struct {
 	lo, hi         float64 // range of msgs/s
 	msgsPerRun     int
 	peakKB, rss0KB int64
+	busy, cpuUS    float64 // medians; -1 when not measured
 }
 
 func summarize(rs []run) stat {
 	var s stat
-	var m, d []float64
+	var m, d, busy, cpu []float64
 	s.peakKB, s.rss0KB = -1, -1
+	s.busy, s.cpuUS = -1, -1
 	for _, r := range rs {
 		if !r.ok || r.seconds <= 0 {
 			s.failed++
@@ -158,12 +176,24 @@ func summarize(rs []run) stat {
 		s.msgsPerRun = r.msgs
 		m = append(m, float64(r.msgs)/r.seconds)
 		d = append(d, float64(r.deliv)/r.seconds)
+		if r.busy >= 0 {
+			busy = append(busy, r.busy)
+		}
+		if r.cpuUS >= 0 {
+			cpu = append(cpu, r.cpuUS)
+		}
 		if r.hwm > s.peakKB {
 			s.peakKB = r.hwm
 		}
 		if r.rss0 >= 0 && (s.rss0KB < 0 || r.rss0 < s.rss0KB) {
 			s.rss0KB = r.rss0
 		}
+	}
+	if len(busy) > 0 {
+		s.busy = median(busy)
+	}
+	if len(cpu) > 0 {
+		s.cpuUS = median(cpu)
 	}
 	if s.n > 0 {
 		s.msgs, s.deliv = median(m), median(d)
@@ -205,6 +235,22 @@ func rate(s stat, rcpts int) string {
 	return out
 }
 
+// pct is a median busy share, "–" when not measured.
+func pct(s stat) string {
+	if s.busy < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", s.busy)
+}
+
+// cpuMS is a median CPU time per unit in ms, "–" when not measured.
+func cpuMS(s stat) string {
+	if s.cpuUS < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f ms", s.cpuUS/1000)
+}
+
 func ratio(ours, theirs stat) string {
 	if ours.n == 0 || theirs.n == 0 || theirs.msgs == 0 {
 		return "–"
@@ -243,29 +289,34 @@ func write(w io.Writer, runs []run) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "msgs/s median (min..max); [deliveries/s] when r>1. Ceiling: fsynclimit, deliveries/s, same size, c = sessions, same mode.")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lmtp | lmtpd | ours/dovecot | disk ceiling | lmtpd peak RSS |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "CPU busy: the machine's (2 vCPUs: load generator, agent, PostgreSQL) during dovecot's / lmtpd's runs. lmtpd CPU: its own user+system time per delivery.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lmtp | lmtpd | ours/dovecot | disk ceiling | lmtpd peak RSS | CPU busy d / o | lmtpd CPU/delivery |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, g := range gs {
 			d, o := summarize(g.sides["dovecot"]), summarize(g.sides["ours"])
 			label := fmt.Sprintf("%s s=%d r=%d %s", g.size, g.conc, g.rcpts, g.mode)
 			if g.variant == "keepalive" {
 				label += " keepalive (-d)"
 			}
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
-				rate(d, g.rcpts), rate(o, g.rcpts), ratio(o, d), ceiling(runs, g.size, g.conc, g.mode), mib(o.peakKB))
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
+				rate(d, g.rcpts), rate(o, g.rcpts), ratio(o, d), ceiling(runs, g.size, g.conc, g.mode), mib(o.peakKB),
+				pct(d), pct(o), cpuMS(o))
 		}
 		fmt.Fprintln(w)
 	}
 	if gs := groups(runs, "lda"); len(gs) > 0 {
 		fmt.Fprintln(w, "### Pipe mode: dovecot-lda vs deliver (one process per message, mailboxes pre-created)")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lda msgs/s | deliver msgs/s | ours/dovecot | disk ceiling |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "CPU/msg: the agent processes' own user+system time per message (dovecot-lda with the doveconf it runs; deliver), not the userdb server's. CPU busy: the machine's.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lda msgs/s | deliver msgs/s | ours/dovecot | CPU/msg dovecot-lda / deliver | CPU busy d / o |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 		for _, g := range gs {
 			d, o := summarize(g.sides["dovecot"]), summarize(g.sides["ours"])
 			label := fmt.Sprintf("%s P=%d %s", g.size, g.conc, g.mode)
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
-				rate(d, 1), rate(o, 1), ratio(o, d), ceiling(runs, g.size, g.conc, g.mode))
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s / %s | %s / %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
+				rate(d, 1), rate(o, 1), ratio(o, d), cpuMS(d), cpuMS(o), pct(d), pct(o))
 		}
 		fmt.Fprintln(w)
 	}
@@ -275,11 +326,13 @@ func write(w io.Writer, runs []run) {
 	if gs := groups(runs, "fsync"); len(gs) > 0 {
 		fmt.Fprintln(w, "### Disk ceiling: bench/fsynclimit (tmp/ O_EXCL, write, fsync, rename into new/, fsync new/)")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| sync | size | concurrency | mode | deliveries/s median (min..max) | runs |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "CPU/delivery: fsynclimit's own user+system time (nearly all kernel); CPU busy: the machine's.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| sync | size | concurrency | mode | deliveries/s median (min..max) | runs | CPU/delivery | CPU busy |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		for _, g := range gs {
 			s := summarize(g.sides["disk"])
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %d |\n", g.variant, g.size, g.conc, g.mode, rate(s, 1), s.n)
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %d | %s | %s |\n", g.variant, g.size, g.conc, g.mode, rate(s, 1), s.n, cpuMS(s), pct(s))
 		}
 		fmt.Fprintln(w)
 	}
@@ -314,7 +367,7 @@ func write(w io.Writer, runs []run) {
 func writeFloor(w io.Writer, runs []run, gs []*group) {
 	fmt.Fprintln(w, "### Pipe mode: the start-up floor (same workers, programs that deliver nothing)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "msgs/s median, and ms per message (1000 / median): with P=8 on 2 CPUs that is CPU time per process.")
+	fmt.Fprintln(w, "msgs/s median (ms per message = 1000 / median; CPU ms per message of the programs themselves).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| P | /bin/true | empty static Go | Go + the 3 SQL drivers | deliver (4k spread) | dovecot-lda (4k spread) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -328,7 +381,11 @@ func writeFloor(w io.Writer, runs []run, gs []*group) {
 		if s.n == 0 {
 			return rate(s, 1)
 		}
-		return fmt.Sprintf("%.0f (%.2f ms)", s.msgs, 1000/s.msgs)
+		c := ""
+		if s.cpuUS >= 0 {
+			c = fmt.Sprintf("; CPU %.2f", s.cpuUS/1000)
+		}
+		return fmt.Sprintf("%.0f (%.2f ms%s)", s.msgs, 1000/s.msgs, c)
 	}
 	for _, g := range gs {
 		row := []string{fmt.Sprint(g.conc)}
