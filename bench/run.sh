@@ -75,6 +75,7 @@ if [ "${2:-}" = --plan ]; then
   echo "$LMTP_ROWS" | sed 's/^/  /'
   echo "pipe-mode rows (size workers mode), $LDA_N msgs per run:"
   echo "$LDA_ROWS" | sed 's/^/  /'
+  echo "pipe-mode floor: /bin/true, goempty, godrivers at P=1 and 8, $LDA_N per run"
   echo "fsynclimit: sizes $FSYNC_SIZES, c $FSYNC_CONCS, spread+same, sync $FSYNC_SYNCS, $FSYNC_N per run, $FSYNC_REPS reps"
   echo "large message: $MEM_SIZE"
   exit 0
