@@ -3,7 +3,7 @@
 # statically linked (CGO_ENABLED=0), so that nothing but the binary is loaded
 # when pipe(8) starts deliver once per message. A default cgo build links the
 # C library for net's and os/user's resolvers, and the dynamic loader alone
-# costs deliver about 0.9 ms of every message (~25% of its time; bench/README.md).
+# costs deliver about 0.9 ms of every message (~20% of its time; bench/README.md).
 # Both resolvers have pure-Go equivalents that read /etc/hosts, /etc/resolv.conf
 # and /etc/group, which is all maildeliver asks of them.
 #
