@@ -46,7 +46,7 @@ pgbin() {
 
 psql_mail() { "$PGBIN/psql" -X -q -h "$PGSOCK" -p "$PGPORT" -U postgres -d mail "$@"; }
 
-tree_of() { if [ "$1" = ours ]; then echo "$MAIL_OURS"; else echo "$MAIL_DOVECOT"; fi; }
+tree_of() { case $1 in ours | nosql) echo "$MAIL_OURS" ;; *) echo "$MAIL_DOVECOT" ;; esac; }
 sock_of() { if [ "$1" = ours ]; then echo "$MD_SOCK"; else echo "$DC_SOCK"; fi; }
 
 # Local parts smtp-source -r R sends to for -t u<j>@...: R..2 prefixed, then u<j>.

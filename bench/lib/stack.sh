@@ -51,6 +51,9 @@ build() {
   for pkg in cmd/deliver cmd/lmtpd bench/fsynclimit bench/report bench/startfloor/goempty bench/startfloor/godrivers; do
     (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$BIN/" "./$pkg") || say "WARNING: build of $pkg failed; its rows will be missing or FAILED"
   done
+  # deliver without SQL drivers (asks lmtpd's userdb socket only): pipe mode's third side
+  (cd "$ROOT" && CGO_ENABLED=0 go build -tags maildeliver_nosql -trimpath -o "$BIN/deliver-nosql" ./cmd/deliver) ||
+    say "WARNING: build of deliver -tags maildeliver_nosql failed; its pipe-mode column will be missing"
   install -m 0755 "$BENCH/lib/pipe-worker.sh" "$BIN/pipe-worker.sh"
   chmod 0755 "$BIN"
 }

@@ -97,7 +97,11 @@ lda_run() { # side size P mode N rep u0
   local side=$1 size=$2 P=$3 mode=$4 N=$5 rep=$6 u0=$7
   local per=$((N / P)) tree msg=$MSGS/msg-$size.eml w i k cmd dirs=() rc=0
   tree=$(tree_of "$side")
-  if [ "$side" = ours ]; then cmd=("$BIN/deliver" -c "$MD_CONF"); else cmd=("$DOVECOT_LDA" -c "$DC_CONF"); fi
+  case $side in
+  ours) cmd=("$BIN/deliver" -c "$MD_CONF") ;;
+  nosql) cmd=("$BIN/deliver-nosql" -c "$MD_CONF") ;;
+  *) cmd=("$DOVECOT_LDA" -c "$DC_CONF") ;;
+  esac
   for ((w = 0; w < P; w++)); do
     for ((i = 0; i < per; i++)); do
       if [ "$mode" = same ]; then k=$u0; else k=$(((u0 + w * per + i) % 1000)); fi
@@ -148,6 +152,7 @@ lda_phase() {
     for rep in $(seq 1 "$REPS"); do
       lda_run dovecot "$size" "$P" "$mode" "$LDA_N" "$rep" "$u0"
       lda_run ours "$size" "$P" "$mode" "$LDA_N" "$rep" "$u0"
+      [ ! -x "$BIN/deliver-nosql" ] || lda_run nosql "$size" "$P" "$mode" "$LDA_N" "$rep" "$u0"
       u0=$(((u0 + LDA_N) % 1000))
     done
   done <<<"$LDA_ROWS"

@@ -310,13 +310,15 @@ func write(w io.Writer, runs []run) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "CPU/msg: the agent processes' own user+system time per message (dovecot-lda with the doveconf it runs; deliver), not the userdb server's. CPU busy: the machine's.")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lda msgs/s | deliver msgs/s | ours/dovecot | CPU/msg dovecot-lda / deliver | CPU busy d / o |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "deliver (nosql): built with -tags maildeliver_nosql, without SQL drivers; it asks lmtpd's userdb socket only (README: Building).")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lda msgs/s | deliver msgs/s | ours/dovecot | deliver (nosql) msgs/s | nosql/dovecot | CPU/msg dovecot-lda / deliver / nosql | CPU busy d / o / n |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, g := range gs {
-			d, o := summarize(g.sides["dovecot"]), summarize(g.sides["ours"])
+			d, o, n := summarize(g.sides["dovecot"]), summarize(g.sides["ours"]), summarize(g.sides["nosql"])
 			label := fmt.Sprintf("%s P=%d %s", g.size, g.conc, g.mode)
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s / %s | %s / %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
-				rate(d, 1), rate(o, 1), ratio(o, d), cpuMS(d), cpuMS(o), pct(d), pct(o))
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
+				rate(d, 1), rate(o, 1), ratio(o, d), rate(n, 1), ratio(n, d), cpuMS(d), cpuMS(o), cpuMS(n), pct(d), pct(o), pct(n))
 		}
 		fmt.Fprintln(w)
 	}

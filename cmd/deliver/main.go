@@ -80,11 +80,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	if opt.check {
-		code := cli.Check(cfg, stdout, stderr)
-		if code == status.ExitOK && cfg.Userdb.Socket != "" {
-			code = checkSocket(cfg, stdout, stderr)
-		}
-		return code
+		return check(cfg, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
@@ -151,17 +147,37 @@ func openUserdb(cfg *config.Config, log *slog.Logger) (userdb, error) {
 	return userdbsock.NewFallback(cfg.Userdb.Socket, timeout, openSQL, log), nil
 }
 
+// check is -check: the configuration, the SQL userdb when this binary has
+// its driver, and lmtpd's userdb socket when one is set.
+func check(cfg *config.Config, stdout, stderr io.Writer) int {
+	withSQL := lookup.Builtin(cfg.Userdb.Driver)
+	if withSQL || cfg.Userdb.Socket == "" {
+		// Without the driver and without a socket this fails, as it must.
+		if code := cli.Check(cfg, stdout, stderr); code != status.ExitOK || cfg.Userdb.Socket == "" {
+			return code
+		}
+	} else {
+		cli.PrintConfig(cfg, stdout)
+		fmt.Fprintf(stdout, "# userdb: driver %s not built in (-tags maildeliver_nosql): deliver asks the socket only\n",
+			cfg.Userdb.Driver)
+	}
+	return checkSocket(cfg, withSQL, stdout, stderr)
+}
+
 // checkSocket asks lmtpd's userdb socket about a made-up address, as the
 // user -check runs as: run as the pipe user, it shows whether deliver will
 // be answered there or open the SQL userdb itself. An unavailable socket
-// is a warning (deliver falls back), an error answer fails the check:
-// every delivery would be deferred.
-func checkSocket(cfg *config.Config, stdout, stderr io.Writer) int {
+// is a warning when deliver can fall back to SQL and a failure otherwise;
+// an error answer fails the check: every delivery would be deferred.
+func checkSocket(cfg *config.Config, withSQL bool, stdout, stderr io.Writer) int {
 	c := userdbsock.Client{Path: cfg.Userdb.Socket, Timeout: cfg.Userdb.Timeout.D() + time.Second}
 	_, err := c.Lookup(context.Background(), "maildeliver-check@invalid")
 	switch {
 	case err == nil || errors.Is(err, lookup.ErrNotFound):
 		fmt.Fprintf(stdout, "# userdb socket %s: ok\n", cfg.Userdb.Socket)
+	case errors.Is(err, userdbsock.ErrUnavailable) && !withSQL:
+		return cli.Fail(stderr, status.Temp(fmt.Sprintf("userdb socket unavailable to uid %d and no SQL driver built in: %s",
+			os.Geteuid(), cli.OneLine(err.Error()))))
 	case errors.Is(err, userdbsock.ErrUnavailable):
 		fmt.Fprintf(stdout, "# userdb socket: unavailable to uid %d, deliver asks the SQL userdb itself (%s)\n",
 			os.Geteuid(), cli.OneLine(err.Error()))

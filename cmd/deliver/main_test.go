@@ -21,6 +21,7 @@ import (
 var (
 	binary      string // deliver
 	faultBinary string // deliver built with -tags faultinject
+	nosqlBinary string // deliver built with -tags maildeliver_nosql
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +33,9 @@ func TestMain(m *testing.M) {
 	os.Chmod(dir, 0o755) // runnable by the test's non-root uids
 	binary = filepath.Join(dir, "deliver")
 	faultBinary = filepath.Join(dir, "deliver-fault")
-	for _, b := range [][]string{{"-o", binary}, {"-tags", "faultinject", "-o", faultBinary}} {
+	nosqlBinary = filepath.Join(dir, "deliver-nosql")
+	for _, b := range [][]string{{"-o", binary}, {"-tags", "faultinject", "-o", faultBinary},
+		{"-tags", "maildeliver_nosql", "-o", nosqlBinary}} {
 		cmd := exec.Command("go", append([]string{"build"}, append(b, ".")...)...)
 		// As scripts/build.sh ships it: statically linked.
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -217,3 +217,63 @@ func TestUserdbSocket(t *testing.T) {
 		}
 	})
 }
+
+// TestNoSQLBuild: deliver built with -tags maildeliver_nosql has no SQL
+// driver. It delivers with lmtpd's socket, defers (never bounces) when
+// the socket cannot be asked or none is configured, and -check says so.
+func TestNoSQLBuild(t *testing.T) {
+	requireRoot(t)
+	e := sqliteEnv(t, "")
+	cfg, err := config.Load(e.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlDB.Close() })
+	served := &countingUserdb{db: sqlDB}
+	sock := serveUserdb(t, served, 0o600)
+	viaSocket := withUserdb(t, e, "nosql.toml", map[string]string{"socket": `"` + sock + `"`})
+	absent := withUserdb(t, e, "nosql-absent.toml", map[string]string{"socket": `"` + filepath.Join(e.dir, "no-such-socket") + `"`})
+
+	t.Run("delivered via the socket", func(t *testing.T) {
+		r := runDeliver(t, nosqlBinary, nil, nil, testMsg, "-c", viaSocket, "-f", "alice@example.net", "-d", "user@domain.org")
+		checkOutcome(t, r, 0, "")
+		checkDelivered(t, filepath.Join(e.dir, "home/domain.org/mails/user/Maildir/new"),
+			"alice@example.net", "user@domain.org", 1001, 1001, wantStored)
+		r = runDeliver(t, nosqlBinary, nil, nil, testMsg, "-c", viaSocket, "-f", "a@b", "-d", "nobody@domain.org")
+		checkOutcome(t, r, 67, "5.1.1 <nobody@domain.org>: user unknown")
+	})
+	t.Run("socket absent: deferred", func(t *testing.T) {
+		r := runDeliver(t, nosqlBinary, nil, nil, testMsg, "-c", absent, "-f", "a@b", "-d", "user@foo.org")
+		checkOutcome(t, r, 75, "4.3.0 ")
+		if ents, _ := os.ReadDir(filepath.Join(e.dir, "home/foo.org/mails/user/Maildir/new")); len(ents) != 0 {
+			t.Errorf("delivered %d files without a userdb", len(ents))
+		}
+	})
+	t.Run("no socket configured: deferred", func(t *testing.T) {
+		r := runDeliver(t, nosqlBinary, nil, nil, testMsg, "-c", e.conf, "-f", "a@b", "-d", "user@foo.org")
+		checkOutcome(t, r, 75, `4.3.5 configuration error: userdb: lookup: driver "sqlite" is not built into this binary`)
+	})
+	t.Run("-check", func(t *testing.T) {
+		r := runDeliver(t, nosqlBinary, nil, nil, "", "-c", viaSocket, "-check")
+		if r.code != 0 || !strings.Contains(r.out, "\n# userdb: driver sqlite not built in (-tags maildeliver_nosql): deliver asks the socket only\n") ||
+			!strings.Contains(r.out, "\n# userdb socket "+sock+": ok\n") {
+			t.Errorf("socket up: exit %d, output %q", r.code, r.out)
+		}
+		r = runDeliver(t, nosqlBinary, nil, nil, "", "-c", absent, "-check")
+		lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
+		if last := lines[len(lines)-1]; r.code != 75 ||
+			!strings.HasPrefix(last, "4.3.0 userdb socket unavailable to uid 0 and no SQL driver built in: ") {
+			t.Errorf("socket absent: exit %d, output %q", r.code, r.out)
+		}
+		r = runDeliver(t, nosqlBinary, nil, nil, "", "-c", e.conf, "-check")
+		lines = strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
+		if last := lines[len(lines)-1]; r.code != 75 ||
+			!strings.HasPrefix(last, `4.3.5 configuration error: userdb: lookup: driver "sqlite" is not built into this binary`) {
+			t.Errorf("no socket: exit %d, output %q", r.code, r.out)
+		}
+	})
+}

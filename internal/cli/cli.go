@@ -34,11 +34,17 @@ func Fail(w io.Writer, st *status.Error) int {
 	return st.Exit
 }
 
+// PrintConfig prints the effective configuration, secrets masked: the
+// first part of -check.
+func PrintConfig(cfg *config.Config, w io.Writer) {
+	fmt.Fprintf(w, "# effective configuration (secrets masked)\n%s", cfg.Effective())
+}
+
 // Check prints the effective configuration (secrets masked) and tests the
 // userdb: the queries are prepared by the server, so a wrong table or
 // column shows here. It returns the exit code of -check.
 func Check(cfg *config.Config, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stdout, "# effective configuration (secrets masked)\n%s", cfg.Effective())
+	PrintConfig(cfg, stdout)
 	db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
 	if err != nil {
 		return Fail(stderr, status.Usage("configuration error: userdb: "+OneLine(err.Error())))

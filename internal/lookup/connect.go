@@ -1,26 +1,13 @@
 package lookup
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/url"
-	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	_ "modernc.org/sqlite" // registers driver "sqlite"
 )
 
 // pool is a connection pool that has not connected yet, with what must
@@ -31,6 +18,20 @@ type pool struct {
 	redact  *redactor
 }
 
+// opener parses a connect string and prepares a backend of at most size
+// connections, without connecting.
+type opener func(connect string, size int, timeout time.Duration, red *redactor) (backend, error)
+
+// openers holds the drivers built in, registered by driver_*.go. A build
+// with -tags maildeliver_nosql has none: a pipe-mode deliver that only asks
+// lmtpd's userdb socket, without the start-up cost of linking three SQL
+// drivers into a process that runs once per message.
+var openers = map[string]opener{}
+
+// Builtin reports whether driver is built into this binary: every driver
+// unless it was built with -tags maildeliver_nosql.
+func Builtin(driver string) bool { return openers[driver] != nil }
+
 // dialects maps [userdb] driver to the SQL flavour of its queries.
 var dialects = map[string]dialect{"pgsql": dialectPostgres, "mysql": dialectMySQL, "sqlite": dialectSQLite}
 
@@ -39,20 +40,15 @@ var dialects = map[string]dialect{"pgsql": dialectPostgres, "mysql": dialectMySQ
 // deliver from starting.
 func openPool(driver, connect string, size int, timeout time.Duration) (*pool, error) {
 	p := &pool{redact: newRedactor(connect)}
-	var err error
-	switch driver {
-	case "pgsql":
-		p.backend, err = openPostgres(connect, size, timeout, p.redact)
-	case "mysql":
-		p.backend, err = openMySQL(connect, size, timeout, p.redact)
-	case "sqlite":
-		var db *sql.DB
-		if db, err = sql.Open("sqlite", sqliteDSN(connect, timeout)); err == nil {
-			p.backend = sqlBackend{sized(db, size)}
-		}
-	default:
+	if _, known := dialects[driver]; !known {
 		return nil, fmt.Errorf("unknown driver %q: want pgsql, mysql or sqlite", driver)
 	}
+	open := openers[driver]
+	if open == nil {
+		return nil, fmt.Errorf("driver %q is not built into this binary (built with -tags maildeliver_nosql: set [userdb] socket to ask lmtpd)", driver)
+	}
+	var err error
+	p.backend, err = open(connect, size, timeout, p.redact)
 	if err != nil {
 		return nil, fmt.Errorf("%s connect string: %s", driver, p.redact.clean(err.Error()))
 	}
@@ -65,208 +61,6 @@ func sized(db *sql.DB, size int) *sql.DB {
 	db.SetMaxIdleConns(size)
 	db.SetConnMaxIdleTime(maxIdle)
 	return db
-}
-
-func openPostgres(connect string, size int, timeout time.Duration, red *redactor) (backend, error) {
-	cs := connect
-	if !strings.HasPrefix(cs, "postgres://") && !strings.HasPrefix(cs, "postgresql://") {
-		kvs, err := parseKV(connect, true)
-		if err != nil {
-			return nil, err
-		}
-		for _, kv := range kvs {
-			if kv.key == "password" {
-				red.add(kv.value)
-			}
-		}
-		cs = formatKV(dropDovecotKeys(kvs))
-	}
-	pc, err := pgx.ParseConfig(cs)
-	if err != nil {
-		// ParseConfigError quotes the whole (partly redacted) connect
-		// string; keep only its reason.
-		var pe *pgconn.ParseConfigError
-		if errors.As(err, &pe) {
-			msg := pe.Error()
-			if k := strings.LastIndex(msg, "`: "); k >= 0 {
-				msg = msg[k+3:]
-			}
-			return nil, errors.New(msg)
-		}
-		return nil, err
-	}
-	red.add(pc.Password) // may come from PGPASSWORD or a passfile
-	if pc.ConnectTimeout == 0 || pc.ConnectTimeout > timeout {
-		pc.ConnectTimeout = timeout
-	}
-	return newPgBackend(pc, size), nil
-}
-
-func openMySQL(connect string, size int, timeout time.Duration, red *redactor) (backend, error) {
-	var mc *mysql.Config
-	if kvForm().MatchString(connect) {
-		kvs, err := parseKV(connect, false)
-		if err != nil {
-			return nil, err
-		}
-		if mc, err = mysqlFromKV(dropDovecotKeys(kvs)); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if mc, err = mysql.ParseDSN(connect); err != nil {
-			return nil, err
-		}
-	}
-	red.add(mc.Passwd)
-	if mc.Timeout == 0 || mc.Timeout > timeout {
-		mc.Timeout = timeout
-	}
-	// The driver's default logger writes to stderr, which Postfix's pipe
-	// would put into a bounce.
-	mc.Logger = mysqlLogger{red}
-	conn, err := mysql.NewConnector(mc)
-	if err != nil {
-		return nil, err
-	}
-	return sqlBackend{sized(sql.OpenDB(conn), size)}, nil
-}
-
-// kvForm tells Dovecot's "host=... dbname=..." from a go-sql-driver DSN
-// ("user:pass@tcp(host)/db"), whose first token never has a bare key=.
-var kvForm = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`) })
-
-// mysqlSockets are where libmysqlclient, which Dovecot uses, looks when
-// host is "localhost": it then talks over the socket, not TCP.
-var mysqlSockets = []string{"/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/tmp/mysql.sock"}
-
-func mysqlFromKV(kvs []kv) (*mysql.Config, error) {
-	mc := mysql.NewConfig()
-	host, port := "localhost", "3306"
-	var tlsOpt struct {
-		ca, cert, key string
-		noVerify, set bool
-	}
-	seen := map[string]bool{}
-	for _, kv := range kvs {
-		if seen[kv.key] {
-			return nil, fmt.Errorf("key %q given twice (several hosts are not supported)", kv.key)
-		}
-		seen[kv.key] = true
-		switch kv.key {
-		case "host":
-			host = kv.value
-		case "port":
-			if n, err := strconv.Atoi(kv.value); err != nil || n < 1 || n > 65535 {
-				return nil, fmt.Errorf("bad port")
-			}
-			port = kv.value
-		case "dbname":
-			mc.DBName = kv.value
-		case "user":
-			mc.User = kv.value
-		case "password":
-			mc.Passwd = kv.value
-		case "connect_timeout", "read_timeout", "write_timeout":
-			n, err := strconv.Atoi(kv.value)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("%s: want seconds", kv.key)
-			}
-			d := time.Duration(n) * time.Second
-			switch kv.key {
-			case "connect_timeout":
-				mc.Timeout = d
-			case "read_timeout":
-				mc.ReadTimeout = d
-			default:
-				mc.WriteTimeout = d
-			}
-		case "ssl_ca":
-			tlsOpt.ca, tlsOpt.set = kv.value, true
-		case "ssl_cert":
-			tlsOpt.cert, tlsOpt.set = kv.value, true
-		case "ssl_key":
-			tlsOpt.key, tlsOpt.set = kv.value, true
-		case "ssl_verify_server_cert":
-			tlsOpt.noVerify = kv.value == "no" || kv.value == "0"
-		default:
-			return nil, fmt.Errorf("unsupported key %q (known: host port dbname user password connect_timeout read_timeout write_timeout ssl_ca ssl_cert ssl_key ssl_verify_server_cert)", kv.key)
-		}
-	}
-	switch {
-	case strings.HasPrefix(host, "/"):
-		mc.Net, mc.Addr = "unix", host
-	case host == "localhost" && localSocket() != "":
-		mc.Net, mc.Addr = "unix", localSocket()
-	default:
-		if host == "localhost" { // MySQL usually listens on 127.0.0.1 only, not ::1
-			host = "127.0.0.1"
-		}
-		mc.Net, mc.Addr = "tcp", net.JoinHostPort(host, port)
-	}
-	if tlsOpt.set {
-		tc := &tls.Config{InsecureSkipVerify: tlsOpt.noVerify}
-		if mc.Net == "tcp" {
-			tc.ServerName = host
-		}
-		if tlsOpt.ca != "" {
-			pem, err := os.ReadFile(tlsOpt.ca)
-			if err != nil {
-				return nil, fmt.Errorf("ssl_ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("ssl_ca %s: no PEM certificate", tlsOpt.ca)
-			}
-		}
-		if tlsOpt.cert != "" || tlsOpt.key != "" {
-			c, err := tls.LoadX509KeyPair(tlsOpt.cert, tlsOpt.key)
-			if err != nil {
-				return nil, fmt.Errorf("ssl_cert/ssl_key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{c}
-		}
-		mc.TLS = tc
-	}
-	return mc, nil
-}
-
-func localSocket() string {
-	for _, p := range mysqlSockets {
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
-// mysqlLogger sends the driver's rare complaints to slog, redacted.
-type mysqlLogger struct{ red *redactor }
-
-func (l mysqlLogger) Print(v ...any) {
-	slog.Warn("userdb mysql driver", "msg", l.red.clean(fmt.Sprint(v...)))
-}
-
-// sqliteDSN turns a path or a file: URI into a modernc.org/sqlite DSN,
-// read-only (the database is never created by a lookup) and waiting
-// rather than failing while a writer holds the lock.
-func sqliteDSN(connect string, timeout time.Duration) string {
-	dsn := connect
-	if !strings.HasPrefix(dsn, "file:") {
-		dsn = "file:" + (&url.URL{Path: connect}).EscapedPath()
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	if !strings.Contains(dsn, "mode=") {
-		dsn += sep + "mode=ro"
-		sep = "&"
-	}
-	if !strings.Contains(dsn, "busy_timeout") {
-		dsn += sep + "_pragma=busy_timeout(" + strconv.FormatInt(timeout.Milliseconds(), 10) + ")"
-	}
-	return dsn
 }
 
 // kv is one key=value of a Dovecot/libpq connect string.

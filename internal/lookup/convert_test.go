@@ -1,3 +1,5 @@
+//go:build !maildeliver_nosql
+
 package lookup
 
 import (

@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"maildeliver/internal/config"
 )
 
@@ -300,6 +298,10 @@ func asString(v any) (string, error) {
 	return "", fmt.Errorf("unsupported type %T", v)
 }
 
+// driverInt converts a driver's own numeric type (pgx's pgtype.Numeric);
+// ok is false for a value it does not know. Set by driver_pgsql.go.
+var driverInt func(v any) (i int64, ok bool, err error)
+
 // asInt accepts integers of any width, integral floats, numeric types that
 // can say their int64 value (PostgreSQL numeric), and decimal text
 // (MySQL, SQLite text affinity).
@@ -337,12 +339,11 @@ func asInt(v any) (int64, error) {
 		return parseInt(x)
 	case []byte:
 		return parseInt(string(x))
-	case interface{ Int64Value() (pgtype.Int8, error) }: // pgtype.Numeric
-		i, err := x.Int64Value()
-		if err != nil || !i.Valid {
-			return 0, fmt.Errorf("%v is not an integer", v)
+	}
+	if driverInt != nil {
+		if i, ok, err := driverInt(v); ok {
+			return i, err
 		}
-		return i.Int64, nil
 	}
 	return 0, fmt.Errorf("unsupported type %T", v)
 }
