@@ -21,6 +21,10 @@
 //	sqlite  a file path or a file: URI, opened read-only unless the URI sets
 //	        mode; the file is never created.
 //
+// Each driver registers itself from its own file (driver_*.go). A build
+// with -tags maildeliver_nosql has none: Open then fails for every driver,
+// and deliver, built so, only asks lmtpd's userdb socket.
+//
 // Dovecot's maxconns= key is accepted and ignored: the pool size is
 // [userdb] max_connections. Nothing connects until the first Lookup or
 // Ping, so a database that is down makes each lookup fail temporarily

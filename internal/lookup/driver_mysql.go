@@ -19,8 +19,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// MySQL and MariaDB through go-sql-driver/mysql and database/sql.
-
+// init registers MySQL and MariaDB: go-sql-driver/mysql under database/sql.
 func init() { openers["mysql"] = openMySQL }
 
 func openMySQL(connect string, size int, timeout time.Duration, red *redactor) (backend, error) {

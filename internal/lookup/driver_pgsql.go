@@ -15,8 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// PostgreSQL through pgx, with a small pool of its own.
-
+// init registers PostgreSQL: pgx, with a small pool of its own (pgBackend).
 func init() {
 	openers["pgsql"] = openPostgres
 	driverInt = pgInt

@@ -2,8 +2,6 @@
 
 package lookup
 
-// SQLite through modernc.org/sqlite (pure Go) and database/sql.
-
 import (
 	"database/sql"
 	"net/url"
@@ -11,9 +9,10 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite"
-) // registers driver "sqlite"
+	_ "modernc.org/sqlite" // registers database/sql driver "sqlite"
+)
 
+// init registers SQLite: modernc.org/sqlite (pure Go) under database/sql.
 func init() { openers["sqlite"] = openSQLite }
 
 func openSQLite(connect string, size int, timeout time.Duration, _ *redactor) (backend, error) {
