@@ -95,7 +95,7 @@ lmtp_phase() {
 #   same:   every message of the run -> user u0
 lda_run() { # side size P mode N rep u0
   local side=$1 size=$2 P=$3 mode=$4 N=$5 rep=$6 u0=$7
-  local per=$((N / P)) tree msg=$MSGS/msg-$size.eml w i k cmd dirs=() rc=0
+  local per=$((N / P)) tree msg=$MSGS/msg-$size.eml w i k cmd dirs=()
   tree=$(tree_of "$side")
   case $side in
   ours) cmd=("$BIN/deliver" -c "$MD_CONF") ;;
@@ -110,37 +110,44 @@ lda_run() { # side size P mode N rep u0
   done
   chmod 0644 "$W"/lda/w*.txt
   mapfile -t dirs < <(sort -u "$W"/lda/w*.txt | while read -r a; do new_dir "$tree" "$a"; done)
-  local err=$W/logs/lda-$side.err before after t0 t1 c0 c1
+  local err=$W/logs/lda-$side.err before after want=$((per * P)) ok=1
   sync
   before=$(count_files "${dirs[@]}")
-  cpu_files "$P"
+  run_workers "$P" w "$msg" "$err" "$want" "${cmd[@]}"
+  after=$(count_files "${dirs[@]}")
+  if [ "$((after - before))" -ne "$want" ] || [ "$RUN_RC" -ne 0 ]; then
+    ok=0
+    say "$side lda $size P=$P $mode: want $want new files, got $((after - before)); worker exit $RUN_RC (see $err)"
+  fi
+  record lda "$side" "$size" "$P" 1 "$mode" - "$rep" "$want" "$want" "$RUN_SECS" "$ok" "" "" "$RUN_BUSY" "$RUN_CPU_US"
+}
+
+# run_workers starts P pipe workers at once (worker w reads the addresses in
+# $W/lda/<prefix>w.txt and runs CMD once per address with MSG on stdin) and
+# waits for them. It sets RUN_RC (the last failing worker's exit status),
+# RUN_SECS (wall clock), RUN_BUSY (the machine's busy share) and RUN_CPU_US:
+# the agent processes' own CPU per message over UNITS messages (deliver;
+# dovecot-lda with the doveconf it runs), from the workers' bash times.
+run_workers() { # P prefix msg errfile units cmd...
+  local P=$1 prefix=$2 msg=$3 err=$4 units=$5 w c0 c1 t0 t1
+  shift 5
+  rm -f "$W"/lda/cpu-*.txt
+  # writable by the user the workers run as
+  for ((w = 0; w < P; w++)); do install -m 0666 /dev/null "$W/lda/cpu-$w.txt"; done
+  RUN_RC=0
   PIDS=()
   c0=$(cpu_jiffies)
   t0=$EPOCHREALTIME
   for ((w = 0; w < P; w++)); do
-    CPU_OUT=$W/lda/cpu-$w.txt "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/w$w.txt" "$msg" "$SENDER" "${cmd[@]}" 2>>"$err" &
+    CPU_OUT=$W/lda/cpu-$w.txt "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/$prefix$w.txt" "$msg" "$SENDER" "$@" 2>>"$err" &
     PIDS+=($!)
   done
-  wait_pids || rc=$?
+  wait_pids || RUN_RC=$?
   t1=$EPOCHREALTIME
   c1=$(cpu_jiffies)
-  after=$(count_files "${dirs[@]}")
-  local ok=1 want=$((per * P))
-  if [ "$((after - before))" -ne "$want" ] || [ "$rc" -ne 0 ]; then
-    ok=0
-    say "$side lda $size P=$P $mode: want $want new files, got $((after - before)); worker exit $rc (see $err)"
-  fi
-  # CPU: the machine's busy share, and the agent processes' own CPU per
-  # message (deliver; dovecot-lda with the doveconf it runs), as the workers saw it
-  record lda "$side" "$size" "$P" 1 "$mode" - "$rep" "$want" "$want" "$(elapsed "$t0" "$t1")" "$ok" "" "" \
-    "$(busy_pct "$c0" "$c1")" "$(times_us_per "$want" "$W"/lda/cpu-*.txt)"
-}
-
-# Fresh CPU_OUT files for P pipe workers, writable by the user they run as.
-cpu_files() { # P
-  local w
-  rm -f "$W"/lda/cpu-*.txt
-  for ((w = 0; w < $1; w++)); do install -m 0666 /dev/null "$W/lda/cpu-$w.txt"; done
+  RUN_SECS=$(elapsed "$t0" "$t1")
+  RUN_BUSY=$(busy_pct "$c0" "$c1")
+  RUN_CPU_US=$(times_us_per "$units" "$W"/lda/cpu-*.txt)
 }
 
 # LDA_ROWS: lines "size workers mode".
@@ -165,26 +172,16 @@ lda_phase() {
 # is valid when every worker exits 0.
 FLOOR_PROGS="true goempty godrivers"
 floor_run() { # prog P N rep
-  local prog=$1 P=$2 N=$3 rep=$4 per=$(($3 / $2)) w rc=0 t0 t1 c0 c1 cmd
+  local prog=$1 P=$2 N=$3 rep=$4 per=$(($3 / $2)) w i cmd ok=1
   case $prog in true) cmd=/bin/true ;; *) cmd=$BIN/$prog ;; esac
   [ -x "$cmd" ] || { say "WARNING: no $cmd; floor row skipped"; return; }
   for ((w = 0; w < P; w++)); do
     for ((i = 0; i < per; i++)); do user_addr "$(((w * per + i) % 1000))"; done >"$W/lda/f$w.txt"
   done
   chmod 0644 "$W"/lda/f*.txt
-  cpu_files "$P"
-  PIDS=()
-  c0=$(cpu_jiffies)
-  t0=$EPOCHREALTIME
-  for ((w = 0; w < P; w++)); do
-    CPU_OUT=$W/lda/cpu-$w.txt "${LDA_RUNNER[@]}" timeout "$RUN_TIMEOUT" "$BIN/pipe-worker.sh" "$W/lda/f$w.txt" "$MSGS/msg-4k.eml" "$SENDER" "$cmd" 2>>"$W/logs/floor.err" &
-    PIDS+=($!)
-  done
-  wait_pids || rc=$?
-  t1=$EPOCHREALTIME
-  c1=$(cpu_jiffies)
-  record floor "$prog" 4k "$P" 1 - - "$rep" "$((per * P))" "$((per * P))" "$(elapsed "$t0" "$t1")" "$([ "$rc" = 0 ] && echo 1 || echo 0)" "" "" \
-    "$(busy_pct "$c0" "$c1")" "$(times_us_per "$((per * P))" "$W"/lda/cpu-*.txt)"
+  run_workers "$P" f "$MSGS/msg-4k.eml" "$W/logs/floor.err" "$((per * P))" "$cmd"
+  [ "$RUN_RC" = 0 ] || ok=0
+  record floor "$prog" 4k "$P" 1 - - "$rep" "$((per * P))" "$((per * P))" "$RUN_SECS" "$ok" "" "" "$RUN_BUSY" "$RUN_CPU_US"
 }
 
 floor_phase() {
