@@ -20,6 +20,8 @@
 //	socket = ""                       # lmtpd serves lookups here, deliver asks it; "" = off
 //	socket_mode = "0660"
 //	socket_group = ""                 # "" = lmtpd's own group
+//	dovecot_config = ""               # Dovecot's dovecot-sql.conf.ext or dovecot.conf: driver,
+//	                                  # connect and user_query from there (set keys win)
 //
 //	[mail]
 //	location = "maildir:~/Maildir"    # ~ = home column; %u %n %d allowed
@@ -90,6 +92,8 @@ type Config struct {
 	Mail     Mail   `toml:"mail"`
 	Quota    Quota  `toml:"quota"`
 	LMTP     LMTP   `toml:"lmtp"`
+
+	userdbFrom []string // where dovecot_config's values came from (UserdbSources)
 }
 
 type Log struct {
@@ -109,6 +113,7 @@ type Userdb struct {
 	Socket           string   `toml:"socket"`
 	SocketMode       Mode     `toml:"socket_mode"`
 	SocketGroup      string   `toml:"socket_group"`
+	DovecotConfig    string   `toml:"dovecot_config"`
 }
 
 type Mail struct {
@@ -208,6 +213,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname() // "" means the default, as when absent
+	}
+	if err := c.applyDovecotConfig(md, name); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
@@ -373,5 +381,5 @@ func (c *Config) Effective() string {
 	if err := toml.NewEncoder(&b).Encode(masked); err != nil {
 		return "# cannot render config: " + err.Error()
 	}
-	return b.String()
+	return c.sourcesComment() + b.String()
 }
