@@ -48,7 +48,11 @@ func readV23(path string) (*Userdb, error) {
 			if err != nil {
 				return nil, err
 			}
-			return readSQLFile(file, "", "; named by "+where(u, path, via)+": userdb args")
+			res, err := readSQLFile(file, "", "; named by "+where(u, path, via)+": userdb args")
+			if err != nil {
+				return nil, fmt.Errorf("%s: userdb args: %w", path, err)
+			}
+			return res, nil
 		case drv.value == "static":
 			return staticUserdb(top, u, path, via)
 		}
@@ -68,7 +72,11 @@ func staticUserdb(top []*entry, u *entry, path, via string) (*Userdb, error) {
 			if err != nil {
 				return nil, err
 			}
-			return readSQLFile(file, "password_query", "; named by "+where(p, path, via)+": passdb args; the userdb is static, so the passdb tells who exists")
+			res, err := readSQLFile(file, "password_query", "; named by "+where(p, path, via)+": passdb args; the userdb is static, so the passdb tells who exists")
+			if err != nil {
+				return nil, fmt.Errorf("%s: passdb args: %w", path, err)
+			}
+			return res, nil
 		}
 	}
 	return nil, fmt.Errorf("%s: the userdb is static and there is no passdb sql to tell which users exist", where(u, path, via))
