@@ -82,14 +82,19 @@ func staticUserdb(top []*entry, u *entry, path, via string) (*Userdb, error) {
 	return nil, fmt.Errorf("%s: the userdb is static and there is no passdb sql to tell which users exist", where(u, path, via))
 }
 
-// sqlArgs is a sql passdb's or userdb's args: the SQL file, relative to
-// dovecot.conf's directory if not absolute.
+// sqlArgs is a sql passdb's or userdb's args: the SQL file. Dovecot's
+// auth process opens it from its own working directory, so only an
+// absolute path names the same file here.
 func sqlArgs(b *entry, path, via string) (string, error) {
 	a := find(b.sub, "args")
 	if a == nil || strings.TrimSpace(a.value) == "" {
 		return "", fmt.Errorf("%s: %s { driver = sql } has no args (the SQL file)", where(b, path, via), b.key)
 	}
-	return relative(path, strings.TrimSpace(a.value)), nil
+	file := strings.TrimSpace(a.value)
+	if !filepath.IsAbs(file) {
+		return "", fmt.Errorf("%s: %s args %q: want an absolute path", where(b, path, via), b.key, file)
+	}
+	return file, nil
 }
 
 func hintName(b *entry) string {
