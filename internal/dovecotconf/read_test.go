@@ -22,6 +22,9 @@ func withDoveconf(t *testing.T, f func(t *testing.T)) {
 	})
 	t.Run("doveconf", func(t *testing.T) {
 		if doveconfPath() == "" {
+			if os.Getenv("MAILDELIVER_REQUIRE_DOVECOT") == "1" {
+				t.Fatal("doveconf is not installed (MAILDELIVER_REQUIRE_DOVECOT=1)")
+			}
 			t.Skip("doveconf is not installed")
 		}
 		f(t)
