@@ -10,9 +10,11 @@
 //   - Dovecot 2.3's dovecot.conf: the first userdb (prefetch skipped) must be
 //     driver = sql, whose args name the file above; or driver = static with
 //     a passdb sql, whose password_query then tells whether a user exists
-//     (Dovecot's static userdb asks the passdb the same). It is read through
-//     "doveconf -c FILE -n" when doveconf is installed, so includes, defaults
-//     and errors are Dovecot's own; otherwise parsed here.
+//     (Dovecot's static userdb asks the passdb the same). Its passdb and
+//     userdb sections are read through "doveconf -c FILE -n passdb userdb"
+//     when doveconf is installed, so includes, defaults and errors are
+//     Dovecot's own; otherwise the file is parsed here. A relative args
+//     path is refused: Dovecot's auth process resolves it elsewhere.
 //   - Dovecot 2.4's dovecot.conf (its first setting is
 //     dovecot_config_version): sql_driver, the mysql HOST { } and
 //     pgsql HOST { parameters { } } named list filters, sqlite_path, and the
@@ -69,10 +71,7 @@ func Read(path string) (*Userdb, error) {
 // isV24 reports whether the first setting is dovecot_config_version, which
 // Dovecot 2.4 requires and 2.3 does not know.
 func isV24(top []*entry) bool {
-	for _, e := range top {
-		return !e.block && e.key == "dovecot_config_version"
-	}
-	return false
+	return len(top) > 0 && !top[0].block && top[0].key == "dovecot_config_version"
 }
 
 // find returns the last setting key among entries (later lines win, as

@@ -113,8 +113,8 @@ func where(b *entry, path, via string) string {
 	return b.where()
 }
 
-// v23Tree reads a 2.3 dovecot.conf: through doveconf if installed (via
-// says so), else with the parser.
+// v23Tree reads a 2.3 dovecot.conf: its passdb and userdb sections
+// through "doveconf -n" if installed (via says so), else with the parser.
 func v23Tree(path string) (top []*entry, via string, err error) {
 	dc := doveconfPath()
 	if dc == "" {
@@ -123,7 +123,8 @@ func v23Tree(path string) (top []*entry, via string, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), doveconfTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, dc, "-c", path, "-n")
+	// Only the two sections: nothing else of doveconf's output is parsed.
+	cmd := exec.CommandContext(ctx, dc, "-c", path, "-n", "passdb", "userdb")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -204,8 +204,11 @@ func mysql24(b *entry, top []*entry) (*Setting, error) {
 				return nil, fmt.Errorf("%s: %s: %v", e.where(), e.key, err)
 			}
 		}
-		if k == "host" {
+		switch {
+		case k == "host":
 			kvs[0][1] = v
+			continue
+		case k == "port" && v == "0": // Dovecot's default: 3306, or the socket for localhost
 			continue
 		}
 		kvs = append(kvs, [2]string{k, v})
