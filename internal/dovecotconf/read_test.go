@@ -230,3 +230,27 @@ func TestDoveconfUsed(t *testing.T) {
 		t.Fatalf("Read = %v, want doveconf's error", err)
 	}
 }
+
+// Debian's layout: conf.d/*.conf, auth-sql.conf.ext, and a
+// dovecot-sql.conf.ext with a quoted connect (a '#' in the password), a
+// continued query and an !include_try of its own.
+func TestDebianLayout(t *testing.T) {
+	dir := install(t, "debian")
+	withDoveconf(t, func(t *testing.T) {
+		u, err := readAll(filepath.Join(dir, "dovecot.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Userdb{
+			Driver:    Setting{Value: "mysql"},
+			Connect:   Setting{Value: "host=/var/run/mysqld/mysqld.sock dbname=mails user=admin password=foo#bar"},
+			UserQuery: Setting{Value: "SELECT home, uid, gid FROM users WHERE username = '%Ln' AND domain = '%Ld'"},
+		}
+		if u.Driver.Value != want.Driver.Value || u.Connect.Value != want.Connect.Value || u.UserQuery.Value != want.UserQuery.Value {
+			t.Errorf("got %+v", *u)
+		}
+		if !strings.HasPrefix(u.UserQuery.From, dir+"/dovecot-sql-user.conf.ext line 1 (user_query); named by ") {
+			t.Errorf("provenance %q", u.UserQuery.From)
+		}
+	})
+}
