@@ -205,7 +205,10 @@ func (p *parser) line(path string, num int, line string, rest []string) (skip in
 // startBlock starts a block "kind [name] {".
 func (p *parser) startBlock(path string, num int, kind, after string) error {
 	name := ""
-	if !strings.HasPrefix(after, "{") {
+	switch {
+	case kind == "group" && strings.HasSuffix(after, "{"): // 2.4 "group @label name {"
+		name, after = strings.TrimSpace(strings.TrimSuffix(after, "{")), "{"
+	case !strings.HasPrefix(after, "{"):
 		if len(after) > 0 && after[0] == '"' {
 			end := strings.IndexByte(after[1:], '"')
 			if end < 0 {

@@ -61,6 +61,9 @@ func lookup(b *entry, top []*entry, keys ...string) *entry {
 func v24SQL(path string, top []*entry, b *entry, why string) (*Userdb, error) {
 	kind := b.key // passdb or userdb
 	label := fmt.Sprintf("%s %s { }", kind, b.name)
+	if err := noGroups(b.sub, top); err != nil {
+		return nil, err
+	}
 	u := &Userdb{
 		Driver:    Setting{Missing: path + ": no sql_driver (want pgsql, mysql or sqlite)"},
 		Connect:   Setting{Missing: path + ": no connection (want a pgsql HOST { } or mysql HOST { } block, or sqlite_path)"},
@@ -100,8 +103,32 @@ func v24SQL(path string, top []*entry, b *entry, why string) (*Userdb, error) {
 	return u, nil
 }
 
+// noGroups refuses 2.4's "@label = name" group includes where the SQL
+// settings are looked up: their settings would silently be missing.
+func noGroups(scopes ...[]*entry) error {
+	for _, sc := range scopes {
+		for _, e := range sc {
+			switch {
+			case !e.block && strings.HasPrefix(e.key, "@"):
+				return fmt.Errorf("%s: group include %s is not supported: write its settings out", e.where(), e.key)
+			case e.block && (e.key == "pgsql" || e.key == "mysql"):
+				if err := noGroups(e.sub); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // value is a setting's value; "<path" is that file's whole content.
+// $ENV: and $SET: expansions are refused rather than passed on as text.
 func value(e *entry) (string, error) {
+	for _, x := range []string{"$ENV:", "$SET:"} {
+		if strings.HasPrefix(e.value, x) || strings.Contains(e.value, " "+x) {
+			return "", fmt.Errorf("%s: %s: %s expansion is not supported here: write the value out", e.where(), e.key, x)
+		}
+	}
 	if !e.fileRef {
 		return e.value, nil
 	}
