@@ -27,6 +27,11 @@ func (c *Config) applyDovecotConfig(md toml.MetaData, name string) error {
 		{"connect", &c.Userdb.Connect, func(u *dovecotconf.Userdb) dovecotconf.Setting { return u.Connect }},
 		{"user_query", &c.Userdb.UserQuery, func(u *dovecotconf.Userdb) dovecotconf.Setting { return u.UserQuery }},
 	}
+	if md.IsDefined("userdb", "driver") && md.IsDefined("userdb", "connect") && md.IsDefined("userdb", "user_query") {
+		// Nothing to take from Dovecot: do not run doveconf for nothing.
+		c.userdbFrom = []string{"userdb.driver, connect, user_query: " + name + " (all set there; dovecot_config not read)"}
+		return nil
+	}
 	u, err := dovecotconf.Read(path)
 	if err != nil {
 		return fmt.Errorf("userdb.dovecot_config: %w", err)

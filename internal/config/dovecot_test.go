@@ -67,6 +67,11 @@ user_query = SELECT '/home/'||home AS home, uid, gid \
 	if err == nil || err.Error() != "config md.toml: userdb.dovecot_config: cannot read "+filepath.Join(dir, "missing.conf")+": no such file or directory" {
 		t.Errorf("missing: %v", err)
 	}
+	// With all three keys set, the file is not even read.
+	if c, err := Parse([]byte("[userdb]\ndovecot_config = \"/nonexistent/dovecot.conf\"\ndriver = \"sqlite\"\nconnect = \"/x.db\"\nuser_query = \"SELECT 1 FROM u WHERE a = '%u'\"\n"), "md.toml"); err != nil ||
+		c.UserdbSources()[0] != "userdb.driver, connect, user_query: md.toml (all set there; dovecot_config not read)" {
+		t.Errorf("all set: %v", err)
+	}
 	// Without dovecot_config nothing is read and -check prints no sources.
 	if c, err := Parse(nil, "empty"); err != nil || c.UserdbSources() != nil || strings.Contains(c.Effective(), "came from") {
 		t.Errorf("default: %v %q", err, c.UserdbSources())
