@@ -108,7 +108,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	agent := tx.agent.agent
 	t, err := agent.Resolve(s.srv.ctx, to, "")
 	if err == nil && tx.size > 0 {
-		err = agent.QuotaCheck(t, tx.size)
+		err = agent.QuotaCheck(s.srv.ctx, t, tx.size)
 	}
 	if err != nil {
 		agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: to, Err: err, Start: start})
