@@ -232,11 +232,13 @@ func (s *session) deliverAll(tx *txn, p *parsed, sc smtp.StatusCollector) {
 	}
 	sem := make(chan struct{}, rcptParallelism)
 	var wg sync.WaitGroup
+	s.conn.expectReplies(len(groups)) // decided replies leave at once
 	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.conn.replyDecided()
 			defer func() { <-sem }()
 			defer func() {
 				// go-smtp's SetStatus panics on misuse; LMTPData's
