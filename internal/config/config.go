@@ -39,6 +39,7 @@
 //	default = ""                      # e.g. "1G"; "" = unlimited
 //	full = "bounce"                   # bounce | defer
 //	grace = ""                        # e.g. "10%" or "10M"
+//	lock_timeout = "10s"              # longest wait for a maildir's quota lock; then 4.2.0
 //
 //	[lmtp]
 //	listen = ["unix:/var/spool/postfix/private/lmtp"]   # unix:PATH | tcp:HOST:PORT | systemd
@@ -133,6 +134,11 @@ type Quota struct {
 	Default string `toml:"default"`
 	Full    string `toml:"full"`
 	Grace   string `toml:"grace"`
+	// LockTimeout bounds the wait for the maildir's quota lock (held
+	// exclusively by a recalculation for one rename, or by anyone who can
+	// flock the maildir, such as its owner); past it the delivery is
+	// deferred.
+	LockTimeout Duration `toml:"lock_timeout"`
 }
 
 type LMTP struct {
@@ -172,7 +178,7 @@ func Defaults() *Config {
 			Autocreate:         true,
 			FileMode:           0o600,
 		},
-		Quota: Quota{Full: "bounce"},
+		Quota: Quota{Full: "bounce", LockTimeout: Duration(10 * time.Second)},
 		LMTP: LMTP{
 			Listen:          []string{"unix:/var/spool/postfix/private/lmtp"},
 			SocketMode:      0o660,
@@ -301,6 +307,9 @@ func (c *Config) Validate() error {
 		if _, err := ParseGrace(c.Quota.Grace); err != nil {
 			bad("quota.grace: %v", err)
 		}
+	}
+	if c.Quota.LockTimeout <= 0 {
+		bad("quota.lock_timeout must be positive")
 	}
 	if len(c.LMTP.Listen) == 0 {
 		bad("lmtp.listen is empty")

@@ -102,7 +102,7 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			SyncNew: a.SyncNew,
 			Check: func(size int64) error {
 				checked = true
-				return a.checkQuota(d.Root(), t, size)
+				return a.checkQuota(ctx, d.Root(), t, size)
 			},
 		}, func(w io.Writer) error {
 			if _, err := io.WriteString(w, prefix); err != nil {

@@ -108,7 +108,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	agent := tx.agent.agent
 	t, err := agent.Resolve(s.srv.ctx, to, "")
 	if err == nil && tx.size > 0 {
-		err = agent.QuotaCheck(t, tx.size)
+		err = agent.QuotaCheck(s.srv.ctx, t, tx.size)
 	}
 	if err != nil {
 		agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: to, Err: err, Start: start})
@@ -232,11 +232,13 @@ func (s *session) deliverAll(tx *txn, p *parsed, sc smtp.StatusCollector) {
 	}
 	sem := make(chan struct{}, rcptParallelism)
 	var wg sync.WaitGroup
+	s.conn.expectReplies(len(groups)) // decided replies leave at once
 	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.conn.replyDecided()
 			defer func() { <-sem }()
 			defer func() {
 				// go-smtp's SetStatus panics on misuse; LMTPData's
