@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 )
@@ -213,7 +214,7 @@ func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
 
 	c.errCount++
 	if c.errCount > errThreshold {
-		c.writeResponse(500, EnhancedCode{5, 5, 1}, "Too many errors. Quiting now")
+		c.writeResponse(421, EnhancedCode{4, 7, 0}, "Too many errors, closing connection")
 		c.Close()
 	}
 }
@@ -317,11 +318,11 @@ func (c *Conn) handleGreet(enhanced bool, arg string) {
 // READY state -> waiting for MAIL
 func (c *Conn) handleMail(arg string) {
 	if c.helo == "" {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
 		return
 	}
 	if c.bdatPipe != nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "MAIL not allowed during message transfer")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "MAIL not allowed during message transfer")
 		return
 	}
 
@@ -351,7 +352,7 @@ func (c *Conn) handleMail(arg string) {
 	for key, value := range args {
 		switch key {
 		case "SIZE":
-			size, err := strconv.ParseUint(value, 10, 32)
+			size, err := strconv.ParseUint(value, 10, 63)
 			if err != nil {
 				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unable to parse SIZE as an integer")
 				return
@@ -419,7 +420,7 @@ func (c *Conn) handleMail(arg string) {
 		case "AUTH":
 			value, err := decodeXtext(value)
 			if err != nil || value == "" {
-				c.writeResponse(500, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter value")
+				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter value")
 				return
 			}
 			if value == "<>" {
@@ -428,13 +429,13 @@ func (c *Conn) handleMail(arg string) {
 				p := parser{s: value}
 				value, err = p.parseMailbox()
 				if err != nil || p.s != "" {
-					c.writeResponse(500, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter mailbox")
+					c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter mailbox")
 					return
 				}
 			}
 			opts.Auth = &value
 		default:
-			c.writeResponse(500, EnhancedCode{5, 5, 4}, "Unknown MAIL FROM argument")
+			c.writeResponse(555, EnhancedCode{5, 5, 4}, "Unknown MAIL FROM argument")
 			return
 		}
 	}
@@ -465,13 +466,13 @@ func decodeXtext(val string) (string, error) {
 			replaceErr = errors.New("incomplete hexchar")
 			return ""
 		}
-		char, err := strconv.ParseInt(match, 16, 8)
+		char, err := strconv.ParseUint(match[1:], 16, 8)
 		if err != nil {
 			replaceErr = err
 			return ""
 		}
 
-		return string(rune(char))
+		return string([]byte{byte(char)})
 	})
 	if replaceErr != nil {
 		return "", replaceErr
@@ -486,7 +487,10 @@ func decodeXtext(val string) (string, error) {
 // present.  It also matches disallowed characters in QCHAR and QUCHAR defined
 // in above.
 // So it allows us to detect malformed values and report them appropriately.
-var eUOrDCharRe = regexp.MustCompile(`\\x[{][0-9A-F]+[}]|[[:cntrl:] \\+=]`)
+//
+// An xtext hexchar ("+" 2HEXDIG, an octet) is decoded too: '+' is not
+// allowed in either form, and some clients xtext-encode the UTF-8 octets.
+var eUOrDCharRe = regexp.MustCompile(`\\x[{][0-9A-F]+[}]|\+[0-9A-F]{2}|[[:cntrl:] \\+=]`)
 
 // Decodes the utf-8-addr-xtext or the utf-8-addr-unitext form.
 func decodeUTF8AddrXtext(val string) (string, error) {
@@ -495,6 +499,10 @@ func decodeUTF8AddrXtext(val string) (string, error) {
 		if len(match) == 1 {
 			replaceErr = errors.New("disallowed character:" + match)
 			return ""
+		}
+		if match[0] == '+' {
+			char, _ := strconv.ParseUint(match[1:], 16, 8)
+			return string([]byte{byte(char)})
 		}
 
 		hexpoint := match[3 : len(match)-1]
@@ -566,6 +574,9 @@ func decodeUTF8AddrXtext(val string) (string, error) {
 	if replaceErr != nil {
 		return "", replaceErr
 	}
+	if !utf8.ValidString(decoded) {
+		return "", errors.New("invalid UTF-8")
+	}
 
 	return decoded, nil
 }
@@ -579,15 +590,18 @@ func decodeTypedAddress(val string) (DSNAddressType, string, error) {
 
 	var err error
 	switch DSNAddressType(aType) {
-	case DSNAddressTypeRFC822:
-		aAddr, err = decodeXtext(aAddr)
-		if err == nil && !isPrintableASCII(aAddr) {
-			err = errors.New("illegal address:" + aAddr)
-		}
 	case DSNAddressTypeUTF8:
 		aAddr, err = decodeUTF8AddrXtext(aAddr)
 	default:
-		err = errors.New("unknown address type:" + aType)
+		// rfc822 and every other address type (RFC 3461 section 4.2:
+		// an MTA passes on types it does not know) are xtext. With
+		// SMTPUTF8 the decoded rfc822 address may be UTF-8 (RFC 6531):
+		// clients send its octets as hexchars or raw. What the address
+		// may contain is the backend's decision.
+		aAddr, err = decodeXtext(aAddr)
+		if err == nil && !utf8.ValidString(aAddr) {
+			err = errors.New("illegal address: invalid UTF-8")
+		}
 	}
 	if err != nil {
 		return "", "", err
@@ -671,11 +685,11 @@ func isPrintableASCII(val string) bool {
 // MAIL state -> waiting for RCPTs followed by DATA
 func (c *Conn) handleRcpt(arg string) {
 	if !c.fromReceived {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing MAIL FROM command.")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Missing MAIL FROM command.")
 		return
 	}
 	if c.bdatPipe != nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "RCPT not allowed during message transfer")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "RCPT not allowed during message transfer")
 		return
 	}
 
@@ -778,7 +792,7 @@ func (c *Conn) handleRcpt(arg string) {
 			}
 			opts.MTPriority = &mtPriority
 		default:
-			c.writeResponse(500, EnhancedCode{5, 5, 4}, "Unknown RCPT TO argument")
+			c.writeResponse(555, EnhancedCode{5, 5, 4}, "Unknown RCPT TO argument")
 			return
 		}
 	}
@@ -817,11 +831,16 @@ func checkNotifySet(values []DSNNotify) error {
 
 func (c *Conn) handleAuth(arg string) {
 	if c.helo == "" {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
 		return
 	}
 	if c.didAuth {
 		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Already authenticated")
+		return
+	}
+
+	if _, ok := c.Session().(AuthSession); !ok {
+		c.writeResponse(502, EnhancedCode{5, 5, 1}, "AUTH not supported")
 		return
 	}
 
@@ -960,16 +979,16 @@ func (c *Conn) handleData(arg string) {
 		return
 	}
 	if c.bdatPipe != nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "DATA not allowed during message transfer")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "DATA not allowed during message transfer")
 		return
 	}
 	if c.binarymime {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "DATA not allowed for BINARYMIME messages")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "DATA not allowed for BINARYMIME messages")
 		return
 	}
 
 	if !c.fromReceived || len(c.recipients) == 0 {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
 		return
 	}
 
@@ -1018,9 +1037,9 @@ func (c *Conn) handleBdat(arg string) {
 	}
 
 	if !c.fromReceived || len(c.recipients) == 0 {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
 		// The chunk follows the command even when the command is rejected.
-		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
+		c.discardChunk(size)
 		return
 	}
 
@@ -1028,7 +1047,7 @@ func (c *Conn) handleBdat(arg string) {
 		c.writeResponse(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
 
 		// Discard chunk itself without passing it to backend.
-		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
+		c.discardChunk(size)
 
 		c.reset()
 		return
@@ -1074,13 +1093,15 @@ func (c *Conn) handleBdat(arg string) {
 		}()
 	}
 
-	c.lineLimitReader.LineLimit = 0
-	defer func() {
-		c.lineLimitReader.LineLimit = c.server.MaxLineLength
-	}()
+	defer c.noLineLimit()()
 
 	chunk := io.LimitReader(c.text.R, int64(size))
-	_, err = io.Copy(c.bdatPipe, chunk)
+	n, err := io.Copy(c.bdatPipe, chunk)
+	if err == nil && n < int64(size) {
+		// The connection ended inside the chunk: the message is not
+		// complete, and must not reach the backend as if it were.
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		// Backend might return an error early using CloseWithError without consuming
 		// the whole chunk.
@@ -1122,6 +1143,22 @@ func (c *Conn) handleBdat(arg string) {
 	} else {
 		c.writeResponse(250, EnhancedCode{2, 0, 0}, "Continue")
 	}
+}
+
+// noLineLimit lifts the line length limit while a BDAT chunk is read (a
+// chunk is not made of lines) and returns the function that restores it.
+func (c *Conn) noLineLimit() func() {
+	c.lineLimitReader.LineLimit = 0
+	return func() {
+		c.lineLimitReader.LineLimit = c.server.MaxLineLength
+		c.lineLimitReader.curLineLength = 0
+	}
+}
+
+// discardChunk skips a BDAT chunk that the server refused.
+func (c *Conn) discardChunk(size uint64) {
+	defer c.noLineLimit()()
+	io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
 }
 
 // ErrDataReset is returned by Reader pased to Data function if client does not
@@ -1263,7 +1300,7 @@ func dataErrorToStatus(err error) (code int, enchCode EnhancedCode, msg string) 
 		if smtperr, ok := err.(*SMTPError); ok {
 			return smtperr.Code, smtperr.EnhancedCode, smtperr.Message
 		} else {
-			return 554, EnhancedCode{5, 0, 0}, "Error: transaction failed: " + err.Error()
+			return 451, EnhancedCode{4, 0, 0}, "Error: transaction failed: " + err.Error()
 		}
 	}
 
@@ -1331,7 +1368,15 @@ func (c *Conn) readLine() (string, error) {
 		}
 	}
 
-	return c.text.ReadLine()
+	// Not textproto's ReadLine: it returns a line cut short by an error
+	// (a read timeout, the peer closing) as a complete line, which would
+	// run half a command.
+	line, err := c.text.R.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\n")
+	return strings.TrimSuffix(line, "\r"), nil
 }
 
 func (c *Conn) reset() {

@@ -73,7 +73,7 @@ func TestServer_LMTP(t *testing.T) {
 	sendDeliveryCmdsLMTP(t, scanner, c)
 
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "554 5.0.0 <root@gchq.gov.uk>") {
+	if !strings.HasPrefix(scanner.Text(), "451 4.0.0 <root@gchq.gov.uk>") {
 		t.Fatal("Invalid DATA first response:", scanner.Text())
 	}
 	scanner.Scan()
@@ -152,7 +152,7 @@ func TestServer_LMTP_Early(t *testing.T) {
 	// Test backend sends to sync channel after calling SetStatus.
 
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "554 5.0.0 <root@gchq.gov.uk>") {
+	if !strings.HasPrefix(scanner.Text(), "451 4.0.0 <root@gchq.gov.uk>") {
 		t.Fatal("Invalid DATA first response:", scanner.Text())
 	}
 

@@ -190,7 +190,11 @@ func (s *Server) handleConn(c *Conn) error {
 				return nil
 			}
 			if err == ErrTooLongLine {
-				c.writeResponse(500, EnhancedCode{5, 4, 0}, "Too long line, closing connection")
+				// The rest of the line cannot be told from commands: the
+				// connection ends, and a closing reply is 421 (RFC 5321
+				// section 3.8), never a 5xx a client would take for the
+				// answer to its pending command.
+				c.writeResponse(421, EnhancedCode{4, 5, 0}, "Too long line, closing connection")
 				return nil
 			}
 

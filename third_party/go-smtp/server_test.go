@@ -771,7 +771,7 @@ func TestServer_tooManyInvalidCommands(t *testing.T) {
 	}
 
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 ") {
+	if !strings.HasPrefix(scanner.Text(), "421 4.7.0 ") {
 		t.Fatal("Invalid invalid command response:", scanner.Text())
 	}
 }
@@ -870,7 +870,7 @@ func TestServer_tooLongLine(t *testing.T) {
 
 	io.WriteString(c, "MAIL FROM:<root@nsa.gov> "+strings.Repeat("A", 2000))
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 ") {
+	if !strings.HasPrefix(scanner.Text(), "421 4.5.0 ") {
 		t.Fatal("Invalid response, expected an error but got:", scanner.Text())
 	}
 }
@@ -921,14 +921,14 @@ func TestServer_authParam(t *testing.T) {
 	// Invalid HEXCHAR
 	io.WriteString(c, "MAIL FROM: root@nsa.gov AUTH=<hey+A>\r\n")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 ") {
+	if !strings.HasPrefix(scanner.Text(), "501 ") {
 		t.Fatal("Invalid MAIL response:", scanner.Text())
 	}
 
 	// Invalid HEXCHAR
 	io.WriteString(c, "MAIL FROM: root@nsa.gov AUTH=<he+YYa>\r\n")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 ") {
+	if !strings.HasPrefix(scanner.Text(), "501 ") {
 		t.Fatal("Invalid MAIL response:", scanner.Text())
 	}
 
@@ -974,7 +974,7 @@ func TestServerBdatDiscard(t *testing.T) {
 	// below comes back as 501.
 	io.WriteString(c, "BDAT 9 LAST\r\nMAIL FROM")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "502 ") {
+	if !strings.HasPrefix(scanner.Text(), "503 ") {
 		t.Fatal("Invalid BDAT response:", scanner.Text())
 	}
 
@@ -1000,7 +1000,7 @@ func TestServerBdatNoRecipientsDiscard(t *testing.T) {
 
 	io.WriteString(c, "BDAT 7 LAST\r\nRCPT TO")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "502 ") {
+	if !strings.HasPrefix(scanner.Text(), "503 ") {
 		t.Fatal("Invalid BDAT response:", scanner.Text())
 	}
 
@@ -1303,7 +1303,7 @@ func TestServer_Chunking_lineLimitRestoredAfterReset(t *testing.T) {
 	// The transfer is over, so MaxLineLength should be enforced again.
 	io.WriteString(c, "NOOP "+strings.Repeat("x", s.MaxLineLength)+"\r\n")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 ") {
+	if !strings.HasPrefix(scanner.Text(), "421 4.5.0 ") {
 		t.Fatal("Invalid response to an over-long line:", scanner.Text())
 	}
 }
@@ -1328,7 +1328,7 @@ func TestServer_Chunking_lineLimitInsideTransaction(t *testing.T) {
 	// MaxLineLength should be enforced inside a BDAT transaction
 	io.WriteString(c, "NOOP "+strings.Repeat("x", s.MaxLineLength)+"\r\n")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 ") {
+	if !strings.HasPrefix(scanner.Text(), "421 4.5.0 ") {
 		t.Fatal("Invalid response to an over-long line:", scanner.Text())
 	}
 }
@@ -1388,7 +1388,7 @@ func TestServer_TooLongCommand(t *testing.T) {
 
 	io.WriteString(c, "MAIL FROM:<"+strings.Repeat("a", s.MaxLineLength)+">\r\n")
 	scanner.Scan()
-	if !strings.HasPrefix(scanner.Text(), "500 5.4.0 ") {
+	if !strings.HasPrefix(scanner.Text(), "421 4.5.0 ") {
 		t.Fatal("Invalid too long MAIL response:", scanner.Text())
 	}
 }
