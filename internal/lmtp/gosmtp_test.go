@@ -271,3 +271,19 @@ func TestORCPT(t *testing.T) {
 }
 
 func regexpFind(re, s string) string { return regexp.MustCompile(re).FindString(s) }
+
+// TestDSNOff: with dsn = false DSN is not advertised and its parameters
+// are answered as not implemented (a client that sends them regardless).
+func TestDSNOff(t *testing.T) {
+	e := newEnv(t, envOptions{config: func(c *config.Config) { c.LMTP.DSN = false }})
+	c := e.raw("unix")
+	c.send("LHLO client.test\r\nMAIL FROM:<s@example.net> RET=FULL\r\nMAIL FROM:<s@example.net>\r\n" +
+		"RCPT TO:<alice@domain.org> ORCPT=rfc822;alice@domain.org\r\nRCPT TO:<alice@domain.org> NOTIFY=NEVER\r\n")
+	if r := c.expect("250-"); regexp.MustCompile(`(?m)^250[- ]DSN$`).MatchString(r) {
+		t.Errorf("DSN advertised with dsn = false:\n%s", r)
+	}
+	c.expect("504 5.5.4")
+	c.expect("250 ")
+	c.expect("504 5.5.4")
+	c.expect("504 5.5.4")
+}
