@@ -532,8 +532,8 @@ func TestQuota(t *testing.T) {
 }
 
 // TestUTF8RecipientDefault: what Postfix sends for an SMTPUTF8 recipient is
-// delivered with the default config (no DSN, so no ORCPT to trip on), and
-// with dsn = true the ORCPT is the one thing that fails.
+// delivered with the default config, with and without its ORCPT (the
+// ORCPT forms: TestORCPT).
 func TestUTF8RecipientDefault(t *testing.T) {
 	e := newEnv(t, envOptions{}) // josé@domain.org is a default user
 	c := e.raw("unix")
@@ -543,6 +543,12 @@ func TestUTF8RecipientDefault(t *testing.T) {
 	c.expect("250 ")
 	c.expect("354 ")
 	c.send(msg("utf8", "body") + ".\r\n")
+	c.expect("250 2.0.0 <josé@domain.org>")
+	c.send("MAIL FROM:<s@example.net> SMTPUTF8\r\nRCPT TO:<josé@domain.org> ORCPT=rfc822;jos+C3+A9@domain.org\r\nDATA\r\n")
+	c.expect("250 ")
+	c.expect("250 ")
+	c.expect("354 ")
+	c.send(msg("utf8orcpt", "body") + ".\r\n")
 	c.expect("250 2.0.0 <josé@domain.org>")
 	c.send("QUIT\r\n")
 }
