@@ -53,9 +53,7 @@
 //	shutdown_timeout = "30s"
 //	spool_dir = ""                    # where message bodies over spool_memory are spooled; "" = $TMPDIR
 //	spool_memory = "1M"
-//	dsn = false                       # advertise DSN: ORCPT becomes X-Original-To. Off because
-//	                                  # go-smtp v0.25.1 answers a non-ASCII ORCPT (Postfix sends one
-//	                                  # for SMTPUTF8 recipients) with 501, which Postfix bounces
+//	dsn = true                        # advertise DSN: ORCPT becomes X-Original-To
 //
 // [userdb] socket is maildeliver's counterpart of Dovecot's auth-userdb
 // socket: lmtpd, which keeps a pool of database connections (and the
@@ -190,6 +188,7 @@ func Defaults() *Config {
 			DataTimeout:     Duration(10 * time.Minute),
 			ShutdownTimeout: Duration(30 * time.Second),
 			SpoolMemory:     1 << 20,
+			DSN:             true,
 		},
 	}
 }

@@ -152,7 +152,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	srv.ReadTimeout = cfg.LMTP.CommandTimeout.D()
 	srv.WriteTimeout = cfg.LMTP.CommandTimeout.D()
 	srv.EnableSMTPUTF8 = true
-	srv.EnableDSN = cfg.LMTP.DSN // see [lmtp] dsn: go-smtp bounces non-ASCII ORCPTs
+	srv.EnableDSN = cfg.LMTP.DSN // ORCPT -> X-Original-To; see origRecipient
 	srv.ErrorLog = smtpLog{log}
 	s.smtp = srv
 	return s, nil
