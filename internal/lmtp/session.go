@@ -104,6 +104,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if len(tx.rcpts) >= s.srv.cfg.LMTP.MaxRecipients {
 		return reject(status.TooManyRecipients(), tx.id)
 	}
+	orig, err := origRecipient(opts)
+	if err != nil {
+		return reject(err, tx.id)
+	}
 	start := time.Now()
 	agent := tx.agent.agent
 	t, err := agent.Resolve(s.srv.ctx, to, "")
@@ -114,21 +118,26 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: to, Err: err, Start: start})
 		return reject(err, tx.id)
 	}
-	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: origRecipient(opts), target: t})
+	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: orig, target: t})
 	return nil
 }
 
-// origRecipient returns the DSN ORCPT address, written as X-Original-To:
-// dropped when it could forge a header (go-smtp has decoded the xtext).
-func origRecipient(opts *smtp.RcptOptions) string {
+// origRecipient returns the DSN ORCPT address (go-smtp has decoded the
+// xtext), written as X-Original-To. One that could forge a header is
+// refused with 5.1.3 by the one address rule (delivery.CheckOrigRecipient);
+// other control characters only drop it.
+func origRecipient(opts *smtp.RcptOptions) (string, error) {
 	if opts == nil || opts.OriginalRecipient == "" {
-		return ""
+		return "", nil
 	}
 	o := opts.OriginalRecipient
-	if delivery.CheckRecipient(o) != nil || strings.ContainsFunc(o, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return ""
+	if err := delivery.CheckOrigRecipient(o); err != nil {
+		return "", err
 	}
-	return o
+	if strings.ContainsFunc(o, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", nil
+	}
+	return o, nil
 }
 
 func (s *session) Reset() {
