@@ -113,11 +113,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		defer f.Close()
 		in = wrapInput(f)
 	}
-	_, err = agent.Pipe(context.Background(), delivery.PipeRequest{
+	res, err := agent.Pipe(context.Background(), delivery.PipeRequest{
 		Sender: opt.sender, SenderFromMessage: !opt.senderSet,
 		Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
 		MaxSize: int64(cfg.Mail.MaxMessageSize),
 	}, in)
+	if err == nil && res.File == "" {
+		// Exit 0 only for an explicit success: a file named in new/.
+		err = status.Temp("internal error, message queued for retry")
+	}
 	if err != nil {
 		return cli.Fail(stderr, status.From(err))
 	}

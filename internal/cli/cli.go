@@ -28,10 +28,11 @@ func OneLine(s string) string {
 	return s
 }
 
-// Fail prints st's one DSN line to w and returns its exit code.
+// Fail prints st's one DSN line to w and returns its exit code: never 0,
+// 75 (with a 4.x.x line) for a nil, zero or inconsistent st.
 func Fail(w io.Writer, st *status.Error) int {
 	fmt.Fprintln(w, OneLine(st.DSN()))
-	return st.Exit
+	return st.ExitCode()
 }
 
 // PrintConfig prints the effective configuration, secrets masked: the
