@@ -123,14 +123,20 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Unwrap() []error { return []error{e.err, context.DeadlineExceeded} }
 
-// resolve follows the lookup order with a visited set, so that an alias
-// cycle (or an address aliased to itself) ends as not found.
+// resolve follows the lookup order with a visited set. An address aliased
+// to itself ends the chain as not found (Postfix's idiom for "this address
+// is final"; user_query has just said there is no such user). A longer
+// cycle, like a chain over maxAliasHops, is a mistake in the alias table:
+// a temporary error that names the chain, so mail is deferred, not
+// bounced, while the administrator fixes it.
 func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 	seen := map[string]bool{}
+	chain := []string{address}
 	cur, carried := address, ""
 	for hop := 0; ; hop++ {
 		if seen[cur] {
-			return nil, ErrNotFound
+			return nil, fmt.Errorf("lookup: alias_query: alias cycle %s: fix the alias table (mail is deferred meanwhile)",
+				strings.Join(chain, " -> "))
 		}
 		seen[cur] = true
 		base, detail := splitDetail(cur, db.delim)
@@ -158,10 +164,12 @@ func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 		if hop == maxAliasHops {
 			return nil, fmt.Errorf("lookup: alias_query: more than %d hops from <%s>", maxAliasHops, address)
 		}
+		from := cur
 		target, err := db.queryAlias(ctx, cur)
 		if errors.Is(err, ErrNotFound) && base != "" {
 			// Like Postfix, an alias of user@domain also takes
 			// user+detail@domain, and the detail goes along.
+			from = base
 			if target, err = db.queryAlias(ctx, base); err == nil && carried == "" {
 				carried = detail
 			}
@@ -169,7 +177,11 @@ func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 		if err != nil {
 			return nil, err
 		}
+		if target == from {
+			return nil, ErrNotFound // aliased to itself: final, and no user
+		}
 		cur = target
+		chain = append(chain, cur)
 	}
 }
 
