@@ -189,7 +189,7 @@ func checkSocket(cfg *config.Config, withSQL bool, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "# userdb socket: unavailable to uid %d, deliver asks the SQL userdb itself (%s)\n",
 			os.Geteuid(), cli.OneLine(err.Error()))
 	default:
-		return cli.Fail(stderr, status.Temp("userdb socket: "+cli.OneLine(config.MaskSecrets(err.Error()))))
+		return cli.Fail(stderr, status.Temp("userdb socket: "+cli.OneLine(config.MaskText(err.Error(), cfg.Userdb.Connect))))
 	}
 	return status.ExitOK
 }

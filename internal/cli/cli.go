@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -54,7 +55,13 @@ func Check(cfg *config.Config, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Userdb.Timeout.D())
 	defer cancel()
 	if err := db.Ping(ctx); err != nil {
-		return Fail(stderr, status.Temp("userdb unreachable: "+OneLine(config.MaskSecrets(err.Error()))))
+		// The lookup error has no secret in it already; MaskText is a
+		// second guard that leaves the database's own words readable.
+		detail := OneLine(config.MaskText(err.Error(), cfg.Userdb.Connect))
+		if errors.Is(err, lookup.ErrQuery) {
+			return Fail(stderr, status.Usage("configuration error: userdb answered, but refused a query: "+detail))
+		}
+		return Fail(stderr, status.Temp("userdb unreachable (cannot connect or log in): "+detail))
 	}
 	fmt.Fprintln(stdout, "# userdb: ok")
 	return status.ExitOK
