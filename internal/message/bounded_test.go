@@ -196,3 +196,37 @@ func TestEnvelopeFromMessage(t *testing.T) {
 		}
 	}
 }
+
+// failing returns data, then err once, then io.EOF: a read error that a
+// reader reports once, in the middle of a line.
+type failing struct {
+	data string
+	err  error
+}
+
+func (f *failing) Read(p []byte) (int, error) {
+	if f.data == "" {
+		err := f.err
+		f.err = io.EOF
+		return 0, err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestParseLongLineReadError: a read error inside a line longer than
+// MaxHeader is reported, by Parse or by the body, never lost in the cut
+// (the message would be stored truncated).
+func TestParseLongLineReadError(t *testing.T) {
+	for _, n := range []int{200 << 10, MaxHeader, MaxHeader + 1000, MaxHeader + 100<<10} {
+		boom := io.ErrUnexpectedEOF
+		_, body, err := Parse(&failing{data: "X-Long: " + strings.Repeat("a", n), err: boom})
+		if err == nil {
+			_, err = io.Copy(io.Discard, body)
+		}
+		if err != boom {
+			t.Errorf("%d-byte line: %v, want %v", n, err, boom)
+		}
+	}
+}

@@ -264,6 +264,9 @@ func readLine(r *bufio.Reader, max int) ([]byte, int, error) {
 			line, err = r.ReadSlice('\n')
 			long = append(long, line...)
 		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
+			return nil, 0, err // a read error is reported, not lost in the cut
+		}
 		if len(long) > max {
 			return long, len(long), errLineTooLong
 		}
