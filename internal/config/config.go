@@ -69,6 +69,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -363,18 +364,76 @@ func ParseListen(s string) (network, addr string, err error) {
 var (
 	maskKV  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`) })
 	maskURL = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`) })
-	maskDSN = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([^:/@\s]+:)([^@]*)(@)`) })
 )
 
 // MaskSecrets hides passwords in a connect string (key=value, URL or
-// go-sql-driver DSN form).
+// go-sql-driver DSN form). It reads its argument as a connect string; for
+// a text that may quote one (a driver's error message) use MaskText.
 func MaskSecrets(s string) string {
 	s = maskKV().ReplaceAllString(s, "${1}********")
 	if strings.Contains(s, "://") {
 		return maskURL().ReplaceAllString(s, "${1}********${3}")
 	}
-	s = maskDSN().ReplaceAllString(s, "${1}********${3}")
+	if from, to, ok := dsnPassword(s); ok {
+		s = s[:from] + "********" + s[to:]
+	}
 	return s
+}
+
+// dsnPassword finds the password in a go-sql-driver DSN
+// ([user[:password]@][net[(addr)]]/dbname[?params]) the way the driver
+// parses it: up to the last '@' before the last '/', from the first ':'.
+// A password may hold '@' and ':'; key=value strings are not DSNs.
+func dsnPassword(s string) (from, to int, ok bool) {
+	slash := strings.LastIndexByte(s, '/')
+	if slash < 0 {
+		return 0, 0, false
+	}
+	at := strings.LastIndexByte(s[:slash], '@')
+	if at < 0 || strings.ContainsAny(s[:at], "= ") {
+		return 0, 0, false
+	}
+	colon := strings.IndexByte(s[:at], ':')
+	if colon < 0 {
+		return 0, 0, false
+	}
+	return colon + 1, at, true
+}
+
+// connectPassword returns the password of a connect string in any of the
+// forms MaskSecrets knows, "" if it has none.
+func connectPassword(connect string) string {
+	if strings.Contains(connect, "://") {
+		if u, err := url.Parse(connect); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				return p
+			}
+		}
+	}
+	if m := maskKV().FindStringSubmatch(connect); m != nil {
+		return strings.Trim(m[2], `'"`)
+	}
+	if from, to, ok := dsnPassword(connect); ok {
+		return connect[from:to]
+	}
+	return ""
+}
+
+// MaskText hides the secrets of connect wherever text quotes them (driver
+// errors may): the connect string, its password, any password=... and URL
+// user information. Unlike MaskSecrets it never parses text itself as a
+// connect string, so an error such as "Access denied for user
+// 'x'@'host'" stays readable (MaskSecrets took "lookup:" for a DSN user
+// and masked up to that '@').
+func MaskText(text, connect string) string {
+	if connect != "" {
+		text = strings.ReplaceAll(text, connect, MaskSecrets(connect))
+	}
+	if p := connectPassword(connect); p != "" {
+		text = strings.ReplaceAll(text, p, "********")
+	}
+	text = maskKV().ReplaceAllString(text, "${1}********")
+	return maskURL().ReplaceAllString(text, "${1}********${3}")
 }
 
 // Effective renders the configuration as TOML, secrets masked: what

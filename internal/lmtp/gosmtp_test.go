@@ -228,9 +228,9 @@ func TestORCPT(t *testing.T) {
 		{"same as the recipient", "rfc822;alice@domain.org", "250 ", ""},
 		{"x400", "x400;c+3Dde+3Ba+3D+20+3Bp+3Dx", "250 ", ""},
 		{"tab", "rfc822;a+09b@example.org", "250 ", ""},
-		{"CR LF", "rfc822;a@example.org+0D+0AX-Injected:+20yes", "501 5.1.3 ORCPT: ", ""},
-		{"NUL", "rfc822;a+00b@example.org", "501 5.1.3 ORCPT: ", ""},
-		{"over 256 octets", "rfc822;" + strings.Repeat("a", 250) + "@example.org", "501 5.1.3 ORCPT: ", ""},
+		{"CR LF", "rfc822;a@example.org+0D+0AX-Injected:+20yes", "501 5.1.3 bad recipient address syntax: original recipient: ", ""},
+		{"NUL", "rfc822;a+00b@example.org", "501 5.1.3 bad recipient address syntax: original recipient: ", ""},
+		{"over 256 octets", "rfc822;" + strings.Repeat("a", 250) + "@example.org", "501 5.1.3 bad recipient address syntax: original recipient: ", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.raw("unix")

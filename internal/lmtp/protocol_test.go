@@ -473,9 +473,7 @@ func TestUserdbDown(t *testing.T) {
 // TestMultiUID: one transaction, two mailbox owners; each file belongs to
 // its user (lmtpd as root switches the fs identity per delivery thread).
 func TestMultiUID(t *testing.T) {
-	if !isRoot() {
-		t.Skip("SKIPPED: needs root to deliver as two uids")
-	}
+	requireRoot(t, "to deliver as two uids")
 	e := newEnv(t, envOptions{})
 	gc := e.client("unix")
 	if err := gc.SendMail("s@example.net", []string{"alice@domain.org", "bob@foo.org"}, strings.NewReader(msg("uid", "x"))); err != nil {

@@ -126,9 +126,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 // or "" when there is none or it is not an Internet address (ORCPT types
 // other than rfc822 and utf-8, RFC 3461 section 4.2, are passed by MTAs
 // but mean nothing here). go-smtp has decoded the xtext (a patched copy,
-// third_party/go-smtp: the address may be UTF-8). An address with CR, LF
-// or NUL or over 256 octets is refused (SPEC: 5.1.3), never written into
-// a header; one with other control characters is dropped.
+// third_party/go-smtp: the address may be UTF-8). One that could forge a
+// header is refused with 5.1.3 by the one address rule
+// (delivery.CheckOrigRecipient); other control characters only drop it.
 func origRecipient(opts *smtp.RcptOptions) (string, error) {
 	if opts == nil || opts.OriginalRecipient == "" {
 		return "", nil
@@ -139,10 +139,8 @@ func origRecipient(opts *smtp.RcptOptions) (string, error) {
 		return "", nil
 	}
 	o := opts.OriginalRecipient
-	if err := delivery.CheckRecipient(o); err != nil {
-		st := *status.From(err)
-		st.Reason = "ORCPT: " + st.Reason
-		return "", &st
+	if err := delivery.CheckOrigRecipient(o); err != nil {
+		return "", err
 	}
 	if strings.ContainsFunc(o, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return "", nil
