@@ -121,6 +121,7 @@ func (l *lockedBuffer) String() string {
 // daemon is a running lmtpd.
 type daemon struct {
 	cmd    *exec.Cmd
+	pid    int // lmtpd's (under strace, the child of cmd)
 	stderr *lockedBuffer
 	exit   chan struct{}
 	err    error
@@ -138,6 +139,11 @@ func startLmtpd(t testing.TB, cfg string) *daemon {
 }
 
 func tryStartLmtpd(cfg string, timeout time.Duration) (*daemon, error) {
+	return tryStartUnder(nil, cfg, timeout)
+}
+
+// tryStartUnder starts lmtpd as the last argument of prefix (e.g. strace).
+func tryStartUnder(prefix []string, cfg string, timeout time.Duration) (*daemon, error) {
 	dir, err := os.MkdirTemp("", "faults-notify-")
 	if err != nil {
 		return nil, err
@@ -149,7 +155,8 @@ func tryStartLmtpd(cfg string, timeout time.Duration) (*daemon, error) {
 		return nil, err
 	}
 	defer nc.Close()
-	d := &daemon{cmd: exec.Command(lmtpdBin(), "-c", cfg), stderr: &lockedBuffer{}, exit: make(chan struct{})}
+	argv := append(append([]string{}, prefix...), lmtpdBin(), "-c", cfg)
+	d := &daemon{cmd: exec.Command(argv[0], argv[1:]...), stderr: &lockedBuffer{}, exit: make(chan struct{})}
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -167,14 +174,32 @@ func tryStartLmtpd(cfg string, timeout time.Duration) (*daemon, error) {
 		}
 		for _, l := range strings.Split(string(buf[:n]), "\n") {
 			if l == "READY=1" {
+				d.pid = d.cmd.Process.Pid
+				if prefix != nil {
+					d.pid = childPid(d.pid)
+				}
 				return d, nil
 			}
 		}
 	}
 }
 
-// kill ends lmtpd with SIGKILL and reaps it.
+// childPid returns the first child of pid (lmtpd under strace).
+func childPid(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return pid
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
+}
+
+// kill ends lmtpd with SIGKILL and reaps it (and its strace).
 func (d *daemon) kill() {
+	if d.pid != 0 {
+		syscall.Kill(d.pid, syscall.SIGKILL)
+	}
 	d.cmd.Process.Kill()
 	<-d.exit
 }
@@ -182,7 +207,7 @@ func (d *daemon) kill() {
 // stop sends SIGTERM and waits up to limit; it reports whether lmtpd
 // exited in time (it is killed otherwise).
 func (d *daemon) stop(limit time.Duration) bool {
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	syscall.Kill(d.pid, syscall.SIGTERM)
 	select {
 	case <-d.exit:
 		return true
@@ -203,7 +228,7 @@ func (d *daemon) alive() bool {
 
 // status reads a field in kB from /proc/PID/status (VmHWM, VmRSS).
 func (d *daemon) status(field string) int64 {
-	return procStatus(d.cmd.Process.Pid, field)
+	return procStatus(d.pid, field)
 }
 
 func procStatus(pid int, field string) int64 {

@@ -248,7 +248,11 @@ func (tb *table) print(w io.Writer, took time.Duration) {
 		if !r.pass {
 			verdict = "**FAIL**: " + strings.Join(r.fails, "; ")
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s |\n", r.class, r.name, r.tries, strings.Join(figs, ", "), strings.ReplaceAll(verdict, "|", "/"))
+		verdict = strings.NewReplacer("|", "/", "\n", " / ").Replace(verdict)
+		if len(verdict) > 400 {
+			verdict = verdict[:400] + "…"
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s |\n", r.class, r.name, r.tries, strings.Join(figs, ", "), verdict)
 	}
 	fmt.Fprintln(w)
 }
