@@ -57,7 +57,7 @@ func TestHostileLMTP(t *testing.T) {
 			e := newEnv(t, testdb.Postgres(t))
 			cfg := e.config("hostile", section{
 				"userdb": `timeout = "5s"`,
-				"lmtp": fmt.Sprintf("max_connections = 8\ncommand_timeout = %q\ndata_timeout = \"10s\"\nmax_message_size = \"30M\"\nspool_memory = \"1M\"", commandTimeout),
+				"lmtp":   fmt.Sprintf("max_connections = 8\ncommand_timeout = %q\ndata_timeout = \"10s\"\nmax_message_size = \"30M\"\nspool_memory = \"1M\"", commandTimeout),
 			})
 			hs := &hostile{r: r, e: e, d: startLmtpd(t, cfg)}
 			hs.idle = hs.d.status("VmRSS")
