@@ -34,6 +34,8 @@ type env struct {
 	home string
 	log  string
 	db   *testdb.DB
+	// query is user_query; seed 000's, mail under home, when empty
+	query string
 }
 
 // newEnv loads seed 000 with its example rows into db (SQLite when nil).
@@ -86,7 +88,11 @@ func (e *env) config(name string, extra section) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mx.faults.test\"\n%s\n", extra[""])
 	fmt.Fprintf(&b, "[log]\ntarget = \"file:%s\"\n%s\n", e.log, extra["log"])
-	fmt.Fprintf(&b, "[userdb]\ndriver = %q\nconnect = %q\nuser_query = %q\n%s\n", e.db.Driver, e.db.Connect, testdb.Seed000Query(e.home), extra["userdb"])
+	q := e.query
+	if q == "" {
+		q = testdb.Seed000Query(e.home)
+	}
+	fmt.Fprintf(&b, "[userdb]\ndriver = %q\nconnect = %q\nuser_query = %q\n%s\n", e.db.Driver, e.db.Connect, q, extra["userdb"])
 	fmt.Fprintf(&b, "[mail]\nmin_uid = 1000\n%s\n", extra["mail"])
 	fmt.Fprintf(&b, "[quota]\n%s\n", extra["quota"])
 	fmt.Fprintf(&b, "[lmtp]\nlisten = [%q]\nsocket_group = \"\"\n%s\n", "unix:"+e.sock(), extra["lmtp"])

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -52,12 +53,13 @@ func TestHostileLMTP(t *testing.T) {
 		{"slowloris (one byte per second)", slowloris},
 		{"more connections than max_connections", tooManyConns},
 		{"BDAT with bogus sizes", bogusBDAT},
+		{"header injection (ORCPT xtext CRLF, deliver -a/-f with LF)", headerInjection},
 	} {
 		runRow(t, "hostile LMTP", h.name, func(t *testing.T, r *row) {
 			e := newEnv(t, testdb.Postgres(t))
 			cfg := e.config("hostile", section{
 				"userdb": `timeout = "5s"`,
-				"lmtp":   fmt.Sprintf("max_connections = 8\ncommand_timeout = %q\ndata_timeout = \"10s\"\nmax_message_size = \"30M\"\nspool_memory = \"1M\"", commandTimeout),
+				"lmtp":   fmt.Sprintf("max_connections = 8\ncommand_timeout = %q\ndata_timeout = \"10s\"\nmax_message_size = \"30M\"\nspool_memory = \"1M\"\ndsn = true", commandTimeout),
 			})
 			hs := &hostile{r: r, e: e, d: startLmtpd(t, cfg)}
 			hs.idle = hs.d.status("VmRSS")
@@ -99,7 +101,9 @@ func outside(e *env) []string {
 			return nil
 		}
 		rel, _ := filepath.Rel(e.dir, p)
-		inMaildir := strings.Contains(rel, "/Maildir/") || strings.HasSuffix(rel, "/Maildir")
+		// Maildir.real: where the owner's swap loop keeps the real one
+		inMaildir := strings.Contains(rel, "/Maildir/") || strings.HasSuffix(rel, "/Maildir") ||
+			strings.Contains(rel, "/Maildir.real/") || strings.HasSuffix(rel, "/Maildir.real")
 		if inMaildir {
 			if fi, err := os.Lstat(p); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
 				bad = append(bad, rel+" (root)")
@@ -503,4 +507,63 @@ func bogusBDAT(h *hostile) {
 		cl.Close()
 	}
 	h.r.mustZero("connection lost")
+}
+
+// headerInjection: values from outside that become header fields (ORCPT
+// in LMTP, -a and -f in pipe mode) carrying CR/LF must never add a field
+// to the stored message (issue 15 #1): refused (5.1.x, exit 65) or
+// delivered without the injected field.
+func headerInjection(h *hostile) {
+	cl := h.raw()
+	if cl == nil {
+		return
+	}
+	cl.cmd("MAIL FROM:<sender@example.net>")
+	for _, orcpt := range []string{"rfc822;a+0D+0AX-Injected:+yes@example.org", "rfc822;a+0AX-Injected:+yes@example.org", "rfc822;a+00b@example.org"} {
+		h.r.tries++
+		rp, err := cl.cmd("RCPT TO:<user@domain.org> ORCPT=" + orcpt)
+		h.expect("ORCPT "+orcpt, rp, err, "250", "501", "553", "550")
+	}
+	if rp, err := cl.cmd("DATA"); err == nil && strings.HasPrefix(rp, "354") {
+		cl.write("Subject: inject-s0\r\n\r\n.\r\n")
+		cl.deadline(10 * time.Second)
+		for i := 0; i < 3; i++ {
+			if _, err := cl.reply(); err != nil {
+				break
+			}
+		}
+	}
+	cl.Close()
+	cfg := filepath.Join(h.e.dir, "hostile.toml")
+	for _, args := range [][]string{
+		{"-a", "orig@example.org\nX-Injected: yes", "-f", "sender@example.net"},
+		{"-a", "orig@example.org\r\nX-Injected: yes", "-f", "sender@example.net"},
+		{"-f", "sender@example.net\nX-Injected: yes"},
+	} {
+		h.r.tries++
+		cmd := exec.Command(deliverBin(), append(append([]string{"-c", cfg}, args...), "-d", "user@domain.org")...)
+		cmd.Stdin = strings.NewReader("Subject: inject-s0\n\n")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		switch {
+		case code == 0:
+			h.r.count("deliver exit 0", 1)
+		case code == 65 && strings.HasPrefix(string(out), "5.1."):
+			h.r.count("deliver exit 65 5.1.x", 1)
+		default:
+			h.r.count("wrong reply", 1)
+			h.r.fail("deliver %q: exit %d %q", args, code, out)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(h.e.maildir("user@domain.org"), "new"))
+	for _, en := range ents {
+		b, _ := os.ReadFile(filepath.Join(h.e.maildir("user@domain.org"), "new", en.Name()))
+		if strings.Contains(string(b), "\nX-Injected:") {
+			h.r.count("injected", 1)
+		}
+	}
+	h.r.mustZero("injected")
 }

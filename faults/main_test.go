@@ -93,7 +93,12 @@ func TestMain(m *testing.M) {
 func buildBinaries() (cleanup func(), err error) {
 	if d := os.Getenv("FAULTS_BIN"); d != "" {
 		binDir = d
-		return func() {}, nil
+		h, err := os.MkdirTemp("", "faults-helper-")
+		if err == nil {
+			os.Chmod(h, 0o755)
+			err = copyHelper(h)
+		}
+		return func() { os.RemoveAll(h) }, err
 	}
 	d, err := os.MkdirTemp("", "faults-bin-")
 	if err != nil {
@@ -107,6 +112,10 @@ func buildBinaries() (cleanup func(), err error) {
 		return nil, fmt.Errorf("scripts/build.sh: %v", err)
 	}
 	binDir = d
+	if err := copyHelper(d); err != nil {
+		os.RemoveAll(d)
+		return nil, err
+	}
 	return func() { os.RemoveAll(d) }, nil
 }
 
