@@ -52,6 +52,8 @@ func helperMain(name string, args []string) int {
 		return swapLoop(args[0], args[1])
 	case "flock": // flock PATH: hold an exclusive flock on PATH until stdin closes
 		return holdFlock(args[0])
+	case "swapsock": // swapsock PATH TARGET: once PATH is a socket, replace it by a symlink
+		return swapSocket(args[0], args[1])
 	case "ask": // ask SOCKET LINE: one userdb socket request
 		return askSocket(args[0], args[1])
 	default:
@@ -161,4 +163,29 @@ func runAs(uid int, name string, args ...string) string {
 		return fmt.Sprintf("error: %v %s", err, out)
 	}
 	return string(out)
+}
+
+// swapSocket waits (bounded) for path to be a socket, then atomically
+// replaces it by a symlink to target, as whoever owns the socket's
+// directory can.
+func swapSocket(path, target string) int {
+	fmt.Println("swapping")
+	os.Stdout.Sync()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&os.ModeSocket == 0 {
+			continue
+		}
+		os.Remove(path + ".tmp")
+		if err := os.Symlink(target, path+".tmp"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
+	return 1
 }

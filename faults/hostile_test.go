@@ -322,9 +322,9 @@ func manyRcpts(h *hostile) {
 		}
 		switch {
 		case i < 1000 && strings.HasPrefix(rp, "250"):
-			h.r.count("250", 1)
+			h.r.count("RCPT 250", 1)
 		case i >= 1000 && strings.HasPrefix(rp, "452 4.5.3"):
-			h.r.count("452 4.5.3", 1)
+			h.r.count("RCPT 452 4.5.3", 1)
 		default:
 			h.r.count("wrong reply", 1)
 			if h.r.get("wrong reply") <= 2 {
@@ -459,7 +459,23 @@ func tooManyConns(h *hostile) {
 	for _, c := range conns {
 		c.Close()
 	}
-	// after() delivers on a new connection once these are closed
+	// lmtpd frees a slot when it reads the hang-up: a new connection must
+	// be served within a few seconds (polled, bounded)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		cl, g, err := dialLMTP(h.e.sock(), 5*time.Second)
+		if err == nil {
+			cl.Close()
+		}
+		if strings.HasPrefix(g, "220") {
+			h.r.count("served after the others closed", 1)
+			return
+		}
+		if time.Now().After(deadline) {
+			h.r.fail("no 220 within 5s after closing the other connections: %q %v", g, err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // bogusBDAT: BDAT sizes that are not numbers, overflow, a chunk before

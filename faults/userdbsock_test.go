@@ -111,6 +111,57 @@ func TestUserdbSocket(t *testing.T) {
 		r.mustZero("wrong")
 	})
 	runRow(t, "userdb socket", "300 clients hold every slot: deliver still delivers", slotStarvation)
+	for _, which := range []string{"LMTP", "userdb"} {
+		runRow(t, "socket directory owner", which+" socket swapped for a symlink before its chmod", func(t *testing.T, r *row) {
+			socketSwap(r, which)
+		})
+	}
+}
+
+// socketSwap: the owner of the sockets' directory (Postfix's private/ is
+// the postfix user's) replaces lmtpd's fresh socket by a symlink to a
+// root file while lmtpd sets the socket's group and mode (strace delays
+// those calls by 300 ms, so the swap always lands first). The root file's
+// mode and owner must not change (issue 17 #3).
+func socketSwap(r *row, which string) {
+	e := newEnv(r.t, nil)
+	spool := e.mkdirOwned("spool", uid1, uid1)
+	secret := filepath.Join(e.dir, "secret")
+	os.WriteFile(secret, []byte("root's file\n"), 0o600)
+	lmtpSock, udbSock := filepath.Join(spool, "lmtp"), filepath.Join(spool, "userdb")
+	e2 := *e
+	cfg := e2.config("swap", section{"userdb": fmt.Sprintf("socket = %q\nsocket_mode = \"0666\"", udbSock), "lmtp": ""})
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "unix:"+e.sock(), "unix:"+lmtpSock, 1)), 0o644)
+	target := lmtpSock
+	if which == "userdb" {
+		target = udbSock
+	}
+	r.tries = 1
+	h := startHelper(r.t, uid1, "swapsock", target, secret)
+	d, err := tryStartUnder([]string{"strace", "-f", "-qq", "-o", "/dev/null", "-e", "signal=none",
+		"-e", "trace=chmod,fchmodat,fchownat,lchown,chown", "-e", "inject=chmod,fchmodat,fchownat,lchown,chown:delay_enter=300000"}, cfg, 30*time.Second)
+	if err == nil {
+		d.kill()
+	}
+	h.cmd.Wait()
+	swapped := h.cmd.ProcessState != nil && h.cmd.ProcessState.ExitCode() == 0
+	r.count("swapped", map[bool]int64{true: 1}[swapped])
+	fi, err := os.Stat(secret)
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	r.note("root file mode %04o, owner %d:%d", fi.Mode().Perm(), st.Uid, st.Gid)
+	if fi.Mode().Perm() != 0o600 || st.Uid != 0 || st.Gid != 0 {
+		r.count("root file changed", 1)
+		r.fail("lmtpd changed a root file through the symlink: mode %04o, owner %d:%d", fi.Mode().Perm(), st.Uid, st.Gid)
+	}
+	if !swapped {
+		r.fail("the swap did not happen; the row proves nothing")
+	}
+	r.mustZero("root file changed")
 }
 
 // sockEnv starts lmtpd as root with [userdb] socket on a PostgreSQL userdb
