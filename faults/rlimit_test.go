@@ -5,10 +5,14 @@ package faults
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRlimit: deliver as the pipe user under limits that make the Go
@@ -60,5 +64,52 @@ func TestRlimit(t *testing.T) {
 			r.fail("%d files in new/ for %d exit 0", st.files, r.get("exit 0"))
 		}
 		r.mustZero("other exit", "corrupt")
+	})
+}
+
+// dangerousCaps are capabilities lmtpd never needs: with them a mailbox
+// write as a user's fsuid still bypasses reserved blocks and quotas
+// (CAP_SYS_RESOURCE), and a compromise of lmtpd is a compromise of the
+// machine.
+var dangerousCaps = map[uint]string{12: "CAP_NET_ADMIN", 16: "CAP_SYS_MODULE", 17: "CAP_SYS_RAWIO", 19: "CAP_SYS_PTRACE", 21: "CAP_SYS_ADMIN", 24: "CAP_SYS_RESOURCE"}
+
+// TestCapabilities: lmtpd started as root must have dropped the
+// capabilities it does not need, in every thread, also after deliveries
+// (issue 15 #3).
+func TestCapabilities(t *testing.T) {
+	runRow(t, "privileges", "lmtpd as root: capabilities of every thread after deliveries", func(t *testing.T, r *row) {
+		e := newEnv(t, nil)
+		d := startLmtpd(t, e.config("caps", section{"userdb": `timeout = "5s"`}))
+		if rr, err := deliverLMTP(e.sock(), []string{"user@domain.org", "user@foo.org"}, testMessage(subject("caps", 100), 100), 20*time.Second); err != nil || len(rr) != 2 {
+			r.fail("delivery: %v %v", rr, err)
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.pid))
+		held := map[string]bool{}
+		for _, tk := range tasks {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", d.pid, tk.Name()))
+			for _, l := range strings.Split(string(b), "\n") {
+				for _, f := range []string{"CapPrm:", "CapEff:"} {
+					if v, ok := strings.CutPrefix(l, f); ok {
+						bits, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+						for bit, name := range dangerousCaps {
+							if bits&(1<<bit) != 0 {
+								held[name] = true
+							}
+						}
+					}
+				}
+			}
+		}
+		r.tries = len(tasks)
+		r.count("threads", int64(len(tasks)))
+		r.count("dangerous capabilities held", int64(len(held)))
+		if len(held) > 0 {
+			var names []string
+			for n := range held {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			r.fail("lmtpd holds %s", strings.Join(names, ", "))
+		}
 	})
 }
