@@ -132,23 +132,53 @@ func injectDeliver(r *row, trace, inject, extra string) {
 	md := e.maildir("user@domain.org")
 	fresh := func() { os.RemoveAll(filepath.Dir(md)) }
 	fresh()
-	clean := straceDeliver(e, cfg, trace, nil, subject("clean", 3000))
+	clean := straceDeliver(e, cfg, trace, nil, nil, subject("clean", 3000))
 	if clean.code != 0 {
 		r.fail("clean delivery under strace: exit %d %q", clean.code, clean.out)
 		return
 	}
 	n := strings.Count(clean.trace, "\n")
-	r.tries = n
-	for k := 1; k <= n; k++ {
+	// the sweep is repeated (up to 5 times) until it has hit a call on the
+	// message's own file in tmp/, when a clean delivery makes one
+	fileStep := strings.Contains(clean.trace, "/Maildir/tmp/")
+	sweeps := 0
+	for hit := false; sweeps < 5 && (sweeps == 0 || fileStep && !hit); sweeps++ {
+		for k := 1; k <= n; k++ {
+			fresh()
+			injects := []string{fmt.Sprintf("%s:when=%d", inject, k)}
+			if extra != "" {
+				injects = append(injects, extra)
+			}
+			subj := subject(fmt.Sprintf("k%d-%d", sweeps, k), 3000)
+			run := straceDeliver(e, cfg, trace, nil, injects, subj)
+			// a call on the file, or creating it (openat in tmp/)
+			if injectedOn(run.trace, "/Maildir/tmp/") || injectedOn(run.trace, "/Maildir/tmp>, \"") {
+				hit = true
+				r.count("message file hit", 1)
+			}
+			judgeInjected(r, e, md, fmt.Sprintf("call %d", k), run, subj)
+		}
+	}
+	// strace counts calls per thread, and the Go runtime moves a delivery
+	// between threads, so "the Nth call" may miss a step; failing every
+	// call on one directory of the maildir, or on the log (-P matches the
+	// path and fds open on it), hits each of those steps for sure.
+	dirs := []string{filepath.Dir(filepath.Dir(md)), filepath.Dir(md), md}
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		dirs = append(dirs, filepath.Join(md, sub))
+	}
+	dirs = append(dirs, e.log) // and the log: it must never stop a delivery
+	for i, dir := range dirs {
 		fresh()
-		injects := []string{fmt.Sprintf("%s:when=%d", inject, k)}
+		injects := []string{inject}
 		if extra != "" {
 			injects = append(injects, extra)
 		}
-		subj := subject(fmt.Sprintf("k%d", k), 3000)
-		run := straceDeliver(e, cfg, trace, injects, subj)
-		judgeInjected(r, e, md, k, run, subj)
+		subj := subject(fmt.Sprintf("p%d", i), 3000)
+		run := straceDeliver(e, cfg, trace, []string{"-P", dir}, injects, subj)
+		judgeInjected(r, e, md, "every call on "+strings.TrimPrefix(dir, e.dir+"/"), run, subj)
 	}
+	r.tries = sweeps*n + len(dirs)
 	r.mustZero("bad")
 }
 
@@ -159,10 +189,10 @@ type straceResult struct {
 }
 
 // straceDeliver runs deliver under strace -f tracing trace (with -y, so
-// each fd shows its path) with the given -e inject= specs.
-func straceDeliver(e *env, cfg, trace string, injects []string, subj string) straceResult {
+// each fd shows its path), more options (-P) and -e inject= specs.
+func straceDeliver(e *env, cfg, trace string, opts, injects []string, subj string) straceResult {
 	tf := filepath.Join(e.dir, "strace.out")
-	args := []string{"-f", "-qq", "-y", "-e", "signal=none", "-o", tf, "-e", "trace=" + trace}
+	args := append([]string{"-f", "-qq", "-y", "-e", "signal=none", "-o", tf, "-e", "trace=" + trace}, opts...)
 	for _, in := range injects {
 		args = append(args, "-e", "inject="+in)
 	}
@@ -186,9 +216,19 @@ func straceDeliver(e *env, cfg, trace string, injects []string, subj string) str
 	return straceResult{code: code, out: out.String(), trace: string(tr)}
 }
 
+// injectedOn reports whether an injected call in trace names path.
+func injectedOn(trace, path string) bool {
+	for _, l := range strings.Split(trace, "\n") {
+		if strings.Contains(l, "(INJECTED)") && strings.Contains(l, path) {
+			return true
+		}
+	}
+	return false
+}
+
 // judgeInjected classifies one faulty delivery and fails the row for a
 // wrong outcome.
-func judgeInjected(r *row, e *env, md string, k int, run straceResult, subj string) {
+func judgeInjected(r *row, e *env, md string, step string, run straceResult, subj string) {
 	var hit string
 	for _, l := range strings.Split(run.trace, "\n") {
 		if strings.Contains(l, "(INJECTED)") {
@@ -207,7 +247,7 @@ func judgeInjected(r *row, e *env, md string, k int, run straceResult, subj stri
 	onLog := strings.Contains(hit, e.log)
 	bad := func(why string) {
 		r.count("bad", 1)
-		r.fail("call %d: %s: exit %d %q, %d in new/, %d in tmp/; injected: %s", k, why, run.code, strings.TrimSpace(run.out), st.files, tmp, strings.TrimSpace(hit))
+		r.fail("%s: %s: exit %d %q, %d in new/, %d in tmp/; injected: %s", step, why, run.code, strings.TrimSpace(run.out), st.files, tmp, strings.TrimSpace(hit))
 	}
 	switch {
 	case hit == "":
