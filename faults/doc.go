@@ -11,5 +11,5 @@
 //	FAULTS_LONG=1     the longer mode (1,000 kill cycles, more tries)
 //	FAULTS_SEED=N     repeat a run's random choices (the seed is printed)
 //	FAULTS_BIN=DIR    use deliver and lmtpd from DIR instead of building them
-//	FAULTS_TABLE=FILE also write the table to FILE
+//	FAULTS_TABLE=FILE also write the table to FILE, failures in short
 package faults

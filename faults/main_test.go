@@ -70,11 +70,11 @@ func TestMain(m *testing.M) {
 	start := time.Now()
 	code := m.Run()
 	cleanup()
-	results.print(os.Stdout, time.Since(start))
+	results.print(os.Stdout, time.Since(start), 400)
 	if f := os.Getenv("FAULTS_TABLE"); f != "" {
 		w, err := os.Create(f)
 		if err == nil {
-			results.print(w, time.Since(start))
+			results.print(w, time.Since(start), 100)
 			err = w.Close()
 		}
 		if err != nil {
@@ -257,12 +257,10 @@ func (tb *table) failed() bool {
 	return false
 }
 
-// maxVerdict bounds a failure's text in the table (the test log has all).
-var maxVerdict = 400
-
 // print writes the table as Markdown, the form README's "Reliability"
-// section quotes.
-func (tb *table) print(w io.Writer, took time.Duration) {
+// section quotes, with at most maxVerdict bytes of each failure's text
+// (the test log has all of it).
+func (tb *table) print(w io.Writer, took time.Duration, maxVerdict int) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	fmt.Fprintf(w, "\n## fault suite: %d rows, seed %d, long mode %v, %s\n\n", len(tb.rows), seed, long, took.Round(time.Second))

@@ -242,7 +242,10 @@ func judgeInjected(r *row, e *env, md string, step string, run straceResult, sub
 		tmp = 0 // the double fault: an unlink that fails cannot clean tmp/
 	}
 	delivered := run.code == 0 && st.files == 1 && st.subject[subj] == 1 && len(st.corrupt) == 0 && tmp == 0
-	deferred := run.code == 75 && strings.HasPrefix(run.out, "4.") && st.files == 0 && tmp == 0
+	// strace counts per thread, so a run can also fail the write of the
+	// status line itself: then exit 75 alone says "temporary"
+	lineLost := injectedOn(run.trace, "write(2<") || injectedOn(run.trace, "write(1<")
+	deferred := run.code == 75 && (strings.HasPrefix(run.out, "4.") || lineLost) && st.files == 0 && tmp == 0
 	onMailbox := strings.Contains(hit, e.home)
 	onLog := strings.Contains(hit, e.log)
 	bad := func(why string) {
