@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var (
@@ -282,7 +283,11 @@ func (tb *table) print(w io.Writer, took time.Duration, maxVerdict int) {
 		}
 		verdict = strings.NewReplacer("|", "/", "\n", " / ").Replace(verdict)
 		if len(verdict) > maxVerdict {
-			verdict = verdict[:maxVerdict] + "…"
+			n := maxVerdict
+			for n > 0 && !utf8.RuneStart(verdict[n]) {
+				n--
+			}
+			verdict = verdict[:n] + "…"
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %s | %s |\n", r.class, r.name, r.tries, strings.Join(figs, ", "), verdict)
 	}
