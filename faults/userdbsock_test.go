@@ -201,6 +201,8 @@ func slotStarvation(t *testing.T, r *row) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var held atomic.Int64
+	slotsTaken := make(chan struct{})
+	var once sync.Once
 	for i := 0; i < 300; i++ {
 		wg.Add(1)
 		go func() {
@@ -219,17 +221,18 @@ func slotStarvation(t *testing.T, r *row) {
 				if _, err := c.Read(buf); err != nil && !os.IsTimeout(err) {
 					return
 				}
-				if first {
-					held.Add(1)
+				if first && held.Add(1) == 256 {
+					once.Do(func() { close(slotsTaken) })
 				}
 				time.Sleep(500 * time.Millisecond) // the attacker's pace, not a synchronisation
 			}
 		}()
 	}
 	defer func() { stop.Store(true); wg.Wait() }()
-	// wait until the slots are taken (bounded; the attackers answer fast)
-	for deadline := time.Now().Add(20 * time.Second); held.Load() < 256 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
+	// the server's 256 slots are taken once 256 attackers had an answer
+	select {
+	case <-slotsTaken:
+	case <-time.After(20 * time.Second):
 	}
 	r.note("%d attackers answered", held.Load())
 	r.tries = 3
