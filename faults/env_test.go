@@ -38,7 +38,8 @@ type env struct {
 	query string
 }
 
-// newEnv loads seed 000 with its example rows into db (SQLite when nil).
+// newEnv loads seed 000 with its example rows into db (SQLite when nil;
+// PostgreSQL and MariaDB through package testdb).
 func newEnv(t testing.TB, db *testdb.DB) *env {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "faults-")
@@ -54,6 +55,9 @@ func newEnv(t testing.TB, db *testdb.DB) *env {
 	e := &env{t: t, dir: dir, home: filepath.Join(dir, "home"), log: filepath.Join(dir, "maildeliver.log"), db: db}
 	os.WriteFile(e.log, nil, 0o666)
 	os.Chmod(e.log, 0o666)
+	if db.Driver == "mysql" { // seed 000's query concatenates with ||, MySQL's OR
+		e.query = "SELECT CONCAT('" + e.home + "/', home) AS home, uid, gid FROM users WHERE userid = '%u'"
+	}
 	e.mkdirOwned("home/domain.org", uid1, uid1)
 	e.mkdirOwned("home/foo.org", uid2, uid2)
 	return e

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"maildeliver/internal/testdb"
 )
 
 // TestInject: strace makes one system call fail at each step of a
@@ -60,7 +62,7 @@ func TestInjectLmtpd(t *testing.T) {
 }
 
 func injectLmtpd(r *row, inject string) {
-	e := newEnv(r.t, nil)
+	e := newEnv(r.t, testdb.MySQL(r.t)) // the userdb on MariaDB
 	cfg := e.config("lmtpd", section{"userdb": `timeout = "5s"`, "mail": `detail_folder = true`})
 	sys, _, _ := strings.Cut(inject, ":")
 	d, err := tryStartUnder([]string{"strace", "-f", "-qq", "-o", "/dev/null", "-e", "signal=none", "-e", "trace=" + sys, "-e", "inject=" + inject}, cfg, 30*time.Second)
