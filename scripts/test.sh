@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: formatting, vet, unit and integration tests
-# (race detector on, real PostgreSQL/MariaDB/SQLite), then the real-stack
-# suite (Postfix drives deliver and lmtpd, Dovecot reads what they wrote).
+# (race detector on, real PostgreSQL/MariaDB/SQLite), the fault suite
+# (scripts/faults.sh), then the real-stack suite (Postfix drives deliver
+# and lmtpd, Dovecot reads what they wrote).
 # Needs root (deliver drops to mailbox uids): it installs the Debian
 # packages it needs and starts the machine's PostgreSQL and MariaDB first.
 set -euo pipefail
@@ -20,9 +21,17 @@ echo "== go vet"
 go vet ./...
 go vet -tags faultinject ./cmd/deliver
 go vet -tags maildeliver_nosql ./...
+go vet -tags faults ./faults
 
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 
+echo "== fault suite (README: Reliability)"
+# a failing row fails the run, after the real-stack suite has run too
+faults=0
+scripts/faults.sh || faults=$?
+
 echo "== real stack (Postfix + Dovecot)"
 e2e/run.sh
+
+if [ "$faults" -ne 0 ]; then echo "fault suite: some rows failed (table above)"; exit "$faults"; fi
