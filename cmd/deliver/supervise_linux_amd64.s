@@ -143,11 +143,18 @@ child:
 	MOVL	·sv+4(SB), DI
 	MOVQ	$2, SI
 	SYSCALL
-	MOVQ	$SYS_close, AX
+	// Close both pipe ends, but never fd 2 itself (with fd 2 closed at
+	// start, pipe2 may have returned it).
 	MOVL	·sv+0(SB), DI
-	SYSCALL
+	CMPL	DI, $2
+	JEQ	closew
 	MOVQ	$SYS_close, AX
+	SYSCALL
+closew:
 	MOVL	·sv+4(SB), DI
+	CMPL	DI, $2
+	JEQ	start
+	MOVQ	$SYS_close, AX
 	SYSCALL
 
 start:
