@@ -100,7 +100,7 @@ for b in deliver lmtpd; do
     install -m 0755 "${!given}" "$T/bin/$b" && log "testing $b = ${!given}" && continue
   fi
   # built as scripts/build.sh ships it (static), one binary at a time so a failure names it
-  if (cd "$REPO" && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/$b" "./cmd/$b") >"$T/build-$b.log" 2>&1; then
+  if (cd "$REPO" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags="$(sh scripts/build.sh --ldflags)" -o "$T/bin/$b" "./cmd/$b") >"$T/build-$b.log" 2>&1; then
     log "built cmd/$b"
   else
     BUILD_ERR+=("$b")

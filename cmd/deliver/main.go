@@ -157,6 +157,7 @@ func openUserdb(cfg *config.Config, log *slog.Logger) (userdb, error) {
 // check is -check: the configuration, the SQL userdb when this binary has
 // its driver, and lmtpd's userdb socket when one is set.
 func check(cfg *config.Config, stdout, stderr io.Writer) int {
+	defer fmt.Fprintln(stdout, supervisionLine())
 	withSQL := lookup.Builtin(cfg.Userdb.Driver)
 	if withSQL || cfg.Userdb.Socket == "" {
 		// Without the driver and without a socket this fails, as it must.

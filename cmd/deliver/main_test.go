@@ -24,6 +24,9 @@ var (
 	nosqlBinary string // deliver built with -tags maildeliver_nosql
 )
 
+// superviseLDFlags links deliver's supervising entry point (supervise.go).
+const superviseLDFlags = "-E=main.entry"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deliver-bin-")
 	if err != nil {
@@ -36,6 +39,8 @@ func TestMain(m *testing.M) {
 	nosqlBinary = filepath.Join(dir, "deliver-nosql")
 	for _, b := range [][]string{{"-o", binary}, {"-tags", "faultinject", "-o", faultBinary},
 		{"-tags", "maildeliver_nosql", "-o", nosqlBinary}} {
+		// As scripts/build.sh links it: with the supervising entry point.
+		b = append([]string{"-ldflags=" + superviseLDFlags}, b...)
 		cmd := exec.Command("go", append([]string{"build"}, append(b, ".")...)...)
 		// As scripts/build.sh ships it: statically linked.
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

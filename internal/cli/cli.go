@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/logging"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
 )
@@ -36,10 +37,12 @@ func Fail(w io.Writer, st *status.Error) int {
 	return st.ExitCode()
 }
 
-// PrintConfig prints the effective configuration, secrets masked: the
-// first part of -check.
+// PrintConfig prints the effective configuration, secrets masked, and
+// whether the log target can be written by this user: the first part of
+// -check. An unwritable log is a warning: it never defers mail.
 func PrintConfig(cfg *config.Config, w io.Writer) {
 	fmt.Fprintf(w, "# effective configuration (secrets masked)\n%s", cfg.Effective())
+	fmt.Fprintln(w, logging.Describe(logging.Options{Target: cfg.Log.Target}))
 }
 
 // Check prints the effective configuration (secrets masked) and tests the
