@@ -213,7 +213,7 @@ func load(root int, l Limit, over func(Usage) bool) (Usage, error) {
 	if err != nil && !errors.Is(err, errRecalc) {
 		return Usage{}, err
 	}
-	if err == nil && c.limit == l {
+	if err == nil && c.limit.sameDefinition(l) {
 		if !over(c.usage) {
 			return c.usage, nil
 		}
