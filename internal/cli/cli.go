@@ -76,8 +76,9 @@ func CheckAddress(ctx context.Context, cfg *config.Config, db delivery.Userdb, a
 		st := status.From(err)
 		line := st.DSN()
 		if st.Err != nil {
-			// -check is the administrator's: the detail is the point.
-			line += ": " + config.MaskSecrets(st.Err.Error())
+			// -check is the administrator's: the detail is the point
+			// (package lookup has cut the connect string out of it).
+			line += ": " + st.Err.Error()
 		}
 		fmt.Fprintln(stderr, OneLine(line))
 		return st.Exit

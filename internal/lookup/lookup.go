@@ -240,6 +240,7 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 	seen := map[string]bool{}
 	for i, col := range cols {
 		name := strings.TrimPrefix(strings.ToLower(col), "userdb_")
+		shown := name
 		if alias, ok := quota24[name]; ok {
 			name = alias
 		}
@@ -286,7 +287,7 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", name, err)
+			return nil, fmt.Errorf("column %s: %w", shown, err)
 		}
 	}
 	return u, nil

@@ -1,6 +1,7 @@
 package lookup
 
 import (
+	"errors"
 	"fmt"
 
 	"maildeliver/internal/uservars"
@@ -25,10 +26,11 @@ func parseVar(s string, i int) (uservars.Piece, int, error) {
 // content's offset in the query, for messages.
 func parseTemplate(raw string, off int) ([]uservars.Piece, error) {
 	ps, err := uservars.Pieces(raw, uservars.Address)
-	if err != nil {
-		return nil, fmt.Errorf("in the literal at offset %d: %w", off, err)
+	var se *uservars.SyntaxError
+	if errors.As(err, &se) {
+		return nil, fmt.Errorf("offset %d: %w", off+se.Offset, se.Err)
 	}
-	return ps, nil
+	return ps, err
 }
 
 // splitAddress splits at the last '@'; see uservars.SplitAddress.

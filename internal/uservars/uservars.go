@@ -139,7 +139,7 @@ var (
 	filters   = map[string]filter{"lower": filterLower, "upper": filterUpper, "username": filterUsername, "domain": filterDomain}
 )
 
-const known = "known: %u %n %d %h, %{user} %{username} %{domain} %{home}, modifiers %L %U, filters |lower |upper |username |domain; write %% for a literal %"
+const known = "known: %u %n %d %h %{user} %{username} %{domain} %{home}, modifiers %L %U, filters lower upper username domain, %% for %"
 
 // ParseVar reads the %-sequence at s[i] (s[i] == '%'). It returns a text
 // piece "%" for %%, or a variable, and the index after it.
@@ -238,6 +238,15 @@ func checkScope(p Piece, scope Scope) error {
 	return nil
 }
 
+// SyntaxError is a bad %-sequence at Offset (bytes) in a template.
+type SyntaxError struct {
+	Offset int
+	Err    error
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("offset %d: %v", e.Offset, e.Err) }
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
 // Template is a compiled template: its pieces, literal text merged.
 type Template struct {
 	raw    string
@@ -279,7 +288,7 @@ func Pieces(s string, scope Scope) ([]Piece, error) {
 		}
 		p, end, err := ParseVar(s, i, scope)
 		if err != nil {
-			return nil, fmt.Errorf("offset %d: %w", i, err)
+			return nil, &SyntaxError{Offset: i, Err: err}
 		}
 		i = end
 		if !p.isVar {
