@@ -23,6 +23,22 @@
 // package creates are mode 0700, and the parent of each is fsynced so the
 // new entry survives a crash.
 //
+// Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
+// default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
+// tmp); names on disk in IMAP's modified UTF-7 unless the location says
+// UTF-8; the INBOX may live elsewhere (INBOX=, Dir.UseInbox).
+//
+// Subscriptions (subscriptions.go): a folder created at delivery can be
+// added to Dovecot's "subscriptions" file:
+//
+//	V<TAB>2<LF><LF>            header (version 2)
+//	a<TAB>b<LF>                one folder per line, levels TAB-separated,
+//	Stra&AN8-e<LF>             each level as stored on disk
+//
+// rewritten whole under Dovecot's dotlock ("subscriptions.lock", O_EXCL,
+// fsynced, renamed over the file, directory fsynced), mode 0600; see
+// subscriptions.go for version 1 files, escaping and lock timeouts.
+//
 // The caller runs all of this as the mailbox owner (see package privilege):
 // this package never changes identity itself.
 package maildir

@@ -212,6 +212,6 @@ func dotlock(dir *os.File, lock string) (*os.File, error) {
 		// Another delivery (or Dovecot) holds the lock for the few
 		// milliseconds of a rewrite: poll, backing off.
 		time.Sleep(wait)
-		wait = min(2*wait, 200*time.Millisecond)
+		wait = min(2*wait, 50*time.Millisecond)
 	}
 }
