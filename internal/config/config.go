@@ -20,9 +20,10 @@
 //	socket = ""                       # lmtpd serves lookups here, deliver asks it; "" = off
 //	socket_mode = "0660"
 //	socket_group = ""                 # "" = lmtpd's own group
+//	username_format = "%Lu"           # Dovecot's auth_username_format; "" = as given
 //
 //	[mail]
-//	location = "maildir:~/Maildir"    # ~ = home column; %u %n %d allowed
+//	location = "maildir:~/Maildir"    # Dovecot 2.3 form, options too (package location)
 //	uid = 0                           # used when the query returns no uid
 //	gid = 0
 //	min_uid = 500                     # uids below this (and 0) are refused, 4.3.0
@@ -32,6 +33,12 @@
 //	file_mode = "0600"                # 0600 | 0660
 //	max_message_size = "0"            # deliver's limit (5.2.3); 0 = unlimited
 //	allowed_roots = []                # if set, every maildir must lie under one of these
+//	autosubscribe = true              # folders created at delivery go into "subscriptions"
+//	driver = ""                       # Dovecot 2.4 form of location (mail_driver, mail_path,
+//	path = ""                         #   mail_inbox_path, mailbox_list_layout,
+//	inbox_path = ""                   #   mailbox_list_utf8); not together with location
+//	layout = ""
+//	utf8 = false
 //
 //	[quota]
 //	default = ""                      # e.g. "1G"; "" = unlimited
@@ -53,6 +60,11 @@
 //	dsn = false                       # advertise DSN: ORCPT becomes X-Original-To. Off because
 //	                                  # go-smtp v0.25.1 answers a non-ASCII ORCPT (Postfix sends one
 //	                                  # for SMTPUTF8 recipients) with 501, which Postfix bounces
+//
+// Every template ([userdb] username_format, the queries' bind values,
+// [mail] location and the path keys) takes package uservars' variables and
+// is compiled when the file loads: an unknown variable, modifier, filter
+// or location option is an error here, not at delivery.
 //
 // [userdb] socket is maildeliver's counterpart of Dovecot's auth-userdb
 // socket: lmtpd, which keeps a pool of database connections (and the
