@@ -280,7 +280,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname() // "" means the default, as when absent
 	}
-	if md.IsDefined("mail", "location") && c.Mail.keys().Set() {
+	if md.IsDefined("mail", "location") && c.Mail.Location != "" && c.Mail.keys().Set() {
 		return nil, fmt.Errorf("config %s: mail.location and mail.driver/path/inbox_path/layout/utf8 are both set: use one form", name)
 	}
 	if err := c.Validate(); err != nil {
@@ -445,6 +445,9 @@ func MaskSecrets(s string) string {
 func (c *Config) Effective() string {
 	masked := *c
 	masked.Userdb.Connect = MaskSecrets(c.Userdb.Connect)
+	if c.Mail.keys().Set() {
+		masked.Mail.Location = "" // the 2.4 keys are the location
+	}
 	if masked.Mail.AllowedRoots == nil {
 		masked.Mail.AllowedRoots = []string{}
 	}
