@@ -59,7 +59,8 @@ func TestResolve(t *testing.T) {
 	}{
 		{rcpt: "a@x", maildir: "/home/x/a/Maildir"},
 		{rcpt: "a@x", folder: "Archive", maildir: "/home/x/a/Maildir", folderDir: ".Archive"},
-		{rcpt: "a@x", folder: "a/b", maildir: "/home/x/a/Maildir", folderDir: ".a.b"},
+		{rcpt: "a@x", folder: "a/b", maildir: "/home/x/a/Maildir"},
+		{rcpt: "a@x", folder: "a.b", maildir: "/home/x/a/Maildir", folderDir: ".a.b"},
 		{rcpt: "a@x", folder: "a//b", maildir: "/home/x/a/Maildir"},
 		{rcpt: "A@X", maildir: "/home/x/a/Maildir"}, // username_format %Lu
 		{rcpt: "badloc@x", enh: "4.3.0"},

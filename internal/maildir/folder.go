@@ -12,8 +12,9 @@ import (
 type Layout int
 
 const (
-	// MaildirPlusPlus (the default): folder a/b at <root>/.a.b/ with a
-	// "maildirfolder" marker file; '.' and '/' both separate levels.
+	// MaildirPlusPlus (the default): folder a.b (a child of a) at
+	// <root>/.a.b/ with a "maildirfolder" marker file; '.' separates
+	// levels and a '/' in a name is refused.
 	MaildirPlusPlus Layout = iota
 	// FS (LAYOUT=fs): folder a/b at <root>/a/b/, each level with its own
 	// cur new tmp once it holds mail, no marker file (as Dovecot 2.3
@@ -76,8 +77,8 @@ var rootFiles = map[string]bool{"maildirsize": true, "subscriptions": true, "mai
 
 // FolderPath returns where folder name lives, or ok false when the name is
 // not safe: it has NUL or control characters, an empty level, a level
-// starting with '.' or equal to "..", is not valid UTF-8, or a directory
-// name longer than 255 bytes. Callers deliver such messages to INBOX. ""
+// starting with '.' or equal to "..", is not valid UTF-8, a '/' in
+// Maildir++, or a directory name longer than 255 bytes. Callers deliver such messages to INBOX. ""
 // and INBOX (any case) are the INBOX.
 func (n Naming) FolderPath(name string) (FolderPath, bool) {
 	if name == "" || strings.EqualFold(name, "INBOX") {
@@ -91,11 +92,12 @@ func (n Naming) FolderPath(name string) (FolderPath, bool) {
 			return FolderPath{}, false
 		}
 	}
-	seps := "/"
-	if n.Layout == MaildirPlusPlus {
-		seps = "./"
+	// Maildir++ separates levels with '.', and a '/' in a name is refused
+	// (Dovecot 2.3: "Name must not have '/' characters"); fs uses '/'.
+	if n.Layout == MaildirPlusPlus && strings.ContainsRune(name, '/') {
+		return FolderPath{}, false
 	}
-	levels := splitAny(name, seps)
+	levels := strings.Split(name, n.Layout.sep())
 	for i, l := range levels {
 		if l == "" || strings.HasPrefix(l, ".") {
 			return FolderPath{}, false // "a..b", ".x", "x/", "a//b"
@@ -121,24 +123,11 @@ func (n Naming) FolderPath(name string) (FolderPath, bool) {
 // isSub reports whether a level would clash with its parent's cur new tmp.
 func isSub(l string) bool { return l == "cur" || l == "new" || l == "tmp" }
 
-// splitAny splits s at every byte in seps, keeping empty fields.
-func splitAny(s, seps string) []string {
-	var out []string
-	for {
-		i := strings.IndexAny(s, seps)
-		if i < 0 {
-			return append(out, s)
-		}
-		out = append(out, s[:i])
-		s = s[i+1:]
-	}
-}
-
 // FolderDir returns the Maildir++ directory name (".Name", mUTF-7 encoded
 // as Dovecot stores it by default) for a folder name, or "" for INBOX; ok
-// is false when the name is not safe (see Naming.FolderPath). A '.' or '/'
-// inside the name separates hierarchy levels ("Lists.go" and "Lists/go"
-// are children of "Lists").
+// is false when the name is not safe (see Naming.FolderPath). A '.'
+// inside the name separates hierarchy levels ("Lists.go" is a child of
+// "Lists").
 func FolderDir(name string) (dir string, ok bool) {
 	p, ok := Naming{}.FolderPath(name)
 	return p.Dir, ok

@@ -19,7 +19,7 @@ func TestFolderPath(t *testing.T) {
 		levels []string
 		ok     bool
 	}{
-		{pp, "a/b", ".a.b", []string{"a", "b"}, true},
+		{pp, "a/b", "", nil, false},
 		{pp, "x.y", ".x.y", []string{"x", "y"}, true},
 		{pp, "Straße", ".Stra&AN8-e", []string{"Stra&AN8-e"}, true},
 		{Naming{UTF8: true}, "Straße", ".Straße", []string{"Straße"}, true},
@@ -215,7 +215,7 @@ func TestSubscribeV1AndControl(t *testing.T) {
 	}
 	defer d.Close()
 	os.WriteFile(filepath.Join(root, "subscriptions"), []byte("Trash\nLists.go"), 0o600)
-	p, _ := Naming{}.FolderPath("a/b")
+	p, _ := Naming{}.FolderPath("a.b")
 	if err := d.Subscribe(Subscriptions{}, Naming{}, p); err != nil {
 		t.Fatal(err)
 	}
