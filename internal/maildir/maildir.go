@@ -161,39 +161,43 @@ func (d *Dir) Folder(dir string, create bool) (*Folder, error) {
 		return nil, err
 	}
 	parts := strings.Split(dir, "/")
-	parent, owned := d.root, false
-	defer func() {
-		if owned {
-			parent.Close()
-		}
-	}()
+	parent := d.root
 	for i, name := range parts {
 		last := i == len(parts)-1
-		fd, err := openSub(parent, name)
-		created := false
-		if errors.Is(err, os.ErrNotExist) {
-			if !create {
-				return nil, ErrNoFolder
-			}
-			fd, err = d.createFolder(parent, name, last, len(parts) == 1)
-			created = err == nil && last
+		fd, created, err := d.openLevel(parent, name, create, last, len(parts) == 1)
+		if parent != d.root {
+			parent.Close()
 		}
 		if err != nil {
-			return nil, err
-		}
-		if err := d.checkOwner(fd); err != nil {
-			fd.Close()
 			return nil, err
 		}
 		if last {
 			return d.folderAt(fd, true, created)
 		}
-		if owned {
-			parent.Close()
-		}
-		parent, owned = fd, true
+		parent = fd
 	}
-	panic("unreachable")
+	return nil, fmt.Errorf("%w: folder %q", ErrBadPath, dir) // no level: checkFolderDir refused it
+}
+
+// openLevel opens (or, with create, makes) one level of a folder path below
+// parent and checks its owner; created says it made the folder itself.
+func (d *Dir) openLevel(parent *os.File, name string, create, last, marker bool) (fd *os.File, created bool, err error) {
+	fd, err = openSub(parent, name)
+	if errors.Is(err, os.ErrNotExist) {
+		if !create {
+			return nil, false, ErrNoFolder
+		}
+		fd, err = d.createFolder(parent, name, last, marker)
+		created = err == nil && last
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := d.checkOwner(fd); err != nil {
+		fd.Close()
+		return nil, false, err
+	}
+	return fd, created, nil
 }
 
 // checkFolderDir refuses a folder path that is not FolderPath's making.
