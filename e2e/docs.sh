@@ -16,7 +16,7 @@ prod_vars() {
   PF_CONF=/etc/postfix PF_SPOOL=/var/spool/postfix MAILROOT=""
   DELIVER=/usr/local/bin/deliver MD_CONF=/etc/maildeliver/maildeliver.toml
   SERVICE=maildeliver PIPE_USER=vmail MD_LOG_TARGET=auto
-  DC_SQL=/etc/dovecot/dovecot-sql.conf.ext QUOTA=40M
+  DC_SQL=/etc/dovecot/dovecot-sql.conf.ext DC_CONF=/etc/dovecot/dovecot.conf QUOTA=40M
   SQLITE_DB=/var/lib/maildeliver/users.db
   MD_HOSTNAME=mail.example.org
   case $setup in # the seeds' own database names and read-only users

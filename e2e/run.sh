@@ -138,9 +138,9 @@ run_combo() {
   local t=$SECONDS
   route_data "$route"
   mail_root_prepare
+  dc_configure # first: maildeliver.toml reads Dovecot's config (dovecot_config = $DC_CONF)
   render "$E2E/conf/$setup/maildeliver.toml" "$MD_CONF"
   chmod 0644 "$MD_CONF"
-  dc_configure
   pf_configure
   pf_start
   dc_start

@@ -36,7 +36,8 @@ const usage = `usage: deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOL
 
 Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -c CONFIG   configuration file (default ` + config.DefaultPath + `)
-  -f SENDER   envelope sender; "" or "<>" is the null sender
+  -f SENDER   envelope sender; "" or "<>" is the null sender; without -f,
+              the message's Return-Path, else its mbox "From " line, else <>
   -a ADDRESS  original recipient (written as X-Original-To when it differs)
   -m FOLDER   Maildir++ folder to save into; "" = INBOX
   -p FILE     read the message from FILE instead of stdin
@@ -57,6 +58,7 @@ type options struct {
 	config, sender, orig, folder, file, rcpt string
 	quota                                    string
 	check, recalc                            bool
+	senderSet                                bool // -f given (even as "")
 }
 
 // run is deliver's whole life; it returns the exit code.
@@ -113,10 +115,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		defer f.Close()
 		in = wrapInput(f)
 	}
-	_, err = agent.Pipe(context.Background(), delivery.PipeRequest{
-		Sender: opt.sender, Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
+	res, err := agent.Pipe(context.Background(), delivery.PipeRequest{
+		Sender: opt.sender, SenderFromMessage: !opt.senderSet,
+		Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
 		MaxSize: int64(cfg.Mail.MaxMessageSize),
 	}, in)
+	if err == nil && res.File == "" {
+		// Exit 0 only for an explicit success: a file named in new/.
+		err = status.Temp("internal error, message queued for retry")
+	}
 	if err != nil {
 		return cli.Fail(stderr, status.From(err))
 	}
@@ -199,7 +206,7 @@ func checkSocket(cfg *config.Config, withSQL bool, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "# userdb socket: unavailable to uid %d, deliver asks the SQL userdb itself (%s)\n",
 			os.Geteuid(), cli.OneLine(err.Error()))
 	default:
-		return cli.Fail(stderr, status.Temp("userdb socket: "+cli.OneLine(config.MaskSecrets(err.Error()))))
+		return cli.Fail(stderr, status.Temp("userdb socket: "+cli.OneLine(config.MaskText(err.Error(), cfg.Userdb.Connect))))
 	}
 	return status.ExitOK
 }
@@ -224,6 +231,7 @@ func parseFlags(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	fs.Visit(func(f *flag.Flag) { o.senderSet = o.senderSet || f.Name == "f" })
 	if o.recalc && o.quota == "" && fs.NArg() == 1 {
 		o.quota = fs.Arg(0)
 		return o, nil

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,10 +31,11 @@ func OneLine(s string) string {
 	return s
 }
 
-// Fail prints st's one DSN line to w and returns its exit code.
+// Fail prints st's one DSN line to w and returns its exit code: never 0,
+// 75 (with a 4.x.x line) for a nil, zero or inconsistent st.
 func Fail(w io.Writer, st *status.Error) int {
 	fmt.Fprintln(w, OneLine(st.DSN()))
-	return st.Exit
+	return st.ExitCode()
 }
 
 // PrintConfig prints the effective configuration, secrets masked: the
@@ -55,7 +57,13 @@ func Check(cfg *config.Config, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Userdb.Timeout.D())
 	defer cancel()
 	if err := db.Ping(ctx); err != nil {
-		return Fail(stderr, status.Temp("userdb unreachable: "+OneLine(config.MaskSecrets(err.Error()))))
+		// The lookup error has no secret in it already; MaskText is a
+		// second guard that leaves the database's own words readable.
+		detail := OneLine(config.MaskText(err.Error(), cfg.Userdb.Connect))
+		if errors.Is(err, lookup.ErrQuery) {
+			return Fail(stderr, status.Usage("configuration error: userdb answered, but refused a query: "+detail))
+		}
+		return Fail(stderr, status.Temp("userdb unreachable (cannot connect or log in): "+detail))
 	}
 	fmt.Fprintln(stdout, "# userdb: ok")
 	return status.ExitOK

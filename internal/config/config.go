@@ -21,6 +21,8 @@
 //	socket_mode = "0660"
 //	socket_group = ""                 # "" = lmtpd's own group
 //	username_format = "%Lu"           # Dovecot's auth_username_format; "" = as given
+//	dovecot_config = ""               # Dovecot's dovecot-sql.conf.ext or dovecot.conf: driver,
+//	                                  # connect and user_query from there (set keys win)
 //
 //	[mail]
 //	location = "maildir:~/Maildir"    # Dovecot 2.3 form, options too (package location)
@@ -44,6 +46,7 @@
 //	default = ""                      # e.g. "1G"; "" = unlimited
 //	full = "bounce"                   # bounce | defer
 //	grace = ""                        # e.g. "10%" or "10M"
+//	lock_timeout = "10s"              # longest wait for a maildir's quota lock; then 4.2.0
 //
 //	[lmtp]
 //	listen = ["unix:/var/spool/postfix/private/lmtp"]   # unix:PATH | tcp:HOST:PORT | systemd
@@ -57,9 +60,7 @@
 //	shutdown_timeout = "30s"
 //	spool_dir = ""                    # where message bodies over spool_memory are spooled; "" = $TMPDIR
 //	spool_memory = "1M"
-//	dsn = false                       # advertise DSN: ORCPT becomes X-Original-To. Off because
-//	                                  # go-smtp v0.25.1 answers a non-ASCII ORCPT (Postfix sends one
-//	                                  # for SMTPUTF8 recipients) with 501, which Postfix bounces
+//	dsn = true                        # advertise DSN: ORCPT becomes X-Original-To
 //
 // Every template ([userdb] username_format, the queries' bind values,
 // [mail] location and the path keys) takes package uservars' variables and
@@ -80,6 +81,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,6 +107,8 @@ type Config struct {
 	Mail     Mail   `toml:"mail"`
 	Quota    Quota  `toml:"quota"`
 	LMTP     LMTP   `toml:"lmtp"`
+
+	userdbFrom []string // where dovecot_config's values came from (UserdbSources)
 }
 
 type Log struct {
@@ -125,6 +129,7 @@ type Userdb struct {
 	SocketMode       Mode     `toml:"socket_mode"`
 	SocketGroup      string   `toml:"socket_group"`
 	UsernameFormat   string   `toml:"username_format"`
+	DovecotConfig    string   `toml:"dovecot_config"`
 }
 
 type Mail struct {
@@ -197,6 +202,11 @@ type Quota struct {
 	Default string `toml:"default"`
 	Full    string `toml:"full"`
 	Grace   string `toml:"grace"`
+	// LockTimeout bounds the wait for the maildir's quota lock (held
+	// exclusively by a recalculation for one rename, or by anyone who can
+	// flock the maildir, such as its owner); past it the delivery is
+	// deferred.
+	LockTimeout Duration `toml:"lock_timeout"`
 }
 
 type LMTP struct {
@@ -238,7 +248,7 @@ func Defaults() *Config {
 			Autocreate:         true,
 			FileMode:           0o600,
 		},
-		Quota: Quota{Full: "bounce"},
+		Quota: Quota{Full: "bounce", LockTimeout: Duration(10 * time.Second)},
 		LMTP: LMTP{
 			Listen:          []string{"unix:/var/spool/postfix/private/lmtp"},
 			SocketMode:      0o660,
@@ -250,6 +260,7 @@ func Defaults() *Config {
 			DataTimeout:     Duration(10 * time.Minute),
 			ShutdownTimeout: Duration(30 * time.Second),
 			SpoolMemory:     1 << 20,
+			DSN:             true,
 		},
 	}
 }
@@ -282,6 +293,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	if md.IsDefined("mail", "location") && c.Mail.Location != "" && c.Mail.keys().Set() {
 		return nil, fmt.Errorf("config %s: mail.location and mail.driver/path/inbox_path/layout/utf8 are both set: use one form", name)
+	}
+	if err := c.applyDovecotConfig(md, name); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
@@ -373,6 +387,9 @@ func (c *Config) Validate() error {
 			bad("quota.grace: %v", err)
 		}
 	}
+	if c.Quota.LockTimeout <= 0 {
+		bad("quota.lock_timeout must be positive")
+	}
 	if len(c.LMTP.Listen) == 0 {
 		bad("lmtp.listen is empty")
 	}
@@ -426,18 +443,76 @@ func ParseListen(s string) (network, addr string, err error) {
 var (
 	maskKV  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|"[^"]*"|\S+)`) })
 	maskURL = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://[^:/@\s]*:)([^@\s]*)(@)`) })
-	maskDSN = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([^:/@\s]+:)([^@]*)(@)`) })
 )
 
 // MaskSecrets hides passwords in a connect string (key=value, URL or
-// go-sql-driver DSN form).
+// go-sql-driver DSN form). It reads its argument as a connect string; for
+// a text that may quote one (a driver's error message) use MaskText.
 func MaskSecrets(s string) string {
 	s = maskKV().ReplaceAllString(s, "${1}********")
 	if strings.Contains(s, "://") {
 		return maskURL().ReplaceAllString(s, "${1}********${3}")
 	}
-	s = maskDSN().ReplaceAllString(s, "${1}********${3}")
+	if from, to, ok := dsnPassword(s); ok {
+		s = s[:from] + "********" + s[to:]
+	}
 	return s
+}
+
+// dsnPassword finds the password in a go-sql-driver DSN
+// ([user[:password]@][net[(addr)]]/dbname[?params]) the way the driver
+// parses it: up to the last '@' before the last '/', from the first ':'.
+// A password may hold '@' and ':'; key=value strings are not DSNs.
+func dsnPassword(s string) (from, to int, ok bool) {
+	slash := strings.LastIndexByte(s, '/')
+	if slash < 0 {
+		return 0, 0, false
+	}
+	at := strings.LastIndexByte(s[:slash], '@')
+	if at < 0 || strings.ContainsAny(s[:at], "= ") {
+		return 0, 0, false
+	}
+	colon := strings.IndexByte(s[:at], ':')
+	if colon < 0 {
+		return 0, 0, false
+	}
+	return colon + 1, at, true
+}
+
+// connectPassword returns the password of a connect string in any of the
+// forms MaskSecrets knows, "" if it has none.
+func connectPassword(connect string) string {
+	if strings.Contains(connect, "://") {
+		if u, err := url.Parse(connect); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				return p
+			}
+		}
+	}
+	if m := maskKV().FindStringSubmatch(connect); m != nil {
+		return strings.Trim(m[2], `'"`)
+	}
+	if from, to, ok := dsnPassword(connect); ok {
+		return connect[from:to]
+	}
+	return ""
+}
+
+// MaskText hides the secrets of connect wherever text quotes them (driver
+// errors may): the connect string, its password, any password=... and URL
+// user information. Unlike MaskSecrets it never parses text itself as a
+// connect string, so an error such as "Access denied for user
+// 'x'@'host'" stays readable (MaskSecrets took "lookup:" for a DSN user
+// and masked up to that '@').
+func MaskText(text, connect string) string {
+	if connect != "" {
+		text = strings.ReplaceAll(text, connect, MaskSecrets(connect))
+	}
+	if p := connectPassword(connect); p != "" {
+		text = strings.ReplaceAll(text, p, "********")
+	}
+	text = maskKV().ReplaceAllString(text, "${1}********")
+	return maskURL().ReplaceAllString(text, "${1}********${3}")
 }
 
 // Effective renders the configuration as TOML, secrets masked: what
@@ -455,5 +530,5 @@ func (c *Config) Effective() string {
 	if err := toml.NewEncoder(&b).Encode(masked); err != nil {
 		return "# cannot render config: " + err.Error()
 	}
-	return b.String()
+	return c.sourcesComment() + b.String()
 }

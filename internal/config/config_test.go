@@ -72,9 +72,31 @@ func TestMaskSecrets(t *testing.T) {
 		"postgres://u:secret@h/db":             "postgres://u:********@h/db",
 		"root:secret@tcp(127.0.0.1:3306)/mail": "root:********@tcp(127.0.0.1:3306)/mail",
 		"/var/lib/users.db":                    "/var/lib/users.db",
+		// go-sql-driver splits at the last '@' before the last '/'
+		"root:p@ss:w@tcp(127.0.0.1:3306)/mail":  "root:********@tcp(127.0.0.1:3306)/mail",
+		"root@tcp(127.0.0.1:3306)/mail":         "root@tcp(127.0.0.1:3306)/mail",
+		"host=/run/mysqld user=a@b password=xx": "host=/run/mysqld user=a@b password=********",
 	} {
 		if got := MaskSecrets(in); got != want {
 			t.Errorf("MaskSecrets(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestMaskText: error texts keep the database's words and lose the
+// connect string's secrets, whatever form it has.
+func TestMaskText(t *testing.T) {
+	for _, tc := range []struct{ text, connect, want string }{
+		{"lookup: connect: Error 1045 (28000): Access denied for user 'x'@'host' (using password: YES)",
+			"x:secret@tcp(h:3306)/db",
+			"lookup: connect: Error 1045 (28000): Access denied for user 'x'@'host' (using password: YES)"},
+		{"dial x:p@ss:w@tcp(h)/db failed: p@ss:w", "x:p@ss:w@tcp(h)/db", "dial x:********@tcp(h)/db failed: ********"},
+		{"bad: password='a b' and a b", "host=h password='a b'", "bad: password=******** and ********"},
+		{"to postgres://u:pw9@h/db: refused", "postgres://u:pw9@h/db", "to postgres://u:********@h/db: refused"},
+		{"quoted postgres://v:other@h/db", "/var/lib/users.db", "quoted postgres://v:********@h/db"},
+	} {
+		if got := MaskText(tc.text, tc.connect); got != tc.want {
+			t.Errorf("MaskText(%q, %q) = %q, want %q", tc.text, tc.connect, got, tc.want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +90,9 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 	if err := ctx.Err(); err != nil {
 		return Result{}, status.From(err)
 	}
+	if err := checkHeaderValues(t, req); err != nil {
+		return Result{}, err
+	}
 	prefix := a.prefix(t, req)
 	var res Result
 	err := privilege.Run(t.UID, t.GID, func() error {
@@ -120,7 +124,7 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			SyncNew: a.SyncNew,
 			Check: func(size int64) error {
 				checked = true
-				return a.checkQuota(d.Root(), t, size)
+				return a.checkQuota(ctx, d.Root(), t, size)
 			},
 		}, func(w io.Writer) error {
 			if _, err := io.WriteString(w, prefix); err != nil {
@@ -179,6 +183,45 @@ func (a *Agent) prefix(t *Target, req Request) string {
 	}
 	b.WriteString(req.Received)
 	return b.String()
+}
+
+// checkHeaderValues applies the one address rule (checkAddress) to every
+// value prefix writes, whichever way it came in, and makes sure the
+// Received field lmtpd built is one field: no CR or NUL, every line but
+// the first folded. A value that could add a field of its own never
+// reaches the file.
+func checkHeaderValues(t *Target, req Request) error {
+	if err := CheckSender(req.Sender); err != nil {
+		return err
+	}
+	if err := CheckRecipient(t.Recipient); err != nil {
+		return err
+	}
+	if err := CheckOrigRecipient(req.OrigRecipient); err != nil {
+		return err
+	}
+	if !oneField(req.Received) {
+		return status.Temp("internal error: malformed Received field").Wrap(errors.New(strconv.Quote(req.Received)))
+	}
+	return nil
+}
+
+// oneField reports whether f is "" or one header field: ends in LF, no CR
+// or NUL, every line after the first a continuation.
+func oneField(f string) bool {
+	if f == "" {
+		return true
+	}
+	body, ok := strings.CutSuffix(f, "\n")
+	if !ok || strings.ContainsAny(f, "\r\x00") {
+		return false
+	}
+	for _, line := range strings.Split(body, "\n")[1:] {
+		if line == "" || (line[0] != '\t' && line[0] != ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 // classify maps the errors of maildir and privilege to public outcomes.

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 
 	"maildeliver/internal/message"
@@ -12,11 +13,14 @@ import (
 
 // PipeRequest is one pipe-mode delivery (deliver's command line).
 type PipeRequest struct {
-	Sender        string // -f; "" or "<>" is the null sender
-	Recipient     string // -d
-	OrigRecipient string // -a
-	Folder        string // -m; "" = INBOX (or the +detail folder)
-	MaxSize       int64  // [mail] max_message_size; 0 = unlimited
+	Sender string // -f; "" or "<>" is the null sender
+	// SenderFromMessage: no -f was given; the sender is taken from the
+	// message (see MessageSender) and Sender is ignored.
+	SenderFromMessage bool
+	Recipient         string // -d
+	OrigRecipient     string // -a
+	Folder            string // -m; "" = INBOX (or the +detail folder)
+	MaxSize           int64  // [mail] max_message_size; 0 = unlimited
 }
 
 // Pipe delivers one message read from in for one recipient, as deliver
@@ -37,6 +41,9 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 	if err := CheckSender(sender); err != nil {
 		return Result{}, err
 	}
+	if err := CheckOrigRecipient(p.OrigRecipient); err != nil {
+		return Result{}, err
+	}
 	t, err := a.Resolve(ctx, p.Recipient, p.Folder)
 	if err != nil {
 		return Result{}, err
@@ -54,6 +61,9 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 		return Result{}, status.From(err)
 	}
 	msgID = h.MessageID
+	if p.SenderFromMessage {
+		sender = MessageSender(h)
+	}
 	return a.Deliver(ctx, t, Request{ID: id, Sender: sender, OrigRecipient: p.OrigRecipient}, h, body)
 }
 
@@ -70,4 +80,23 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		return 0, status.TooBig()
 	}
 	return n, err
+}
+
+// MessageSender is the envelope sender of a message delivered without -f:
+// its first Return-Path field, else the address of its mbox "From " line,
+// else the null sender. dovecot-lda 2.3 (checked on this machine) takes
+// the envelope sender from the "From " line and leaves a Return-Path field
+// in the stored message as it is; taking Return-Path first makes the
+// stored Return-Path the same as Dovecot's whenever the message has one
+// (a message with both, as an mbox holds them, then keeps its own). A
+// value that fails CheckSender is passed over, never a reason to refuse
+// the message.
+func MessageSender(h *message.Header) string {
+	if h.HasReturnPath && CheckSender(h.ReturnPath) == nil && !strings.ContainsAny(h.ReturnPath, " \t") {
+		return h.ReturnPath
+	}
+	if h.MboxFrom != "" && CheckSender(h.MboxFrom) == nil {
+		return h.MboxFrom
+	}
+	return ""
 }

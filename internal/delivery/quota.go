@@ -16,15 +16,22 @@ import (
 // checkQuota refuses a message of size bytes that does not fit t's quota,
 // with the [quota] full policy's code. On success the caller must call
 // quota.Add with the same root (the delivery's line, or 0 0 to release).
-func (a *Agent) checkQuota(root *os.File, t *Target, size int64) error {
+// The wait for the maildir's quota lock ends with ctx or after [quota]
+// lock_timeout, whichever comes first: the maildir's owner can hold that
+// lock for ever, and a delivery must not (issue 17).
+func (a *Agent) checkQuota(ctx context.Context, root *os.File, t *Target, size int64) error {
 	if t.Quota.Unlimited() {
 		return nil
 	}
-	_, err := quota.Check(root, t.Quota, a.grace(), size)
-	if errors.Is(err, quota.ErrOverQuota) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Quota.LockTimeout.D())
+	defer cancel()
+	_, err := quota.Check(ctx, root, t.Quota, a.grace(), size)
+	switch {
+	case errors.Is(err, quota.ErrOverQuota):
 		return status.OverQuota(t.Recipient, status.QuotaPolicy(a.cfg.Quota.Full)).Wrap(err)
-	}
-	if err != nil {
+	case errors.Is(err, quota.ErrLocked):
+		return status.TempCode(status.CodeTempLocal, "4.2.0", "mailbox is locked, try again later").Wrap(err)
+	case err != nil:
 		return status.Temp("cannot read the mailbox quota").Wrap(err)
 	}
 	return nil
@@ -37,8 +44,9 @@ func (a *Agent) grace() config.Grace {
 
 // QuotaCheck reports whether a message of size bytes would fit t's
 // mailbox, without delivering; lmtpd calls it at RCPT time when the client
-// sent SIZE. The error is a *status.Error (5.2.2 or 4.2.2 per [quota] full).
-func (a *Agent) QuotaCheck(t *Target, size int64) error {
+// sent SIZE. The error is a *status.Error (5.2.2 or 4.2.2 per [quota] full,
+// 4.2.0 when the quota lock is not had within ctx and [quota] lock_timeout).
+func (a *Agent) QuotaCheck(ctx context.Context, t *Target, size int64) error {
 	if t.Quota.Unlimited() {
 		return nil
 	}
@@ -48,7 +56,7 @@ func (a *Agent) QuotaCheck(t *Target, size int64) error {
 			return err
 		}
 		defer d.Close()
-		if err := a.checkQuota(d.Root(), t, size); err != nil {
+		if err := a.checkQuota(ctx, d.Root(), t, size); err != nil {
 			return err
 		}
 		return quota.Add(d.Root(), t.Quota, 0, 0) // only a question: release

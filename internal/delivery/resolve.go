@@ -37,7 +37,10 @@ type Target struct {
 }
 
 // checkAddress refuses addresses that could forge headers or break the
-// protocol: CR, LF, NUL, or longer than MaxAddressLen octets.
+// protocol: CR, LF, NUL, or longer than MaxAddressLen octets. It is the one
+// rule for every value from outside that becomes a header field (sender,
+// recipient, original recipient): the Check functions below apply it, and
+// Deliver applies them again right before writing the prepended fields.
 func checkAddress(a string) string {
 	switch {
 	case len(a) > MaxAddressLen:
@@ -63,6 +66,17 @@ func CheckRecipient(r string) error {
 	}
 	if why := checkAddress(r); why != "" {
 		return status.BadRecipient(why)
+	}
+	return nil
+}
+
+// CheckOrigRecipient validates an original recipient (deliver -a, LMTP
+// ORCPT; "" means none): an envelope address like the others, refused
+// with 5.1.3 (SPEC "Addresses as Dovecot sees them"), never written into
+// a header.
+func CheckOrigRecipient(o string) error {
+	if why := checkAddress(o); why != "" {
+		return status.BadRecipient("original recipient: " + why)
 	}
 	return nil
 }

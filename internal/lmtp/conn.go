@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,13 +34,22 @@ var errDataTimeoutRead = reply(errDataTime, "")
 //     write(2) (an LHLO reply is 8). Replies are collected and sent when
 //     go-smtp next reads (or closes), so a pipelined transaction's replies
 //     leave in one or two writes. Nothing is sent earlier than before:
-//     a reply is only ever written after go-smtp produced it.
+//     a reply is only ever written after go-smtp produced it. Except
+//     while recipients' replies of a data phase are still undecided:
+//     go-smtp writes them in RCPT order and waits for each, so a reply
+//     written then is sent at once, or a recipient whose file is already
+//     durable would wait for a slower one (a full disk, a maildir locked
+//     by its owner) and Postfix, timing out, would deliver it again.
 type conn struct {
 	net.Conn
 	srv *Server
 
 	wmu  sync.Mutex
 	wbuf []byte
+	// undecided counts the data phase's recipients (delivered once per
+	// mailbox) whose reply is not yet set; while it is positive, Write
+	// sends at once.
+	undecided atomic.Int32
 
 	mu           sync.Mutex
 	inData       bool
@@ -55,7 +65,29 @@ func (c *conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	c.wbuf = append(c.wbuf, p...)
 	c.wmu.Unlock()
+	if c.undecided.Load() > 0 {
+		// go-smtp may wait next for a reply not decided yet.
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+	}
 	return len(p), nil
+}
+
+// expectReplies starts a data phase's deliveries: n replies are still to
+// be decided. The connection may be nil (a listener not ours).
+func (c *conn) expectReplies(n int) {
+	if c != nil {
+		c.undecided.Store(int32(n))
+	}
+}
+
+// replyDecided is called once a reply of the data phase is set: the
+// last one lets replies batch again.
+func (c *conn) replyDecided() {
+	if c != nil {
+		c.undecided.Add(-1)
+	}
 }
 
 // flush sends the collected replies.

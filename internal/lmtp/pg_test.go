@@ -31,14 +31,12 @@ func newPGCluster(t *testing.T, dir string) *pgCluster {
 	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
-		t.Skip("SKIPPED: PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb) not installed")
+		requireDB(t, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb) not installed")
 	}
-	if !isRoot() {
-		t.Skip("SKIPPED: needs root to run a private cluster as user postgres")
-	}
+	requireRoot(t, "to run a private PostgreSQL cluster as user postgres")
 	pg, err := user.Lookup("postgres")
 	if err != nil {
-		t.Skip("SKIPPED: no postgres user")
+		requireDB(t, "no postgres user: %v", err)
 	}
 	uid, _ := strconv.Atoi(pg.Uid)
 	gid, _ := strconv.Atoi(pg.Gid)

@@ -42,10 +42,10 @@ func TestCapabilities(t *testing.T) {
 				t.Errorf("%s: LHLO reply lacks %s:\n%s", network, want, r)
 			}
 		}
-		// DSN is off by default ([lmtp] dsn): with it, go-smtp answers
-		// Postfix's ORCPT for an SMTPUTF8 recipient with 501, a bounce.
-		if regexp.MustCompile(`(?m)^250[- ]DSN$`).MatchString(r) {
-			t.Errorf("%s: DSN advertised by default:\n%s", network, r)
+		// DSN is on by default ([lmtp] dsn); the patched go-smtp takes
+		// Postfix's ORCPT for an SMTPUTF8 recipient (TestORCPT).
+		if !regexp.MustCompile(`(?m)^250[- ]DSN$`).MatchString(r) {
+			t.Errorf("%s: DSN not advertised by default:\n%s", network, r)
 		}
 		c.send("EHLO client.test\r\n")
 		c.expect("500 5.5.1")
@@ -238,7 +238,7 @@ func TestLongLines(t *testing.T) {
 	c := e.raw("unix")
 	c.send("LHLO client.test\r\nNOOP " + strings.Repeat("a", maxLineLength+10) + "\r\n")
 	c.expect("250-")
-	if got := c.closed(); len(got) != 1 || !strings.HasPrefix(got[0], "500 5.4.0") {
+	if got := c.closed(); len(got) != 1 || !strings.HasPrefix(got[0], "421 4.5.0") {
 		t.Errorf("long command: got %q", got)
 	}
 
@@ -252,6 +252,11 @@ func TestLongLines(t *testing.T) {
 	if len(got) < 2 || !strings.HasPrefix(got[0], "451 4.6.0 <alice@domain.org>") ||
 		!strings.HasPrefix(got[1], "451 4.6.0 <bob@foo.org>") {
 		t.Errorf("long data line: got %q", got)
+	}
+	for _, r := range got {
+		if !strings.HasPrefix(r, "4") { // the connection ends: 421, not 500
+			t.Errorf("long data line: reply %q", r)
+		}
 	}
 	e.stop()
 	e.noMail()
@@ -391,7 +396,7 @@ func TestSequenceErrors(t *testing.T) {
 	c := e.raw("unix")
 	c.send("LHLO client.test\r\nRCPT TO:<alice@domain.org>\r\nMAIL FROM:<s@example.net>\r\nMAIL FROM:<s@example.net>\r\n")
 	c.expect("250-")
-	c.expect("502 5.5.1")
+	c.expect("503 5.5.1")
 	c.expect("250 ")
 	c.expect("503 5.5.1 nested MAIL command [")
 	c.send("RSET\r\nMAIL FROM:<s@example.net>\r\n")
@@ -468,9 +473,7 @@ func TestUserdbDown(t *testing.T) {
 // TestMultiUID: one transaction, two mailbox owners; each file belongs to
 // its user (lmtpd as root switches the fs identity per delivery thread).
 func TestMultiUID(t *testing.T) {
-	if !isRoot() {
-		t.Skip("SKIPPED: needs root to deliver as two uids")
-	}
+	requireRoot(t, "to deliver as two uids")
 	e := newEnv(t, envOptions{})
 	gc := e.client("unix")
 	if err := gc.SendMail("s@example.net", []string{"alice@domain.org", "bob@foo.org"}, strings.NewReader(msg("uid", "x"))); err != nil {
@@ -527,8 +530,8 @@ func TestQuota(t *testing.T) {
 }
 
 // TestUTF8RecipientDefault: what Postfix sends for an SMTPUTF8 recipient is
-// delivered with the default config (no DSN, so no ORCPT to trip on), and
-// with dsn = true the ORCPT is the one thing that fails.
+// delivered with the default config, with and without its ORCPT (the
+// ORCPT forms: TestORCPT).
 func TestUTF8RecipientDefault(t *testing.T) {
 	e := newEnv(t, envOptions{}) // josé@domain.org is a default user
 	c := e.raw("unix")
@@ -538,6 +541,12 @@ func TestUTF8RecipientDefault(t *testing.T) {
 	c.expect("250 ")
 	c.expect("354 ")
 	c.send(msg("utf8", "body") + ".\r\n")
+	c.expect("250 2.0.0 <josé@domain.org>")
+	c.send("MAIL FROM:<s@example.net> SMTPUTF8\r\nRCPT TO:<josé@domain.org> ORCPT=rfc822;jos+C3+A9@domain.org\r\nDATA\r\n")
+	c.expect("250 ")
+	c.expect("250 ")
+	c.expect("354 ")
+	c.send(msg("utf8orcpt", "body") + ".\r\n")
 	c.expect("250 2.0.0 <josé@domain.org>")
 	c.send("QUIT\r\n")
 }

@@ -44,6 +44,14 @@ var (
 //
 // Invariant: a temporary failure (enhanced class 4) is never answered with
 // a 5xx code, and an inconsistent or unparsable code becomes 451 4.3.0.
+//
+// go-smtp also answers some commands itself (syntax and sequence errors,
+// parameters it does not take, the connection's timeouts and limits)
+// without asking the session. lmtpd builds go-smtp from a patched copy,
+// third_party/go-smtp (PATCHES.md there), in which none of those is a 5xx
+// for something not certainly permanent and every reply that ends the
+// connection is 421; README's "Replies the LMTP library sends itself"
+// lists each one, and gosmtp_test.go checks them.
 func reply(err error, id string) *smtp.SMTPError {
 	st := status.From(err)
 	if st == nil {

@@ -44,6 +44,7 @@ import (
 	"net"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -151,7 +152,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	srv.ReadTimeout = cfg.LMTP.CommandTimeout.D()
 	srv.WriteTimeout = cfg.LMTP.CommandTimeout.D()
 	srv.EnableSMTPUTF8 = true
-	srv.EnableDSN = cfg.LMTP.DSN // see [lmtp] dsn: go-smtp bounces non-ASCII ORCPTs
+	srv.EnableDSN = cfg.LMTP.DSN // ORCPT -> X-Original-To; see origRecipient
 	srv.ErrorLog = smtpLog{log}
 	s.smtp = srv
 	return s, nil
@@ -202,8 +203,10 @@ func (s *Server) isDraining() bool {
 // Shutdown stops accepting, wakes idle connections (go-smtp answers them
 // 421 and closes), and waits for transactions in flight until ctx is done.
 // Then it closes the remaining connections (a transaction cut off there
-// gets no 250) and waits for deliveries already writing to finish, so no
-// tmp file is left behind. It returns ctx's error if it had to cut.
+// gets no 250), cancels what deliveries still wait for (a quota lock, a
+// lookup) and waits up to inflightGrace for deliveries already writing to
+// finish, so no tmp file is left behind. It returns ctx's error if it had
+// to cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
@@ -238,7 +241,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		s.log.Warn("shutdown timeout: closed connections with transactions in flight")
 	}
-	s.waitInflight()
+	if !s.waitInflight(inflightGrace) {
+		s.log.Error("shutdown: deliveries still writing after the shutdown deadline; exiting without them",
+			slog.Duration("grace", inflightGrace))
+	}
 	s.cancel()
 	s.mu.Lock()
 	a := s.agent
@@ -336,20 +342,34 @@ func (s *Server) endData() {
 	}
 }
 
-// waitInflight waits until no data phase runs. A data phase outlives its
-// connection only while it finishes writing files, bounded by disk I/O.
-func (s *Server) waitInflight() {
+// inflightGrace bounds the wait for data phases after the shutdown
+// deadline. By then their context is cancelled, so lock waits and lookups
+// have ended and only disk I/O remains (a file being written, an fsync);
+// a delivery stuck longer (a hung file system, a FUSE mount in a maildir)
+// must not keep lmtpd from exiting. Its recipients were not answered.
+const inflightGrace = 5 * time.Second
+
+// waitInflight waits until no data phase runs, at most for d; false when
+// some still run.
+func (s *Server) waitInflight(d time.Duration) bool {
 	s.mu.Lock()
 	if s.inflight == 0 {
 		s.mu.Unlock()
-		return
+		return true
 	}
 	if s.idle == nil {
 		s.idle = make(chan struct{})
 	}
 	ch := s.idle
 	s.mu.Unlock()
-	<-ch
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // smtpLog receives go-smtp's own messages (connection errors, recovered

@@ -104,31 +104,48 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	if len(tx.rcpts) >= s.srv.cfg.LMTP.MaxRecipients {
 		return reject(status.TooManyRecipients(), tx.id)
 	}
+	orig, err := origRecipient(opts)
+	if err != nil {
+		return reject(err, tx.id)
+	}
 	start := time.Now()
 	agent := tx.agent.agent
 	t, err := agent.Resolve(s.srv.ctx, to, "")
 	if err == nil && tx.size > 0 {
-		err = agent.QuotaCheck(t, tx.size)
+		err = agent.QuotaCheck(s.srv.ctx, t, tx.size)
 	}
 	if err != nil {
 		agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: to, Err: err, Start: start})
 		return reject(err, tx.id)
 	}
-	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: origRecipient(opts), target: t})
+	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: orig, target: t})
 	return nil
 }
 
-// origRecipient returns the DSN ORCPT address, written as X-Original-To:
-// dropped when it could forge a header (go-smtp has decoded the xtext).
-func origRecipient(opts *smtp.RcptOptions) string {
+// origRecipient returns the DSN ORCPT address, written as X-Original-To,
+// or "" when there is none or it is not an Internet address (ORCPT types
+// other than rfc822 and utf-8, RFC 3461 section 4.2, are passed by MTAs
+// but mean nothing here). go-smtp has decoded the xtext (a patched copy,
+// third_party/go-smtp: the address may be UTF-8). One that could forge a
+// header is refused with 5.1.3 by the one address rule
+// (delivery.CheckOrigRecipient); other control characters only drop it.
+func origRecipient(opts *smtp.RcptOptions) (string, error) {
 	if opts == nil || opts.OriginalRecipient == "" {
-		return ""
+		return "", nil
+	}
+	switch opts.OriginalRecipientType {
+	case smtp.DSNAddressTypeRFC822, smtp.DSNAddressTypeUTF8:
+	default:
+		return "", nil
 	}
 	o := opts.OriginalRecipient
-	if delivery.CheckRecipient(o) != nil || strings.ContainsFunc(o, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return ""
+	if err := delivery.CheckOrigRecipient(o); err != nil {
+		return "", err
 	}
-	return o
+	if strings.ContainsFunc(o, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", nil
+	}
+	return o, nil
 }
 
 func (s *session) Reset() {
@@ -232,11 +249,13 @@ func (s *session) deliverAll(tx *txn, p *parsed, sc smtp.StatusCollector) {
 	}
 	sem := make(chan struct{}, rcptParallelism)
 	var wg sync.WaitGroup
+	s.conn.expectReplies(len(groups)) // decided replies leave at once
 	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.conn.replyDecided()
 			defer func() { <-sem }()
 			defer func() {
 				// go-smtp's SetStatus panics on misuse; LMTPData's

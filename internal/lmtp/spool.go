@@ -143,46 +143,23 @@ func tempFile(dir string) (*os.File, error) {
 type parsed struct {
 	sp      *spool
 	header  *message.Header
-	bodyOff int64 // -1: the header did not end with a blank line
+	bodyOff int64 // offset of the body in the spool
 }
 
-// parse reads the header section once. message.Parse streams from a
-// bufio.Reader it is given, so the offset of the body is the bytes read
-// from the spool minus what is still buffered. That holds when the header
-// section ended with its blank line; otherwise Parse may have taken the
-// first body line already, and body re-parses instead (rare: a message
-// without a header/body separator).
+// parse reads the header section once per message. Every recipient's body
+// is then read from the spool at the offset Parse reports, also when the
+// header section has no blank line or is cut at message.MaxHeader: the
+// header is never parsed again per recipient.
 func parse(sp *spool) (*parsed, error) {
-	cr := &countReader{r: io.NewSectionReader(sp, 0, sp.size)}
-	br := bufio.NewReaderSize(cr, 64<<10)
-	h, _, err := message.Parse(br)
+	h, _, err := message.Parse(bufio.NewReaderSize(io.NewSectionReader(sp, 0, sp.size), 64<<10))
 	if err != nil {
 		return nil, err
 	}
-	p := &parsed{sp: sp, header: h, bodyOff: -1}
-	if f := h.Fields; bytes.Equal(f, []byte("\n")) || bytes.HasSuffix(f, []byte("\n\n")) {
-		p.bodyOff = cr.n - int64(br.Buffered())
-	}
-	return p, nil
+	return &parsed{sp: sp, header: h, bodyOff: h.BodyOffset}, nil
 }
 
 // body returns a fresh reader of the body (LF line endings) for one
 // recipient.
 func (p *parsed) body() (io.Reader, error) {
-	if p.bodyOff >= 0 {
-		return message.NewLFReader(io.NewSectionReader(p.sp, p.bodyOff, p.sp.size-p.bodyOff)), nil
-	}
-	_, b, err := message.Parse(io.NewSectionReader(p.sp, 0, p.sp.size))
-	return b, err
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+	return message.NewLFReader(io.NewSectionReader(p.sp, p.bodyOff, p.sp.size-p.bodyOff)), nil
 }

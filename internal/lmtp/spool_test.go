@@ -105,6 +105,11 @@ func TestParseOnce(t *testing.T) {
 		"Subject: x\r\n\r\n\r\n\r\n", "Subject: x\r\n\tcontinued\r\n\r\nbody\r",
 		"Subject: " + strings.Repeat("h", 70000) + "\r\n\r\nbody\r\n",
 		strings.Repeat("X-Many: yes\r\n", 100000) + "\r\nbody\r\n",
+		// Past message.MaxHeader: the body starts at the cut line (or
+		// at the field it continues), read from the spool at its offset.
+		"Subject: x\r\nX-Long: " + strings.Repeat("y", 2<<20) + "\r\n\r\nbody\r\n",
+		"Subject: x\r\nX-Long: a\r\n\t" + strings.Repeat("y", 2<<20) + "\r\n\r\nbody\r\n",
+		strings.Repeat("X-Many: yes\r\n", 100000) + "no colon, no blank line\r\nbody\r\n",
 	} {
 		parseBoth(t, []byte(m))
 	}

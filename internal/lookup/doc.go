@@ -82,9 +82,11 @@
 //  3. alias_query with the address, then with the address without the
 //     detail (the detail then carries over to the final user, as Postfix's
 //     propagate_unmatched_extensions does); its first column is the next
-//     address, resolved from step 1, for at most 8 hops. An address seen
-//     before (a cycle, or an address aliased to itself) is not found; more
-//     than 8 hops is a temporary error, being a configuration mistake.
+//     address, resolved from step 1, for at most 8 hops. An address
+//     aliased to itself is final: not found (user_query has no such user).
+//     A cycle through other addresses, and more than 8 hops, are mistakes
+//     in the alias table: a temporary error naming the chain, so that
+//     mail is deferred (and logged as an error), never bounced.
 //
 // User.Address is the address user_query matched (or its user column). An
 // address that cannot

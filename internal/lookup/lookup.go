@@ -3,9 +3,11 @@ package lookup
 import (
 	"cmp"
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -67,17 +69,41 @@ func Open(cfg config.Userdb, delimiter string) (*DB, error) {
 // Close releases the pool's connections.
 func (db *DB) Close() error { return db.pool.close() }
 
+// ErrQuery marks a Ping failure where the database answered and refused a
+// query (a wrong table or column, a syntax error): a mistake in the
+// configuration, which -check must not call an unreachable database.
+var ErrQuery = errors.New("query refused by the database")
+
 // Ping connects and has the server prepare user_query and alias_query, so
-// that -check reports a wrong table or column without a real address.
+// that -check reports a wrong table or column without a real address. A
+// failure to connect or log in is reported as such ("connect: ..."); a
+// query the server refuses once connected wraps ErrQuery and names the
+// query ("user_query: relation ... does not exist").
 func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
-	texts := []string{db.user.text}
-	if db.alias != nil {
-		texts = append(texts, db.alias.text)
+	if err := db.pool.check(ctx, nil); err != nil {
+		return db.fail("connect", err)
 	}
-	if err := db.pool.check(ctx, texts); err != nil {
-		return db.fail("check", err)
+	for _, q := range []struct {
+		name string
+		c    *compiled
+	}{{"user_query", db.user}, {"alias_query", db.alias}} {
+		if q.c == nil {
+			continue
+		}
+		err := db.pool.check(ctx, []string{q.c.text})
+		if err == nil {
+			continue
+		}
+		e := db.fail(q.name, err).(*dbError)
+		// Connected a moment ago: unless the clock ran out or the
+		// connection broke, the server refused this query's text.
+		var ne net.Error
+		if ctx.Err() == nil && !errors.Is(err, driver.ErrBadConn) && !errors.As(err, &ne) {
+			e.kind = ErrQuery
+		}
+		return e
 	}
 	return nil
 }
@@ -123,14 +149,20 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Unwrap() []error { return []error{e.err, context.DeadlineExceeded} }
 
-// resolve follows the lookup order with a visited set, so that an alias
-// cycle (or an address aliased to itself) ends as not found.
+// resolve follows the lookup order with a visited set. An address aliased
+// to itself ends the chain as not found (Postfix's idiom for "this address
+// is final"; user_query has just said there is no such user). A longer
+// cycle, like a chain over maxAliasHops, is a mistake in the alias table:
+// a temporary error that names the chain, so mail is deferred, not
+// bounced, while the administrator fixes it.
 func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 	seen := map[string]bool{}
+	chain := []string{address}
 	cur, carried := address, ""
 	for hop := 0; ; hop++ {
 		if seen[cur] {
-			return nil, ErrNotFound
+			return nil, fmt.Errorf("lookup: alias_query: alias cycle %s: fix the alias table (mail is deferred meanwhile)",
+				strings.Join(chain, " -> "))
 		}
 		seen[cur] = true
 		base, detail := splitDetail(cur, db.delim)
@@ -158,10 +190,12 @@ func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 		if hop == maxAliasHops {
 			return nil, fmt.Errorf("lookup: alias_query: more than %d hops from <%s>", maxAliasHops, address)
 		}
+		from := cur
 		target, err := db.queryAlias(ctx, cur)
 		if errors.Is(err, ErrNotFound) && base != "" {
 			// Like Postfix, an alias of user@domain also takes
 			// user+detail@domain, and the detail goes along.
+			from = base
 			if target, err = db.queryAlias(ctx, base); err == nil && carried == "" {
 				carried = detail
 			}
@@ -169,7 +203,11 @@ func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 		if err != nil {
 			return nil, err
 		}
+		if target == from {
+			return nil, ErrNotFound // aliased to itself: final, and no user
+		}
 		cur = target
+		chain = append(chain, cur)
 	}
 }
 
@@ -411,7 +449,13 @@ func (db *DB) fail(op string, err error) error {
 type dbError struct {
 	op, msg string
 	err     error
+	kind    error // ErrQuery, or nil
 }
 
 func (e *dbError) Error() string { return "lookup: " + e.op + ": " + e.msg }
-func (e *dbError) Unwrap() error { return e.err }
+func (e *dbError) Unwrap() []error {
+	if e.kind != nil {
+		return []error{e.err, e.kind}
+	}
+	return []error{e.err}
+}

@@ -14,8 +14,13 @@
 //  4. fsync new/.
 //
 // Only after step 4 may the caller report success. Any failure removes the
-// tmp file, and a failure in step 4 also removes the new/ entry, so nothing
-// half-done is ever reported or left visible.
+// tmp file, and a failure in step 4 also takes the entry back out of new/
+// (unlink, retried; else renamed back to tmp/), so nothing half-done is
+// ever reported or left visible. If that fails too (a disk failing both
+// the fsync and every removal) the failure is still reported, with
+// ErrLeftInNew naming the file: reporting success for a file whose
+// directory entry may not survive a crash could lose the message, while
+// the file left in new/ costs at most a duplicate, which the log names.
 //
 // Every path below the maildir root is opened relative to an open directory
 // with O_NOFOLLOW: a symbolic link inside the mailbox is never followed, and
@@ -51,6 +56,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -379,10 +385,51 @@ func (f *Folder) Deliver(n *Namer, opt DeliverOptions, write func(w io.Writer) e
 	if err := sync(f.new); err != nil {
 		// Not durable, so not delivered: take it back out of new/ so that a
 		// retry does not make a duplicate.
-		unix.Unlinkat(int(f.new.Fd()), final, 0)
-		return Written{}, fmt.Errorf("maildir: fsync new/: %w", err)
+		err = fmt.Errorf("maildir: fsync new/: %w", err)
+		if werr := f.withdraw(base, final); werr != nil {
+			return Written{}, fmt.Errorf("%w: %w", err, werr)
+		}
+		return Written{}, err
 	}
 	return Written{Name: final, Size: size}, nil
+}
+
+// ErrLeftInNew means a delivery failed after its file reached new/ and the
+// file could not be taken out again: it is visible there although the
+// failure is reported, and the retry will deliver it a second time. The
+// error names the file.
+var ErrLeftInNew = errors.New("maildir: undelivered file left in new/")
+
+// withdrawPauses are the pauses between tries to take a file back out of
+// new/: a failing disk sometimes recovers, and a duplicate is worse than
+// a short wait.
+var withdrawPauses = [...]time.Duration{0, 10 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond}
+
+// withdraw takes new/final out of new/ after new/ could not be made
+// durable. Reporting success is not an option then (the entry may not
+// survive a crash), and a file that stays visible in new/ is read as mail
+// while Postfix retries it: a duplicate. So: unlink it, retrying a few
+// times; failing that, rename it back to tmp/base, where no reader looks
+// and it expires like any stale tmp file. Then fsync new/ once more, so
+// the removal is on disk if the disk lets it. Only when every try failed
+// is the file left in new/: ErrLeftInNew, with its name, for the log.
+func (f *Folder) withdraw(base, final string) error {
+	nw, tmp := int(f.new.Fd()), int(f.tmp.Fd())
+	var err error
+	for _, pause := range withdrawPauses {
+		time.Sleep(pause) // not synchronisation: a back-off for a failing disk
+		if err = unix.Unlinkat(nw, final, 0); err == nil || errors.Is(err, unix.ENOENT) {
+			f.new.Sync()
+			return nil
+		}
+		err2 := unix.Renameat2(nw, final, tmp, base, unix.RENAME_NOREPLACE)
+		if err2 == nil {
+			unix.Unlinkat(tmp, base, 0) // best effort: a tmp file is harmless
+			f.new.Sync()
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: new/%s: unlink: %w", ErrLeftInNew, final, err)
 }
 
 // writeSync writes the content through a buffer, fsyncs and closes the file.

@@ -25,9 +25,12 @@ import (
 	"strings"
 )
 
-// MaxHeader bounds the header section kept in memory. Past it, the rest of
-// the message is treated as body (loop detection then sees only the first
-// MaxHeader bytes of the header, which is where prepended fields are).
+// MaxHeader bounds the header section kept in memory, and it is enforced
+// while reading: a line is never collected whole before it is measured.
+// The first line that would take the header section past MaxHeader starts
+// the body, together with the field it continues, so that no field is cut
+// in two. The bytes stored are the same either way; loop detection then
+// sees only the fields before that point (prepended fields come first).
 const MaxHeader = 1 << 20
 
 // Header is the parsed header section of one message.
@@ -39,6 +42,18 @@ type Header struct {
 	Fields []byte
 	// MessageID is the Message-ID field's value, for logs.
 	MessageID string
+	// ReturnPath is the address of the first Return-Path field ("" for
+	// "<>"), and HasReturnPath whether there was one; MboxFrom is the
+	// address of a leading mbox "From " line ("" if none). Both are
+	// removed from Fields; deliver without -f takes its sender from them.
+	ReturnPath    string
+	HasReturnPath bool
+	MboxFrom      string
+	// BodyOffset is where the body starts in the input: the input read
+	// from there through NewLFReader is exactly what Parse's body reader
+	// returns. lmtpd reads each recipient's body from its spool this way
+	// instead of parsing the header section again.
+	BodyOffset int64
 
 	deliveredTo []string // addresses of Delivered-To fields kept in Fields
 	prepended   string   // address of the Delivered-To in the prepended zone, if any
@@ -48,7 +63,46 @@ type Header struct {
 type field struct {
 	name  string // lower case
 	raw   []byte // the whole field, LF line endings, with continuation lines
-	value string // unfolded value, trimmed
+	start int64  // offset of its first line in the input
+}
+
+// value returns the field's unfolded value, trimmed: the pieces of its
+// lines joined by one space. It is computed once, in one pass, and only
+// for the fields whose value is used.
+func (f *field) value() string {
+	v := f.raw[len(f.name)+1:]
+	var b strings.Builder
+	b.Grow(len(v))
+	for len(v) > 0 {
+		line := v
+		if i := bytes.IndexByte(v, '\n'); i >= 0 {
+			line, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		if piece := bytes.TrimSpace(line); len(piece) > 0 {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.Write(piece)
+		}
+	}
+	return b.String()
+}
+
+// parser is the state of one Parse: linear in the size of the header
+// section, every byte copied a bounded number of times.
+type parser struct {
+	br     *bufio.Reader
+	fields []field
+	end    []byte // the blank line ending the header section, if any
+	mbox   string // address of the mbox "From " line
+	off    int64  // input bytes consumed by the header section so far
+	total  int    // LF-converted bytes of the header section so far
+	// The body starts with head (complete lines, LF endings), then rest
+	// (raw bytes of a line cut at the limit), then the unread input.
+	head, rest []byte
+	bodyAt     int64 // input offset of the body, once known
 }
 
 // Parse reads the header section from r, the start of the message, and
@@ -59,53 +113,77 @@ func Parse(r io.Reader) (*Header, io.Reader, error) {
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	h := &Header{}
-	var fields []field
-	var end []byte     // the blank line ending the header section, if any
-	var pending []byte // a first body line found where a field was expected
-	total := 0
+	p := &parser{br: br, bodyAt: -1}
+	if err := p.run(); err != nil {
+		return nil, nil, err
+	}
+	if p.bodyAt < 0 {
+		p.bodyAt = p.off
+	}
+	h := &Header{MboxFrom: p.mbox, BodyOffset: p.bodyAt}
+	h.assemble(p.fields, p.end)
+	body := io.Reader(NewLFReader(br))
+	if len(p.rest) > 0 {
+		body = NewLFReader(io.MultiReader(bytes.NewReader(p.rest), br))
+	}
+	if len(p.head) > 0 {
+		body = io.MultiReader(bytes.NewReader(p.head), body)
+	}
+	return h, body, nil
+}
+
+// run reads lines until the header section ends: a blank line, a line
+// that is not a field, end of input, or the MaxHeader limit.
+func (p *parser) run() error {
 	for first := true; ; first = false {
-		line, err := readLine(br)
+		line, n, err := readLine(p.br, MaxHeader-p.total)
+		if errors.Is(err, errLineTooLong) {
+			p.overflow(line)
+			return nil
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, err
+			return err
 		}
 		if len(line) == 0 {
-			break // EOF
+			return nil // EOF
 		}
 		switch {
 		case first && bytes.HasPrefix(line, []byte("From ")):
 			// mbox separator line, not a header field: dropped
+			p.mbox = mboxSender(line)
 		case isBlank(line):
-			end = line
-		case (line[0] == ' ' || line[0] == '\t') && len(fields) > 0:
-			f := &fields[len(fields)-1]
+			p.end = []byte{'\n'}
+		case (line[0] == ' ' || line[0] == '\t') && len(p.fields) > 0:
+			f := &p.fields[len(p.fields)-1]
 			f.raw = append(f.raw, line...)
-			f.value = strings.TrimSpace(f.value + " " + strings.TrimSpace(string(line)))
 		default:
 			name, ok := fieldName(line)
 			if !ok {
 				// Not a header field: the header section ended without
 				// a blank line; this line is the first body line.
-				pending = line
-				break
+				p.head, p.bodyAt = bytes.Clone(line), p.off
+				return nil
 			}
-			fields = append(fields, field{
-				name:  strings.ToLower(name),
-				raw:   line,
-				value: strings.TrimSpace(string(line[len(name)+1:])),
-			})
+			p.fields = append(p.fields, field{name: strings.ToLower(name), raw: bytes.Clone(line), start: p.off})
 		}
-		total += len(line)
-		if end != nil || pending != nil || err != nil || total > MaxHeader {
-			break
+		p.off += int64(n)
+		p.total += len(line)
+		if p.end != nil || err != nil {
+			return nil
 		}
 	}
-	h.assemble(fields, end)
-	body := io.Reader(NewLFReader(br))
-	if pending != nil {
-		body = io.MultiReader(bytes.NewReader(pending), body)
+}
+
+// overflow ends the header section at a line that would take it past
+// MaxHeader; partial is the part of that line read so far (raw bytes). A
+// continuation line takes the field it continues into the body with it.
+func (p *parser) overflow(partial []byte) {
+	p.rest, p.bodyAt = partial, p.off
+	if len(partial) > 0 && (partial[0] == ' ' || partial[0] == '\t') && len(p.fields) > 0 {
+		f := p.fields[len(p.fields)-1]
+		p.fields = p.fields[:len(p.fields)-1]
+		p.head, p.bodyAt = f.raw, f.start
 	}
-	return h, body, nil
 }
 
 // assemble builds Fields from the parsed fields and the terminator end.
@@ -115,21 +193,24 @@ func (h *Header) assemble(fields []field, end []byte) {
 	for _, f := range fields {
 		switch f.name {
 		case "return-path":
+			if !h.HasReturnPath {
+				h.ReturnPath, h.HasReturnPath = addr(f.value()), true
+			}
 			continue // ours is the only one
 		case "x-original-to":
 		case "delivered-to":
 			if zone && h.prepended == "" {
-				h.prepended = addr(f.value)
+				h.prepended = addr(f.value())
 				h.prependedAt = [2]int{out.Len(), out.Len() + len(f.raw)}
 				out.Write(f.raw)
 				zone = false
 				continue
 			}
-			h.deliveredTo = append(h.deliveredTo, addr(f.value))
+			h.deliveredTo = append(h.deliveredTo, addr(f.value()))
 			zone = false
 		case "message-id":
 			if h.MessageID == "" {
-				h.MessageID = f.value
+				h.MessageID = f.value()
 			}
 			zone = false
 		default:
@@ -164,25 +245,40 @@ func (h *Header) For(rcpt string) (fields []byte, loop bool) {
 	return out, loop
 }
 
+// errLineTooLong: a line did not end within the bytes readLine may take.
+var errLineTooLong = errors.New("header line over the header size limit")
+
 // readLine reads one line up to and including LF, converting a trailing CRLF
-// to LF. A final line without LF is returned with io.EOF.
-func readLine(r *bufio.Reader) ([]byte, error) {
+// to LF, and returns it with the number of input bytes it took. A final
+// line without LF is returned with io.EOF. A line longer than max is not
+// collected: readLine stops once more than max bytes are read and returns
+// those raw bytes with errLineTooLong (at most max plus one buffer).
+// The line may be r's buffer: valid until the next read, the caller copies
+// what it keeps (so that a continuation line costs no allocation).
+func readLine(r *bufio.Reader, max int) ([]byte, int, error) {
 	line, err := r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		// Overlong line: collect it whole.
+	if errors.Is(err, bufio.ErrBufferFull) || len(line) > max {
+		// Overlong line: collect it only up to the limit.
 		long := append([]byte(nil), line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
+		for errors.Is(err, bufio.ErrBufferFull) && len(long) <= max {
 			line, err = r.ReadSlice('\n')
 			long = append(long, line...)
 		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
+			return nil, 0, err // a read error is reported, not lost in the cut
+		}
+		if len(long) > max {
+			return long, len(long), errLineTooLong
+		}
 		line = long
-	} else {
-		line = append([]byte(nil), line...)
 	}
-	if n := len(line); n >= 2 && line[n-2] == '\r' && line[n-1] == '\n' {
-		line = append(line[:n-2], '\n')
+	n := len(line)
+	if n >= 2 && line[n-2] == '\r' && line[n-1] == '\n' {
+		// In place: these bytes are consumed, bufio never reads them again.
+		line[n-2] = '\n'
+		line = line[:n-1]
 	}
-	return line, err
+	return line, n, err
 }
 
 func isBlank(line []byte) bool { return len(line) == 1 && line[0] == '\n' }
@@ -222,3 +318,43 @@ func addr(v string) string {
 // sensitive in theory, but Postfix's pipe flags h and u and every userdb in
 // the setups we replace treat them as case-insensitive.
 func sameAddr(a, b string) bool { return strings.EqualFold(a, b) }
+
+// mboxSender returns the address of an mbox "From " line ("From addr
+// date"), or "" when it has none that dovecot-lda would take: the address
+// must follow after exactly one space, have a domain, and be a dot-atom or
+// quoted local part (Dovecot 2.3 refuses "<a@b>", "-" and "MAILER-DAEMON"
+// there, and a line without a date); the null sender then applies.
+func mboxSender(line []byte) string {
+	s := strings.TrimRight(string(line[len("From "):]), "\r\n")
+	end := 0
+	if strings.HasPrefix(s, `"`) {
+		// Quoted local part: up to the closing quote, backslash escapes.
+		for end = 1; end < len(s) && s[end] != '"'; end++ {
+			if s[end] == '\\' {
+				end++
+			}
+		}
+		if end >= len(s) {
+			return ""
+		}
+		end++
+	}
+	if i := strings.IndexByte(s[end:], ' '); i >= 0 {
+		end += i
+	} else {
+		return "" // no date
+	}
+	a, date := s[:end], strings.TrimSpace(s[end:])
+	at := strings.LastIndexByte(a, '@')
+	if date == "" || at <= 0 || at == len(a)-1 {
+		return ""
+	}
+	local, domain := a[:at], a[at+1:]
+	if !strings.HasPrefix(local, `"`) && strings.ContainsAny(local, "<>()[]\\,;:\"") {
+		return ""
+	}
+	if strings.ContainsAny(domain, "<>()\\,;:\"@") {
+		return ""
+	}
+	return a
+}

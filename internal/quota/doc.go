@@ -77,6 +77,21 @@
 // file is recounted but left as it is for a later caller. Recalculate
 // (deliver -quota-recalc) does not wait either, and writes regardless.
 //
+// A recount of a big maildir takes time, and deliveries do not wait for
+// it: when maildirsize is a regular file, the count runs unlocked and the
+// exclusive lock is only taken to check that the file was neither appended
+// to nor replaced meanwhile (its inode, size and times; a change means a
+// delivery the count may have missed, and the file is left for a later
+// caller) and to rename the new file into place. Only a count with no
+// maildirsize to compare with (missing, or not a regular file) holds the
+// lock throughout.
+//
+// Check's wait for the shared lock is bounded by its context: the lock is
+// the maildir directory's, and its owner can flock it and keep it. When
+// the context is done Check fails with ErrLocked, a temporary failure
+// ([quota] lock_timeout in the binaries). Add never waits: its delivery is
+// already done.
+//
 // # Limits
 //
 // A user's limit is the quota_rule column in Dovecot's syntax

@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -42,8 +43,11 @@ var errRecalc = errors.New("maildirsize needs recalculation")
 // Add is called with the same root: a recalculation by another maildeliver
 // process waits for that instead of racing with it. Call Add(root, limit,
 // 0, 0) to release the reservation of a delivery that failed; one that is
-// never released is released when root is garbage collected.
-func Check(root *os.File, limit Limit, grace config.Grace, size int64) (Usage, error) {
+// never released is released when root is garbage collected. Taking the
+// reservation waits while another process holds the maildir's lock, until
+// ctx is done: then Check fails with ErrLocked (wrapped), a temporary
+// condition. Give ctx a deadline: the maildir's owner can hold that lock.
+func Check(ctx context.Context, root *os.File, limit Limit, grace config.Grace, size int64) (Usage, error) {
 	if limit.Unlimited() {
 		return Usage{}, nil
 	}
@@ -62,7 +66,10 @@ func Check(root *os.File, limit Limit, grace config.Grace, size int64) (Usage, e
 	if err := exceeds(u, limit, grace, size); err != nil {
 		return u, err
 	}
-	lk, _ := lockRoot(fd, unix.LOCK_SH)
+	lk, err := lockRootWait(ctx, fd, unix.LOCK_SH)
+	if err != nil {
+		return u, err
+	}
 	reserve(root, lk)
 	return u, nil
 }
@@ -116,6 +123,10 @@ func Add(root *os.File, limit Limit, bytes, count int64) error {
 	}
 	defer runtime.KeepAlive(root)
 	if lk == noLock {
+		// No reservation (locking unsupported, or Add without Check):
+		// never wait here, the message is already delivered. Unlocked,
+		// a concurrent recalculation may drop this line (Courier's
+		// guarantee); the next recalculation counts the message.
 		lk, _ = lockRoot(fd, unix.LOCK_SH)
 	}
 	f, err := unix.Openat(fd, fileName, unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
@@ -268,45 +279,96 @@ func readFile(root int) (contents, unix.Timespec, error) {
 }
 
 // recalc recounts the maildir and replaces maildirsize. Unless force, it
-// only counts when another maildeliver process holds the root lock (a
-// delivery between Check and Add, or another recalculation): the file is
-// left for a later call. A maildir that keeps changing under the count is
-// not written either; one that changed right after the rename gets another
-// try, then maildirsize is removed (Courier's rule).
+// never waits for the root lock and only writes when it gets it without
+// waiting, so a delivery of ours never falls between its count and its
+// rename (see lock.go); else the file is left for a later call. A maildir
+// that keeps changing under the count is not written either; one that
+// changed right after the rename gets another try, then maildirsize is
+// removed (Courier's rule).
+//
+// The count, which can take long on a big maildir, runs without the lock
+// whenever maildirsize is a regular file: deliveries go on meanwhile, and
+// the lock is only taken to see that the file was not appended to or
+// replaced during the count (which would mean a delivery the count may have
+// missed) and to rename the new file into place. Without such a file there
+// is nothing to compare, so the count runs under the lock; a delivery then
+// waits for it, up to its lock timeout.
 func recalc(root int, l Limit, force bool) (Usage, error) {
-	lk, busy := lockRoot(root, unix.LOCK_EX|unix.LOCK_NB)
-	defer unlock(lk)
-	if busy && !force {
-		return count(root) // nothing is written: one pass will do
-	}
 	var s scan
 	for range 2 {
-		var stable bool
+		var done bool
 		var err error
-		s, stable, err = recount(root)
-		if err != nil {
-			return s.usage, fmt.Errorf("quota: recount: %w", err)
-		}
-		if !stable {
-			if force {
-				return s.usage, errors.New("quota: maildir kept changing while counting; maildirsize not rewritten")
-			}
-			return s.usage, nil
-		}
-		if err := writeFile(root, l, s.usage); err != nil {
+		s, done, err = recalcOnce(root, l, force)
+		if done || err != nil {
 			return s.usage, err
-		}
-		if testHookAfterWrite != nil {
-			testHookAfterWrite()
-		}
-		if s.unchanged(root) {
-			return s.usage, nil
 		}
 	}
 	if err := unix.Unlinkat(root, fileName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return s.usage, fmt.Errorf("quota: remove %s: %w", fileName, err)
 	}
 	return s.usage, nil
+}
+
+// recalcOnce is one try of recalc. done is false when the maildir changed
+// right after maildirsize was replaced: the caller tries again.
+func recalcOnce(root int, l Limit, force bool) (s scan, done bool, err error) {
+	before := statFile(root)
+	lk := noLock
+	defer func() { unlock(lk) }()
+	if !before.regular && !force {
+		var busy bool
+		if lk, busy = lockRoot(root, unix.LOCK_EX); busy {
+			s.usage, err = count(root) // nothing is written: one pass will do
+			return s, true, err
+		}
+	}
+	s, stable, err := recount(root)
+	if err != nil {
+		return s, true, fmt.Errorf("quota: recount: %w", err)
+	}
+	if !stable {
+		if force {
+			return s, true, errors.New("quota: maildir kept changing while counting; maildirsize not rewritten")
+		}
+		return s, true, nil
+	}
+	if before.regular || force {
+		var busy bool
+		lk, busy = lockRoot(root, unix.LOCK_EX)
+		if !force && (busy || statFile(root) != before) {
+			return s, true, nil // a delivery is or was in flight: left as it is
+		}
+	}
+	if !s.unchanged(root) {
+		return s, false, nil
+	}
+	if err := writeFile(root, l, s.usage); err != nil {
+		return s, true, err
+	}
+	if testHookAfterWrite != nil {
+		testHookAfterWrite()
+	}
+	return s, s.unchanged(root), nil
+}
+
+// fileState tells whether maildirsize changed without reading it: an
+// append moves its size and times, a replacement its inode.
+type fileState struct {
+	regular      bool
+	dev, ino     uint64
+	size         int64
+	mtime, ctime unix.Timespec
+}
+
+// statFile is maildirsize's state; the zero value when it is missing or not
+// a regular file.
+func statFile(root int) fileState {
+	var st unix.Stat_t
+	err := unix.Fstatat(root, fileName, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fileState{}
+	}
+	return fileState{regular: true, dev: uint64(st.Dev), ino: uint64(st.Ino), size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
 }
 
 // writeFile writes a new maildirsize under a unique name in tmp/ (at the

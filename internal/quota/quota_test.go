@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"context"
 	"errors"
 	"os"
 	"runtime"
@@ -182,7 +183,7 @@ func TestSymlinkedMaildirsizeIsReplaced(t *testing.T) {
 	m.write("victim", "1000S\n5 1\n")
 	m.symlink(victim, fileName)
 	root := m.open()
-	if _, err := Check(root, Limit{Bytes: 1000}, config.Grace{}, 10); err != nil {
+	if _, err := Check(context.Background(), root, Limit{Bytes: 1000}, config.Grace{}, 10); err != nil {
 		t.Fatal(err)
 	}
 	if err := Add(root, Limit{Bytes: 1000}, 10, 1); err != nil {
@@ -232,7 +233,7 @@ func TestCheckBoundary(t *testing.T) {
 				m.msg("cur/"+string(rune('a'+i))+".host,S="+itoa(size)+":2,S", 0)
 			}
 			root := m.open()
-			got, err := Check(root, tt.limit, tt.grace, tt.size)
+			got, err := Check(context.Background(), root, tt.limit, tt.grace, tt.size)
 			if got != tt.used {
 				t.Errorf("usage = %+v, want %+v", got, tt.used)
 			}
@@ -264,7 +265,7 @@ func TestCheckRecountsStaleOverQuota(t *testing.T) {
 	m.msg("cur/1.host,S=100:2,S", 100)
 	m.write(fileName, "1000S\n900 9\n100 1\n")
 	root := m.open()
-	u, err := Check(root, Limit{Bytes: 1000}, config.Grace{}, 50)
+	u, err := Check(context.Background(), root, Limit{Bytes: 1000}, config.Grace{}, 50)
 	if err != nil {
 		t.Fatalf("Check = %v, want a recount to let the message in", err)
 	}
@@ -285,7 +286,7 @@ func TestAdd(t *testing.T) {
 	m.msg("new/1.host,S=100", 100)
 	root := m.open()
 	// No maildirsize yet: Check creates it.
-	if u, err := Check(root, l, config.Grace{}, 20); err != nil || u != (Usage{100, 1}) {
+	if u, err := Check(context.Background(), root, l, config.Grace{}, 20); err != nil || u != (Usage{100, 1}) {
 		t.Fatalf("Check = %+v, %v", u, err)
 	}
 	m.msg("new/2.host,S=20", 20)
@@ -319,7 +320,7 @@ func TestAddWithoutMaildirsize(t *testing.T) {
 
 func TestUnlimitedDoesNoIO(t *testing.T) {
 	// A nil root would fail any I/O.
-	if u, err := Check(nil, Limit{}, config.Grace{Percent: 10}, 1<<40); err != nil || u != (Usage{}) {
+	if u, err := Check(context.Background(), nil, Limit{}, config.Grace{Percent: 10}, 1<<40); err != nil || u != (Usage{}) {
 		t.Fatalf("Check = %+v, %v", u, err)
 	}
 	if err := Add(nil, Limit{}, 100, 1); err != nil {
@@ -341,12 +342,12 @@ func TestUnlimitedDoesNoIO(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	l := Limit{Bytes: 1000}
-	if _, err := Check(nil, l, config.Grace{}, 1); err == nil {
+	if _, err := Check(context.Background(), nil, l, config.Grace{}, 1); err == nil {
 		t.Error("Check(nil root) succeeded")
 	}
 	m := newTestMaildir(t)
 	root := m.open()
-	if _, err := Check(root, l, config.Grace{}, -1); err == nil {
+	if _, err := Check(context.Background(), root, l, config.Grace{}, -1); err == nil {
 		t.Error("Check(negative size) succeeded")
 	}
 	closed := m.open()
@@ -373,7 +374,7 @@ func TestReservationBlocksRecalculation(t *testing.T) {
 	m := newTestMaildir(t)
 	m.msg("new/1.host,S=100", 100)
 	root := m.open()
-	if _, err := Check(root, l, config.Grace{}, 10); err != nil {
+	if _, err := Check(context.Background(), root, l, config.Grace{}, 10); err != nil {
 		t.Fatal(err)
 	}
 	// Another delivery finds a stale file while ours is in flight: it
@@ -406,7 +407,7 @@ func TestLeakedReservationIsReleasedByGC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Check(root, Limit{Bytes: 100}, config.Grace{}, 1); err != nil {
+		if _, err := Check(context.Background(), root, Limit{Bytes: 100}, config.Grace{}, 1); err != nil {
 			t.Fatal(err)
 		}
 		// The delivery fails and nobody calls Add; root is dropped unclosed.

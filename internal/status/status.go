@@ -8,6 +8,13 @@
 // From, and anything From does not recognise is temporary: a bounce is only
 // ever produced by a constructor in this file.
 //
+// Success is never an *Error: it is the absence of one, decided by the
+// caller after the message is durable. An *Error is always a failure, and
+// anything in it that is missing or inconsistent makes it temporary: the
+// zero Error, an Exit of 0, a code that is not 5xx with a 5.x.x enhanced
+// code. So ExitCode is 75 and DSN starts with 4.x.x for all of those; only
+// the constructors' permanent outcomes bounce.
+//
 // Outcomes (see shared/SPEC.md):
 //
 //	outcome                     SMTP  enhanced  deliver exit
@@ -54,7 +61,12 @@ const (
 	ExitSoftware  = 70 // EX_SOFTWARE (never used: it would bounce)
 	ExitCantCreat = 73 // EX_CANTCREAT
 	ExitTempFail  = 75 // EX_TEMPFAIL
+	ExitNoPerm    = 77 // EX_NOPERM (Sieve reject, as dovecot-lda -e)
 )
+
+// bounceExits are the exit codes a permanent failure may have; any other
+// Exit value, 0 above all, is read as EX_TEMPFAIL.
+var bounceExits = map[int]bool{ExitDataErr: true, ExitNoUser: true, ExitCantCreat: true, ExitNoPerm: true}
 
 // Error is a classified delivery failure. Code and Enhanced go to the client,
 // Reason is a short public text (no paths, no SQL, no connection strings),
@@ -63,7 +75,7 @@ type Error struct {
 	Code     int    // SMTP reply code, e.g. 550
 	Enhanced string // RFC 3463 code, e.g. "5.1.1"
 	Reason   string // short public reason, e.g. "<bob@example.org>: user unknown"
-	Exit     int    // sysexits code for deliver
+	Exit     int    // sysexits code for deliver; read through ExitCode
 	Err      error  // underlying cause, logged, never shown to the client
 }
 
@@ -76,12 +88,62 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Temporary reports whether the failure is temporary (4.x.x).
-func (e *Error) Temporary() bool { return strings.HasPrefix(e.Enhanced, "4") }
+// Temporary reports whether the failure is temporary: everything but a
+// well-formed permanent one (5xx code with a 5.x.x enhanced code).
+func (e *Error) Temporary() bool { return !e.permanent() }
+
+// permanent: a 5xx SMTP code and an enhanced code of the form 5.x.x.
+func (e *Error) permanent() bool {
+	return e != nil && e.Code >= 500 && e.Code <= 599 && validEnhanced(e.Enhanced) && e.Enhanced[0] == '5'
+}
+
+// validEnhanced reports whether s is an RFC 3463 code "c.s.d" of class 2,
+// 4 or 5 with 1-3 digit subject and detail.
+func validEnhanced(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) == 0 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// ExitCode is deliver's exit code for e: its Exit when e is a permanent
+// failure with a bounce exit code, EX_TEMPFAIL otherwise (a nil or zero
+// Error included). It is never 0: only an explicit success exits 0.
+func (e *Error) ExitCode() int {
+	if e.permanent() && bounceExits[e.Exit] {
+		return e.Exit
+	}
+	return ExitTempFail
+}
 
 // DSN is the one line deliver prints on failure: the enhanced code, then the
-// public reason. Postfix's pipe(8) takes the code from it.
-func (e *Error) DSN() string { return e.Enhanced + " " + e.Reason }
+// public reason. Postfix's pipe(8) takes the code from it, so it always
+// agrees with ExitCode: a failure that exits 75 says 4.x.x (4.3.0 when it
+// has no usable code of its own).
+func (e *Error) DSN() string {
+	if e == nil {
+		return "4.3.0 internal error, message queued for retry"
+	}
+	enh, reason := e.Enhanced, e.Reason
+	if reason == "" {
+		reason = "temporary failure"
+	}
+	if e.ExitCode() == ExitTempFail {
+		switch {
+		case !validEnhanced(enh) || enh[0] == '2':
+			enh = "4.3.0"
+		case enh[0] == '5':
+			enh = "4" + enh[1:]
+		}
+	}
+	return enh + " " + reason
+}
 
 // Wrap returns a copy of e with err attached as log detail.
 func (e *Error) Wrap(err error) *Error {
