@@ -131,3 +131,27 @@ func TestFromKeys(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: no location string panics Parse or Expand, and an expanded
+// root is always absolute and free of "..".
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"maildir:~/Maildir", "maildir:/v/%Ld/%Ln:LAYOUT=fs:INBOX=/i/%n:UTF-8",
+		"maildir:/a::b:CONTROL=~/c:SUBSCRIPTIONS=s", "/bare", "mbox:x", "maildir::", "maildir:/v/%{user|lower}"} {
+		f.Add(s, "Bob@Example.COM")
+	}
+	f.Fuzz(func(t *testing.T, s, user string) {
+		l, err := Parse(s)
+		if err != nil {
+			return
+		}
+		m, err := l.Expand(uservars.Values{User: user, Home: "/home/h"}, nil)
+		if err != nil {
+			return
+		}
+		for _, p := range []string{m.Root, m.Inbox, m.Subscriptions.Dir} {
+			if p != "" && (!strings.HasPrefix(p, "/") || maildir.CheckPath(p) != nil) {
+				t.Fatalf("%q for %q: unsafe path %q", s, user, p)
+			}
+		}
+	})
+}
