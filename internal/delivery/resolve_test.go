@@ -102,6 +102,10 @@ func TestResolve(t *testing.T) {
 			}
 		})
 	}
+	// The mail column's LAYOUT=fs reaches the quota recount.
+	if tg, err := a.Resolve(context.Background(), "mail@x", ""); err != nil || tg.Quota.Layout != maildir.FS {
+		t.Errorf("mail@x: layout %v, %v", tg.Quota.Layout, err)
+	}
 	// A static uid from [mail] when the row has none.
 	cfg2 := *cfg
 	cfg2.Mail.UID, cfg2.Mail.GID = 5000, 5000

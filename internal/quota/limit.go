@@ -9,6 +9,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/maildir"
 )
 
 // Limit is a user's quota. 0 in a dimension means no limit on it.
@@ -18,6 +19,10 @@ type Limit struct {
 	// Grace is the user's own grace (Dovecot 2.4's quota_storage_grace
 	// from the userdb); nil: [quota] grace applies.
 	Grace *config.Grace
+	// Layout is how the maildir's folders are laid out, so that a recount
+	// finds them all: Maildir++ ".Name" folders, or LAYOUT=fs directories.
+	// Like Grace, it is not part of the maildirsize definition.
+	Layout maildir.Layout
 }
 
 // Unlimited reports whether neither dimension is limited.
