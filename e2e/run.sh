@@ -90,23 +90,9 @@ DOC_PROBLEM=""
 "$E2E/docs.sh" "${E2E_DOC:-$E2E/../README.md}" >"$T/docs.log" 2>&1 || DOC_PROBLEM=$(cat "$T/docs.log")
 
 # ---- our binaries ------------------------------------------------------------------
-GO=$(command -v go || echo /usr/local/go/bin/go)
 mkdir -p "$T/bin"
 BUILD_ERR=()
-for b in deliver lmtpd; do
-  if [[ $AGENT == dovecot ]]; then break; fi
-  given=E2E_${b^^}
-  if [[ -n ${!given:-} ]]; then
-    install -m 0755 "${!given}" "$T/bin/$b" && log "testing $b = ${!given}" && continue
-  fi
-  # built as scripts/build.sh ships it (static), one binary at a time so a failure names it
-  if (cd "$REPO" && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/$b" "./cmd/$b") >"$T/build-$b.log" 2>&1; then
-    log "built cmd/$b"
-  else
-    BUILD_ERR+=("$b")
-    log "cmd/$b does not build:"; sed 's/^/    /' "$T/build-$b.log" | head -20 >&2
-  fi
-done
+[[ $AGENT == dovecot ]] || build_ours "$T/bin"
 chmod -R a+rX "$T/bin"
 DELIVER=$T/bin/deliver LMTPD=$T/bin/lmtpd
 
