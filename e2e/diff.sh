@@ -14,6 +14,7 @@
 #     E2E_SETUPS="pg my002 my004 sqlite"   which setups
 #     E2E_ROUTES="pipe lmtp"               which routes
 #     E2E_CASES="plain detail ..."         which cases (default: all; see CASES below)
+#     E2E_AGENT=ours|dovecot               dovecot = harness self-test: Dovecot on both sides
 #     E2E_KEEP=1                           keep the temp dir even on success
 #     E2E_DELIVER=/path E2E_LMTPD=/path    test these binaries instead of building ./cmd/...
 # Prints one row per (setup, route, case) and exits 1 if any row disagrees.
@@ -52,16 +53,18 @@ RUN_ID=$(basename "$T" | cut -d. -f2)
 log "temp dir $T"
 ensure_users
 
+DIFF_AGENT=${E2E_AGENT:-ours}
+[[ $DIFF_AGENT == ours || $DIFF_AGENT == dovecot ]] || die "E2E_AGENT: want ours or dovecot"
 mkdir -p "$T/bin"
 BUILD_ERR=()
-build_ours "$T/bin"
+[[ $DIFF_AGENT == dovecot ]] || build_ours "$T/bin"
 ((${#BUILD_ERR[@]} == 0)) || die "cmd/${BUILD_ERR[*]} does not build"
 chmod -R a+rX "$T/bin"
 DELIVER=$T/bin/deliver LMTPD=$T/bin/lmtpd
 
 # the values the setups' templates need besides the database
 MD_HOSTNAME=mx.e2e.test SENDER=alice@remote.example
-AGENT=ours # lib/dovecot.sh: no self-test include
+AGENT=ours # lib/dovecot.sh: no include of run.sh's self-test (conf/dovecot/selftest.conf)
 : >"$T/rows.tsv"
 for setup in "${SETUPS[@]}"; do
   setup_roles "$setup"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: formatting, vet, unit and integration tests
 # (race detector on, real PostgreSQL/MariaDB/SQLite), then the real-stack
-# suite (Postfix drives deliver and lmtpd, Dovecot reads what they wrote).
+# suite (Postfix drives deliver and lmtpd, Dovecot reads what they wrote) and
+# the differential test (maildeliver and Dovecot deliver the same mail: same place?).
 # Needs root (deliver drops to mailbox uids): it installs the Debian
 # packages it needs and starts the machine's PostgreSQL and MariaDB first.
 set -euo pipefail
@@ -24,5 +25,11 @@ go vet -tags maildeliver_nosql ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 
+# both suites run even when the first fails: each prints its own table
 echo "== real stack (Postfix + Dovecot)"
-e2e/run.sh
+rc=0
+e2e/run.sh || rc=1
+
+echo "== differential test against Dovecot (dovecot-lda, Dovecot's lmtp)"
+e2e/diff.sh || rc=1
+exit $rc

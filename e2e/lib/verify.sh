@@ -18,7 +18,10 @@ check_delivered() {
   mbox=$(dc_mailbox "$folder")
   where=$(dc_where "$user" "$id") || { problem "$case/$user: doveadm fetch failed (see doveadm.err)"; return 1; }
   n=$(grep -c . <<<"$where" || true)
-  if ((n == 0)); then problem "$case: Dovecot finds no message for $user (Postfix said sent)"; return 1; fi
+  if ((n == 0)); then
+    problem "$case: Dovecot finds no message for $user ($([[ $outcome == direct ]] && echo "delivery by hand exited 0" || echo "Postfix said sent"))"
+    return 1
+  fi
   if ((n > 1)) || [[ $where != "$mbox" ]]; then
     problem "$case: for $user Dovecot finds it in [$(tr '\n' ' ' <<<"$where")], want exactly once in $mbox"; return 1
   fi
