@@ -4,7 +4,7 @@
 # the standalone lmtp and doveadm; maildeliver's deliver and lmtpd read the setup's TOML
 # with the case's location. Everything of one row lives under $K = $T/<setup>/<case>-<route>.
 
-ALL_CASES=(plain mixedcase mixedcase-detail lowervars detail detail-utf8 layoutfs inbox utf8 combined)
+ALL_CASES=(plain mixedcase mixedcase-detail lowervars detail detail-utf8 detail-dot layoutfs layoutfs-dot inbox utf8 combined)
 DOVECOT_LDA=/usr/lib/dovecot/dovecot-lda
 DOVECOT_LMTP=/usr/lib/dovecot/lmtp
 
@@ -45,7 +45,10 @@ case_plan() {
   lowervars) CASE_LOC=$LOC_LOWER RCPT=("$U_MAIN" "$U_OTHER") FOLDER=("" "") ;;
   detail) RCPT+=("$l+lists@$d") FOLDER+=(lists) ;;
   detail-utf8) RCPT+=("$l+Entwürfe@$d") FOLDER+=(Entwürfe) ;;
+  # a dot in the detail is Maildir++'s hierarchy separator: folder a, subfolder b
+  detail-dot) RCPT+=("$l+a.b@$d") FOLDER+=(a.b) ;;
   layoutfs) CASE_LOC+=:LAYOUT=fs RCPT+=("$l+lists@$d") FOLDER+=(lists) ;;
+  layoutfs-dot) CASE_LOC+=:LAYOUT=fs RCPT+=("$l+a.b@$d") FOLDER+=(a.b) ;;
   inbox) CASE_LOC+=:INBOX=$INBOX_PATH RCPT+=("$l+lists@$d") FOLDER+=(lists) ;;
   # Dovecot 2.3 spells the option UTF-8 ("UTF8" is "Unknown setting")
   utf8) CASE_LOC+=:UTF-8 RCPT+=("$l+Entwürfe@$d") FOLDER+=(Entwürfe) ;;
