@@ -271,3 +271,39 @@ func sortFlags(f string) string {
 	sort.Strings(fl)
 	return strings.Join(fl, " ")
 }
+
+// TestImportExitCodes: -import's command line errors are 4.3.5 (exit 75),
+// an unknown user 5.1.1 (67) before anything is read, and a partial
+// import exits with its worst failure after the summary line.
+func TestImportExitCodes(t *testing.T) {
+	requireRoot(t)
+	db := testdb.SQLite(t, t.TempDir())
+	db.Exec(t, testdb.Seed000+testdb.Seed000Data)
+	e := newEnv(t, db, "", "", "[quota]\ndefault = \"100\"\n")
+	rewriteQuery(t, e, testdb.Seed000Query(filepath.Join(e.dir, "home")))
+	e.mkdirOwned("home/domain.org", 1001, 1001)
+	mbox := filepath.Join(t.TempDir(), "a.mbox")
+	from := "From a@b Tue Dec  1 15:23:54 2026\n"
+	os.WriteFile(mbox, []byte(from+"Subject: 1\n\nsmall\n\n"+from+"Subject: 2\n\n"+strings.Repeat("big ", 40)+"\n"), 0o600)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		prefix string
+	}{
+		{"no path", []string{"-d", "user@domain.org", "-import"}, 75, "4.3.5 usage: -import needs at least one path"},
+		{"no -d", []string{"-import", mbox}, 75, "4.3.5 usage: -import needs -d"},
+		{"bad format", []string{"-mbox-format", "mboxcl2", "-d", "user@domain.org", "-import", mbox}, 75, "4.3.5 usage: mbox format"},
+		{"missing path", []string{"-d", "user@domain.org", "-import", mbox, mbox + ".none"}, 75, "4.3.5 cannot import "},
+		{"unknown user", []string{"-d", "nobody@domain.org", "-import", mbox}, 67, "5.1.1 "},
+		{"over quota", []string{"-d", "user@domain.org", "-import", mbox}, 73,
+			"5.2.2 <user@domain.org>: mailbox is full: " + mbox + " line 6\nimported=1 skipped=0 failed=1 stopped=yes\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.deliver("", tc.args...)
+			if r.code != tc.code || !strings.HasPrefix(r.out, tc.prefix) {
+				t.Fatalf("exit %d %q, want %d %q", r.code, r.out, tc.code, tc.prefix)
+			}
+		})
+	}
+}
