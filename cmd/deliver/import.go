@@ -33,7 +33,17 @@ func (o *importOptions) flags(fs *flag.FlagSet) {
 
 func (o *importOptions) parsed(fs *flag.FlagSet, rcpt string) error {
 	o.paths = fs.Args()
+	var other string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "f", "a", "p", "check", "quota", "quota-recalc":
+			other = f.Name
+		}
+	})
 	switch {
+	case other != "":
+		// Silently ignoring -f or -p would store something else than asked.
+		return fmt.Errorf("-%s cannot be combined with -import", other)
 	case rcpt == "":
 		return errors.New("-import needs -d RECIPIENT")
 	case len(o.paths) == 0:

@@ -293,6 +293,7 @@ func TestImportExitCodes(t *testing.T) {
 	}{
 		{"no path", []string{"-d", "user@domain.org", "-import"}, 75, "4.3.5 usage: -import needs at least one path"},
 		{"no -d", []string{"-import", mbox}, 75, "4.3.5 usage: -import needs -d"},
+		{"with -p", []string{"-p", mbox, "-d", "user@domain.org", "-import", mbox}, 75, "4.3.5 usage: -p cannot be combined with -import"},
 		{"bad format", []string{"-mbox-format", "mboxcl2", "-d", "user@domain.org", "-import", mbox}, 75, "4.3.5 usage: mbox format"},
 		{"missing path", []string{"-d", "user@domain.org", "-import", mbox, mbox + ".none"}, 75, "4.3.5 cannot import "},
 		{"unknown user", []string{"-d", "nobody@domain.org", "-import", mbox}, 67, "5.1.1 "},

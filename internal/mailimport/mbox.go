@@ -266,11 +266,30 @@ func ParseFromLine(l []byte) (FromLine, bool) {
 	if !ok || len(l) > 1024 || !strings.HasSuffix(s, "\n") {
 		return FromLine{}, false
 	}
-	f := strings.Fields(strings.TrimSuffix(s, "\n"))
+	s = strings.TrimSuffix(s, "\n")
 	sender := ""
-	if s[0] != ' ' && s[0] != '\t' && len(f) > 0 { // "From  date": empty sender
-		sender, f = f[0], f[1:]
+	switch {
+	case s == "" || s[0] == ' ' || s[0] == '\t': // "From  date": empty sender
+	case s[0] == '"': // a quoted local part may hold spaces: "a b"@example.org
+		end := strings.IndexByte(s[1:], '"')
+		if end < 0 {
+			return FromLine{}, false
+		}
+		end += 2
+		if sp := strings.IndexAny(s[end:], " \t"); sp >= 0 {
+			end += sp
+		} else {
+			end = len(s)
+		}
+		sender, s = s[:end], s[end:]
+	default:
+		end := strings.IndexAny(s, " \t")
+		if end < 0 {
+			return FromLine{}, false
+		}
+		sender, s = s[:end], s[end:]
 	}
+	f := strings.Fields(s)
 	if len(f) < 4 {
 		return FromLine{}, false
 	}
