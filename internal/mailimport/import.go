@@ -191,13 +191,12 @@ func (im *importer) source(ctx context.Context, s source) {
 
 // msg is one message met in a source, digested.
 type msg struct {
-	where  string // for failure lines: path, line or file name
-	dir    string // destination Maildir++ directory, "" = INBOX
-	meta   meta
-	from   *FromLine // mbox only
-	mtime  time.Time
-	info   string // "" = new/
-	noInfo bool   // info not given by the source: meta's Status decides
+	where string // for failure lines: path, line or file name
+	dir   string // destination Maildir++ directory, "" = INBOX
+	meta  meta
+	from  *FromLine // mbox only
+	mtime time.Time
+	info  string // Maildir info to store with, "" = new/
 }
 
 // one imports m, whose content the second read yields from content,
@@ -221,9 +220,6 @@ func (im *importer) one(ctx context.Context, m msg, content io.Reader) {
 	t := *im.target
 	t.FolderDir, t.Folder = m.dir, folderName(m.dir)
 	req := delivery.ImportRequest{ID: delivery.NewID(), MessageID: m.meta.messageID, Info: m.info, MTime: m.mtime}
-	if m.noInfo {
-		req.Info = m.meta.info()
-	}
 	if m.from != nil {
 		req.Sender, req.ReturnPath = m.from.EnvelopeSender()
 		req.ReturnPath = req.ReturnPath && !m.meta.returnPath

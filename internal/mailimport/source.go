@@ -107,7 +107,7 @@ func (im *importer) file(ctx context.Context, path string) error {
 		}
 		from := dm.From
 		im.one(ctx, msg{where: where, dir: im.target.FolderDir, meta: md, from: &from,
-			mtime: from.Date, noInfo: true}, sm.Body)
+			mtime: from.Date, info: md.info()}, sm.Body)
 	}
 	return nil
 }
