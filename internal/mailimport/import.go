@@ -25,7 +25,9 @@
 //     becomes the received date (mtime); the Status and X-Status fields
 //     (as mutt, Pine and Dovecot's mbox write them) become flags: Status R
 //     is S (seen), X-Status A, F, T, D are R, F, D, T; a message with
-//     either field is stored in cur/, without in new/.
+//     either field is stored in cur/, without in new/. Content-Length
+//     fields (mboxcl, mboxcl2) are not used to split: an mboxcl2 file, which
+//     escapes nothing, splits wrongly where a body line is a valid From_ line.
 //   - any other file is one message.
 //
 // A message is stored as it is (line endings as LF), as Dovecot's doveadm
