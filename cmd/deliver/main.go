@@ -5,6 +5,7 @@
 //	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
 //	deliver [-c CONFIG] -check [-d ADDRESS]
 //	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
+//	deliver [-c CONFIG] [-m FOLDER] [-mbox-format F] -d RECIPIENT -import PATH...
 //
 // On failure it writes exactly one line to stderr, starting with an RFC 3463
 // enhanced status code, and exits with a sysexits(3) code (see package
@@ -47,6 +48,9 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
               that its owner can write there (a dry run: nothing is written)
   -quota ADDRESS   print the recipient's quota limit and usage (key=value)
   -quota-recalc    recount the maildir first (with -quota, or -quota-recalc ADDRESS)
+  -import PATH...  import mbox files, maildirs and message files for -d (paths last;
+                   a re-run skips what was imported; summary on stdout)
+  -mbox-format F   with -import: "mboxrd" (default) or "mboxo"
   -h, -help   this text
 `
 
@@ -59,6 +63,7 @@ type options struct {
 	quota                                    string
 	check, recalc                            bool
 	senderSet                                bool // -f given (even as "")
+	imports                                  importOptions
 }
 
 // run is deliver's whole life; it returns the exit code.
@@ -98,6 +103,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	defer db.Close()
 	agent := delivery.NewAgent(cfg, db, log)
+	if opt.imports.on {
+		return runImport(agent, opt, stdout, stderr)
+	}
 	if opt.quota != "" {
 		rep, err := agent.Quota(context.Background(), opt.quota, opt.recalc)
 		if err != nil {
@@ -229,8 +237,12 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.check, "check", false, "")
 	fs.StringVar(&o.quota, "quota", "", "")
 	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
+	o.imports.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.imports.on {
+		return o, o.imports.parsed(fs, o.rcpt)
 	}
 	fs.Visit(func(f *flag.Flag) { o.senderSet = o.senderSet || f.Name == "f" })
 	if o.recalc && o.quota == "" && fs.NArg() == 1 {

@@ -94,6 +94,30 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 		return Result{}, err
 	}
 	prefix := a.prefix(t, req)
+	return a.store(ctx, t, storeOptions{id: req.ID}, func(w io.Writer) error {
+		if _, err := io.WriteString(w, prefix); err != nil {
+			return err
+		}
+		if _, err := w.Write(fields); err != nil {
+			return err
+		}
+		_, err := io.Copy(w, body)
+		return err
+	})
+}
+
+// storeOptions are what an import sets on top of a normal delivery.
+type storeOptions struct {
+	id    string    // delivery id, for the log
+	info  string    // Maildir info ("2,FLAGS"): the file goes to cur/
+	mtime time.Time // the file's mtime (Dovecot's received date), zero = now
+}
+
+// store is the one write path of every message: as the mailbox owner, open
+// the maildir and the folder (INBOX when the folder is gone and autocreate
+// is off), write durably with the quota checked before the file becomes
+// visible, then account it in maildirsize.
+func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write func(io.Writer) error) (Result, error) {
 	var res Result
 	err := privilege.Run(t.UID, t.GID, func() error {
 		d, err := maildir.Open(t.Maildir, t.UID)
@@ -117,25 +141,18 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			return err
 		}
 		defer f.Close()
-		a.autosubscribe(d, f, t, req.ID)
+		a.autosubscribe(d, f, t, opt.id)
 		checked := false
 		w, err := f.Deliver(a.namer, maildir.DeliverOptions{
 			Mode:    os.FileMode(a.cfg.Mail.FileMode),
 			SyncNew: a.SyncNew,
+			Info:    opt.info,
+			MTime:   opt.mtime,
 			Check: func(size int64) error {
 				checked = true
 				return a.checkQuota(ctx, d.Root(), t, size)
 			},
-		}, func(w io.Writer) error {
-			if _, err := io.WriteString(w, prefix); err != nil {
-				return err
-			}
-			if _, err := w.Write(fields); err != nil {
-				return err
-			}
-			_, err := io.Copy(w, body)
-			return err
-		})
+		}, write)
 		res.File, res.Size = w.Name, w.Size
 		if checked {
 			if err != nil {
@@ -143,7 +160,7 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			} else if qerr := quota.Add(d.Root(), t.Quota, w.Size, 1); qerr != nil {
 				// Delivered and durable: a maildirsize that missed this
 				// line is corrected by the next recalculation.
-				a.log.Warn("maildirsize update failed", "id", req.ID, "to", t.Recipient, "error", qerr)
+				a.log.Warn("maildirsize update failed", "id", opt.id, "to", t.Recipient, "file", w.Name, "error", qerr)
 			}
 		}
 		return err

@@ -13,6 +13,10 @@
 //     file is never overwritten;
 //  4. fsync new/.
 //
+// A message stored with flags (an import keeping a source's flags, see
+// DeliverOptions.Info) goes to cur/<name>,S=<size>:2,<flags> instead, and
+// cur/ is the directory fsynced: Dovecot's maildir-save does the same.
+//
 // Only after step 4 may the caller report success. Any failure removes the
 // tmp file, and a failure in step 4 also takes the entry back out of new/
 // (unlink, retried; else renamed back to tmp/), so nothing half-done is
@@ -221,46 +225,53 @@ func checkFolderDir(dir string) error {
 func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
 	f := &Folder{base: base, owned: owned, created: created}
 	var err error
-	if f.tmp, f.new, err = d.subdirs(base); err != nil {
+	if f.tmp, f.new, f.cur, err = d.subdirs(base); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// subdirs opens tmp and new below base, creating tmp, new and cur when one
+// subdirs opens tmp, new and cur below base, creating all three when one
 // is missing (Dovecot and Courier create them lazily too).
-func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
-	tmp, err = openSub(base, "tmp")
-	if err == nil {
-		nw, err = openSub(base, "new")
+func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
+	names := [3]string{"tmp", "new", "cur"}
+	var fds [3]*os.File
+	closeAll := func() {
+		for i, f := range fds {
+			if f != nil {
+				f.Close()
+				fds[i] = nil
+			}
+		}
 	}
+	open := func() error {
+		for i, n := range names {
+			f, err := openSub(base, n)
+			if err != nil {
+				return err
+			}
+			fds[i] = f
+		}
+		return nil
+	}
+	err = open()
 	if errors.Is(err, os.ErrNotExist) {
-		if tmp != nil {
-			tmp.Close()
-		}
-		if err = makeSubdirs(base); err != nil {
-			return nil, nil, err
-		}
-		if tmp, err = openSub(base, "tmp"); err == nil {
-			nw, err = openSub(base, "new")
+		closeAll()
+		if err = makeSubdirs(base); err == nil {
+			err = open()
 		}
 	}
-	if err == nil {
-		if err = d.checkOwner(tmp); err == nil {
-			err = d.checkOwner(nw)
+	for _, f := range fds {
+		if err == nil && f != nil {
+			err = d.checkOwner(f)
 		}
 	}
 	if err != nil {
-		if tmp != nil {
-			tmp.Close()
-		}
-		if nw != nil {
-			nw.Close()
-		}
-		return nil, nil, err
+		closeAll()
+		return nil, nil, nil, err
 	}
-	return tmp, nw, nil
+	return fds[0], fds[1], fds[2], nil
 }
 
 // createFolder makes a folder's directory name below parent. A Maildir++
@@ -311,10 +322,10 @@ func (d *Dir) checkOwner(f *os.File) error {
 
 // Folder is one open Maildir folder (INBOX or a Maildir++ folder).
 type Folder struct {
-	base     *os.File // folder root; the Dir's root (or INBOX=) for INBOX
-	owned    bool     // base is ours to close
-	created  bool     // Folder created it (for autosubscribe)
-	tmp, new *os.File
+	base          *os.File // folder root; the Dir's root (or INBOX=) for INBOX
+	owned         bool     // base is ours to close
+	created       bool     // Folder created it (for autosubscribe)
+	tmp, new, cur *os.File
 }
 
 // Created reports whether this Folder call created the folder: the caller
@@ -323,7 +334,7 @@ func (f *Folder) Created() bool { return f.created }
 
 // Close releases the folder's directories.
 func (f *Folder) Close() error {
-	for _, d := range []*os.File{f.tmp, f.new} {
+	for _, d := range []*os.File{f.tmp, f.new, f.cur} {
 		if d != nil {
 			d.Close()
 		}
@@ -339,7 +350,7 @@ func (f *Folder) NewDir() *os.File { return f.new }
 
 // Written describes a delivered file.
 type Written struct {
-	Name string // file name in new/, with ",S="
+	Name string // file name in new/ (in cur/ when Info was set), with ",S="
 	Size int64
 }
 
@@ -352,11 +363,44 @@ type DeliverOptions struct {
 	// SyncNew, if set, replaces the fsync of new/ (group commit). It must
 	// return only once new/ is durable.
 	SyncNew func(dir *os.File) error
+	// Info, if set, is the message's Maildir info ("2," and its flags, as
+	// package mailimport keeps them): the file goes to cur/ as
+	// <name>,S=<size>:<Info> instead of new/, as Dovecot's maildir-save
+	// does for a message saved with flags, and cur/ is fsynced (SyncNew
+	// is not used). See CheckInfo.
+	Info string
+	// MTime, if set, becomes the file's modification time before it is
+	// fsynced: Dovecot reads a maildir message's received date
+	// (INTERNALDATE) from it.
+	MTime time.Time
+}
+
+// CheckInfo reports whether info is a Maildir info this package writes:
+// "2," followed by flags, each an ASCII letter, in strictly ascending
+// order (the Maildir specification's rule; Dovecot and Courier rely on
+// it), so that it can never add a path or another separator to a name.
+func CheckInfo(info string) error {
+	flags, ok := strings.CutPrefix(info, "2,")
+	if !ok {
+		return fmt.Errorf("maildir: info %q does not start with \"2,\"", info)
+	}
+	for i := 0; i < len(flags); i++ {
+		c := flags[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') || i > 0 && flags[i-1] >= c {
+			return fmt.Errorf("maildir: info %q: flags must be ASCII letters in ascending order", info)
+		}
+	}
+	return nil
 }
 
 // Deliver writes one message: write produces the content. It returns only
 // once the file and new/ are durable.
 func (f *Folder) Deliver(n *Namer, opt DeliverOptions, write func(w io.Writer) error) (Written, error) {
+	if opt.Info != "" {
+		if err := CheckInfo(opt.Info); err != nil {
+			return Written{}, err
+		}
+	}
 	base := n.Next()
 	tmpFD, err := unix.Openat(int(f.tmp.Fd()), base,
 		unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(opt.Mode.Perm()))
@@ -365,7 +409,7 @@ func (f *Folder) Deliver(n *Namer, opt DeliverOptions, write func(w io.Writer) e
 	}
 	file := os.NewFile(uintptr(tmpFD), base)
 	removeTmp := func() { unix.Unlinkat(int(f.tmp.Fd()), base, 0) }
-	size, err := writeSync(file, opt.Mode, write)
+	size, err := writeSync(file, opt, write)
 	if err == nil && opt.Check != nil {
 		err = opt.Check(size)
 	}
@@ -373,20 +417,23 @@ func (f *Folder) Deliver(n *Namer, opt DeliverOptions, write func(w io.Writer) e
 		removeTmp()
 		return Written{}, err
 	}
-	final, err := f.moveToNew(n, base, size)
+	dest, suffix, sync := f.new, "", opt.SyncNew
+	if opt.Info != "" {
+		dest, suffix, sync = f.cur, ":"+opt.Info, nil
+	}
+	final, err := f.moveTo(dest, n, base, size, suffix)
 	if err != nil {
 		removeTmp()
 		return Written{}, err
 	}
-	sync := opt.SyncNew
 	if sync == nil {
 		sync = func(d *os.File) error { return d.Sync() }
 	}
-	if err := sync(f.new); err != nil {
-		// Not durable, so not delivered: take it back out of new/ so that a
+	if err := sync(dest); err != nil {
+		// Not durable, so not delivered: take it back out so that a
 		// retry does not make a duplicate.
-		err = fmt.Errorf("maildir: fsync new/: %w", err)
-		if werr := f.withdraw(base, final); werr != nil {
+		err = fmt.Errorf("maildir: fsync %s/: %w", filepath.Base(dest.Name()), err)
+		if werr := f.withdraw(dest, base, final); werr != nil {
 			return Written{}, fmt.Errorf("%w: %w", err, werr)
 		}
 		return Written{}, err
@@ -405,7 +452,7 @@ var ErrLeftInNew = errors.New("maildir: undelivered file left in new/")
 // a short wait.
 var withdrawPauses = [...]time.Duration{0, 10 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond}
 
-// withdraw takes new/final out of new/ after new/ could not be made
+// withdraw takes final out of dest (new/, or cur/) after dest could not be made
 // durable. Reporting success is not an option then (the entry may not
 // survive a crash), and a file that stays visible in new/ is read as mail
 // while Postfix retries it: a duplicate. So: unlink it, retrying a few
@@ -413,31 +460,32 @@ var withdrawPauses = [...]time.Duration{0, 10 * time.Millisecond, 100 * time.Mil
 // and it expires like any stale tmp file. Then fsync new/ once more, so
 // the removal is on disk if the disk lets it. Only when every try failed
 // is the file left in new/: ErrLeftInNew, with its name, for the log.
-func (f *Folder) withdraw(base, final string) error {
-	nw, tmp := int(f.new.Fd()), int(f.tmp.Fd())
+func (f *Folder) withdraw(dest *os.File, base, final string) error {
+	nw, tmp := int(dest.Fd()), int(f.tmp.Fd())
 	var err error
 	for _, pause := range withdrawPauses {
 		time.Sleep(pause) // not synchronisation: a back-off for a failing disk
 		if err = unix.Unlinkat(nw, final, 0); err == nil || errors.Is(err, unix.ENOENT) {
-			f.new.Sync()
+			dest.Sync()
 			return nil
 		}
 		err2 := unix.Renameat2(nw, final, tmp, base, unix.RENAME_NOREPLACE)
 		if err2 == nil {
 			unix.Unlinkat(tmp, base, 0) // best effort: a tmp file is harmless
-			f.new.Sync()
+			dest.Sync()
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: new/%s: unlink: %w", ErrLeftInNew, final, err)
+	return fmt.Errorf("%w: %s/%s: unlink: %w", ErrLeftInNew, filepath.Base(dest.Name()), final, err)
 }
 
-// writeSync writes the content through a buffer, fsyncs and closes the file.
-func writeSync(file *os.File, mode os.FileMode, write func(io.Writer) error) (int64, error) {
+// writeSync writes the content through a buffer, sets opt's mode and
+// mtime, fsyncs and closes the file.
+func writeSync(file *os.File, opt DeliverOptions, write func(io.Writer) error) (int64, error) {
 	defer file.Close()
-	if mode.Perm() != 0o600 {
+	if opt.Mode.Perm() != 0o600 {
 		// The process umask may have cleared group bits.
-		if err := file.Chmod(mode.Perm()); err != nil {
+		if err := file.Chmod(opt.Mode.Perm()); err != nil {
 			return 0, err
 		}
 	}
@@ -449,6 +497,12 @@ func writeSync(file *os.File, mode os.FileMode, write func(io.Writer) error) (in
 	if err := bw.Flush(); err != nil {
 		return 0, err
 	}
+	if !opt.MTime.IsZero() {
+		ts := []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), unix.NsecToTimespec(opt.MTime.UnixNano())}
+		if err := unix.UtimesNanoAt(int(file.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
+			return 0, &os.PathError{Op: "utimens", Path: file.Name(), Err: err}
+		}
+	}
 	if err := file.Sync(); err != nil {
 		return 0, fmt.Errorf("maildir: fsync: %w", err)
 	}
@@ -458,14 +512,15 @@ func writeSync(file *os.File, mode os.FileMode, write func(io.Writer) error) (in
 	return cw.n, nil
 }
 
-// moveToNew renames tmp/base into new/ under its final name without ever
-// replacing an existing file; on a name collision it picks a new name.
-func (f *Folder) moveToNew(n *Namer, base string, size int64) (string, error) {
-	tmp, nw := int(f.tmp.Fd()), int(f.new.Fd())
+// moveTo renames tmp/base into dest (new/ or cur/) under its final name
+// (base, ",S=<size>", suffix) without ever replacing an existing file; on
+// a name collision it picks a new name.
+func (f *Folder) moveTo(dest *os.File, n *Namer, base string, size int64, suffix string) (string, error) {
+	tmp, nw := int(f.tmp.Fd()), int(dest.Fd())
 	for attempt := 0; attempt < 5; attempt++ {
-		final := WithSize(base, size)
+		final := WithSize(base, size) + suffix
 		if attempt > 0 {
-			final = WithSize(n.Next(), size)
+			final = WithSize(n.Next(), size) + suffix
 		}
 		err := unix.Renameat2(tmp, base, nw, final, unix.RENAME_NOREPLACE)
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
@@ -479,11 +534,11 @@ func (f *Folder) moveToNew(n *Namer, base string, size int64) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", &os.PathError{Op: "rename", Path: "new/" + final, Err: err}
+			return "", &os.PathError{Op: "rename", Path: filepath.Base(dest.Name()) + "/" + final, Err: err}
 		}
 		return final, nil
 	}
-	return "", fmt.Errorf("maildir: could not find a free name in new/")
+	return "", fmt.Errorf("maildir: could not find a free name in %s/", filepath.Base(dest.Name()))
 }
 
 type countWriter struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var nameRE = regexp.MustCompile(`^(\d+)\.M(\d+)P(\d+)Q(\d+)R([0-9a-f]{8})\.([^/:]+),S=(\d+)$`)
@@ -198,7 +199,7 @@ func TestNoOverwrite(t *testing.T) {
 	victim := filepath.Join(root, "new", WithSize(base, 3))
 	os.WriteFile(victim, []byte("old"), 0o600)
 	os.WriteFile(filepath.Join(root, "tmp", base), []byte("new"), 0o600)
-	final, err := f.moveToNew(n, base, 3)
+	final, err := f.moveTo(f.new, n, base, 3, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,4 +285,70 @@ func FuzzFolderDir(f *testing.F) {
 			t.Fatalf("FolderDir(%q) = %q is not one safe component", name, dir)
 		}
 	})
+}
+
+// A message with an info goes to cur/ with ":2,FLAGS" after its size, and
+// keeps the given mtime (Dovecot's received date for maildir).
+func TestDeliverInfoAndMTime(t *testing.T) {
+	root := t.TempDir()
+	d, err := Open(root, os.Geteuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Folder("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	w, err := f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600, Info: "2,FS", MTime: mtime},
+		func(w io.Writer) error { _, err := io.WriteString(w, "abc"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(w.Name, ",S=3:2,FS") {
+		t.Fatalf("name %q", w.Name)
+	}
+	st, err := os.Stat(filepath.Join(root, "cur", w.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().Equal(mtime) {
+		t.Fatalf("mtime %v, want %v", st.ModTime(), mtime)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "new")); len(ents) != 0 {
+		t.Fatalf("new/ holds %d files", len(ents))
+	}
+}
+
+func TestCheckInfo(t *testing.T) {
+	for info, ok := range map[string]bool{
+		"2,": true, "2,S": true, "2,DFRST": true, "2,Sa": true,
+		"1,S": false, "2,SF": false, "2,SS": false, "2,S/": false, "2,S:": false, "S": false, "": false,
+	} {
+		if err := CheckInfo(info); (err == nil) != ok {
+			t.Errorf("CheckInfo(%q) = %v", info, err)
+		}
+	}
+	_, err := deliverInfo(t, "2,/x")
+	if err == nil {
+		t.Fatal("bad info accepted")
+	}
+}
+
+func deliverInfo(t *testing.T, info string) (Written, error) {
+	root := t.TempDir()
+	d, err := Open(root, os.Geteuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	f, err := d.Folder("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600, Info: info},
+		func(w io.Writer) error { return nil })
 }
