@@ -45,6 +45,7 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -check      validate the configuration, print it (secrets masked), test the userdb
   -quota ADDRESS   print the recipient's quota limit and usage (key=value)
   -quota-recalc    recount the maildir first (with -quota, or -quota-recalc ADDRESS)
+  -version   print the version and build information
   -h, -help   this text
 `
 
@@ -55,7 +56,7 @@ func main() {
 type options struct {
 	config, sender, orig, folder, file, rcpt string
 	quota                                    string
-	check, recalc                            bool
+	check, recalc, version                   bool
 	senderSet                                bool // -f given (even as "")
 }
 
@@ -71,6 +72,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	opt, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
+		return status.ExitOK
+	}
+	if opt.version {
+		fmt.Fprint(stdout, cli.Version("deliver"))
 		return status.ExitOK
 	}
 	if err != nil {
@@ -211,6 +216,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.check, "check", false, "")
 	fs.StringVar(&o.quota, "quota", "", "")
 	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -220,6 +226,8 @@ func parseFlags(args []string) (options, error) {
 		return o, nil
 	}
 	switch {
+	case o.version:
+		return o, nil
 	case o.recalc && o.quota == "":
 		return o, errors.New("-quota-recalc needs a recipient")
 	case o.quota != "":

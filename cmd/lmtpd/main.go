@@ -54,8 +54,8 @@ func main() {
 }
 
 type options struct {
-	config string
-	check  bool
+	config         string
+	check, version bool
 }
 
 // run is lmtpd's whole life; it returns the exit code.
@@ -69,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	opt, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
+		return status.ExitOK
+	}
+	if opt.version {
+		fmt.Fprint(stdout, cli.Version("lmtpd"))
 		return status.ExitOK
 	}
 	if err != nil {
@@ -166,6 +170,7 @@ func parseFlags(args []string) (options, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.config, "c", config.DefaultPath, "")
 	fs.BoolVar(&o.check, "check", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
