@@ -95,6 +95,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	defer closer.Close()
+	log, detail := withDetail(log, stderr)
 	db, err := openUserdb(cfg, log)
 	if err != nil {
 		return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
@@ -128,7 +129,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		err = status.Temp("internal error, message queued for retry")
 	}
 	if err != nil {
-		return cli.Fail(stderr, status.From(err))
+		code := cli.Fail(stderr, status.From(err))
+		detail.print(stderr) // after the DSN line, and only on a terminal
+		return code
 	}
 	return status.ExitOK
 }
