@@ -40,6 +40,7 @@ const usage = `usage: lmtpd [-c CONFIG]
 Serves LMTP where [lmtp] listen says and delivers into Maildirs.
   -c CONFIG   configuration file (default ` + config.DefaultPath + `)
   -check      validate the configuration, print it (secrets masked), test the userdb
+  -version   print the version and build information
   -h, -help   this text
 
 Signals: SIGTERM/SIGINT shut down gracefully ([lmtp] shutdown_timeout);
