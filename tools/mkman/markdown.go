@@ -59,8 +59,8 @@ func blocks(lines []string) []block {
 	for i := 0; i < len(lines); {
 		l := lines[i]
 		switch {
-		case strings.TrimSpace(l) == "":
-			i++
+		case strings.TrimSpace(l) == "", strings.HasPrefix(l, "<!--") && strings.HasSuffix(l, "-->"):
+			i++ // a blank line, or a marker for the README's own tests (e2e/docs.sh)
 		case strings.HasPrefix(l, "```"):
 			b := block{kind: "fence", info: strings.TrimPrefix(l, "```")}
 			for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {

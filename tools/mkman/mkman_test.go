@@ -205,6 +205,8 @@ func TestMarkdown(t *testing.T) {
 	var w strings.Builder
 	roff(&w, blocks(strings.Split(`### Exit codes
 
+<!-- e2e: conf/x -->
+
 .leading dot, a back\slash, `+"`-x \\d`"+`, **bold**, [link](#anchor), [web](https://example.org/) and “quotes”
 
     'quoted code line
