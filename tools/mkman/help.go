@@ -29,7 +29,9 @@ type option struct {
 	Text string
 }
 
-var optionRE = regexp.MustCompile(`^  (-\S.*?)\s{2,}(\S.*)$`)
+// optionRE: two spaces, the flag and its arguments, two or more spaces
+// and the text, which may also start on the next line.
+var optionRE = regexp.MustCompile(`^  (-\S.*?)(?:\s{2,}(\S.*))?$`)
 
 func parseHelp(name, s string) (help, bool) {
 	var h help
@@ -57,7 +59,7 @@ func parseHelp(name, s string) (help, bool) {
 			h.Options = append(h.Options, option{Spec: m[1], Text: m[2]})
 		case strings.HasPrefix(l, "    ") && len(h.Options) > 0 && len(para) == 0:
 			o := &h.Options[len(h.Options)-1]
-			o.Text += " " + trimmed
+			o.Text = strings.TrimSpace(o.Text + " " + trimmed)
 		case trimmed == "":
 			flush()
 		case strings.HasPrefix(l, " "):

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -197,6 +198,32 @@ func otherPackage(file *ast.File, x ast.Expr) bool {
 		}
 	}
 	return false
+}
+
+// TestParseHelp: the usage format, with an option whose text starts on
+// the next line.
+func TestParseHelp(t *testing.T) {
+	h, ok := parseHelp("x", `usage: x [-a] -b FILE
+       x -c
+
+Does x.
+  -a          all
+  -b FILE     the file,
+              continued
+  -c-long-name
+              alone on its line
+
+Signals: none.
+`)
+	want := help{Synopsis: []string{"x [-a] -b FILE", "x -c"}, Description: []string{"Does x."},
+		Options: []option{{"-a", "all"}, {"-b FILE", "the file, continued"}, {"-c-long-name", "alone on its line"}},
+		After:   []string{"Signals: none."}}
+	if !ok || !reflect.DeepEqual(h, want) {
+		t.Errorf("got %v %+v\nwant %+v", ok, h, want)
+	}
+	if _, ok := parseHelp("x", "usage: x\n  -a  all\n oops\n"); ok {
+		t.Error("a line indented by one space was taken")
+	}
 }
 
 // TestMarkdown: the Markdown the README uses becomes roff that cannot be
