@@ -48,11 +48,14 @@ build() {
   mkdir -p "$BIN"
   local pkg
   # static, -trimpath: the binaries exactly as scripts/build.sh ships them
+  # (and deliver with its supervising entry point: scripts/build.sh --ldflags)
+  local ldflags
+  ldflags=$(sh "$ROOT/scripts/build.sh" --ldflags)
   for pkg in cmd/deliver cmd/lmtpd bench/fsynclimit bench/report bench/startfloor/goempty bench/startfloor/godrivers; do
-    (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$BIN/" "./$pkg") || say "WARNING: build of $pkg failed; its rows will be missing or FAILED"
+    (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$BIN/" "./$pkg") || say "WARNING: build of $pkg failed; its rows will be missing or FAILED"
   done
   # deliver without SQL drivers (asks lmtpd's userdb socket only): pipe mode's third side
-  (cd "$ROOT" && CGO_ENABLED=0 go build -tags maildeliver_nosql -trimpath -o "$BIN/deliver-nosql" ./cmd/deliver) ||
+  (cd "$ROOT" && CGO_ENABLED=0 go build -tags maildeliver_nosql -trimpath -ldflags="$ldflags" -o "$BIN/deliver-nosql" ./cmd/deliver) ||
     say "WARNING: build of deliver -tags maildeliver_nosql failed; its pipe-mode column will be missing"
   install -m 0755 "$BENCH/lib/pipe-worker.sh" "$BIN/pipe-worker.sh"
   chmod 0755 "$BIN"

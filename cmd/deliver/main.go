@@ -3,7 +3,7 @@
 // administrator redelivering a saved message, or a script looping over many.
 //
 //	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
-//	deliver [-c CONFIG] -check
+//	deliver [-c CONFIG] -check [-d ADDRESS]
 //	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
 //
 // On failure it writes exactly one line to stderr, starting with an RFC 3463
@@ -32,7 +32,7 @@ import (
 )
 
 const usage = `usage: deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
-       deliver [-c CONFIG] -check
+       deliver [-c CONFIG] -check [-d ADDRESS]
 
 Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -c CONFIG   configuration file (default ` + config.DefaultPath + `)
@@ -42,7 +42,9 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -m FOLDER   Maildir++ folder to save into; "" = INBOX
   -p FILE     read the message from FILE instead of stdin
   -d ADDRESS  recipient (required)
-  -check      validate the configuration, print it (secrets masked), test the userdb
+  -check      validate the configuration, print it (secrets masked), test the userdb;
+              with -d ADDRESS also look ADDRESS up, expand its mailbox and check
+              that its owner can write there (a dry run: nothing is written)
   -quota ADDRESS   print the recipient's quota limit and usage (key=value)
   -quota-recalc    recount the maildir first (with -quota, or -quota-recalc ADDRESS)
   -version   print the version and build information
@@ -87,7 +89,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	if opt.check {
-		return check(cfg, stdout, stderr)
+		return check(cfg, opt.rcpt, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
@@ -163,8 +165,24 @@ func openUserdb(cfg *config.Config, log *slog.Logger) (userdb, error) {
 }
 
 // check is -check: the configuration, the SQL userdb when this binary has
-// its driver, and lmtpd's userdb socket when one is set.
-func check(cfg *config.Config, stdout, stderr io.Writer) int {
+// its driver, and lmtpd's userdb socket when one is set; with -d ADDRESS
+// also the dry run of a delivery to that address (cli.CheckAddress).
+func check(cfg *config.Config, rcpt string, stdout, stderr io.Writer) int {
+	defer fmt.Fprintln(stdout, supervisionLine())
+	code := checkUserdb(cfg, stdout, stderr)
+	if code != status.ExitOK || rcpt == "" {
+		return code
+	}
+	db, err := openUserdb(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
+	}
+	defer db.Close()
+	return cli.CheckAddress(context.Background(), cfg, db, rcpt, stdout, stderr)
+}
+
+// checkUserdb is -check without -d.
+func checkUserdb(cfg *config.Config, stdout, stderr io.Writer) int {
 	withSQL := lookup.Builtin(cfg.Userdb.Driver)
 	if withSQL || cfg.Userdb.Socket == "" {
 		// Without the driver and without a socket this fails, as it must.

@@ -24,6 +24,9 @@ var (
 	nosqlBinary string // deliver built with -tags maildeliver_nosql
 )
 
+// superviseLDFlags links deliver's supervising entry point (supervise.go).
+const superviseLDFlags = "-E=main.entry"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "deliver-bin-")
 	if err != nil {
@@ -36,6 +39,8 @@ func TestMain(m *testing.M) {
 	nosqlBinary = filepath.Join(dir, "deliver-nosql")
 	for _, b := range [][]string{{"-o", binary}, {"-tags", "faultinject", "-o", faultBinary},
 		{"-tags", "maildeliver_nosql", "-o", nosqlBinary}} {
+		// As scripts/build.sh links it: with the supervising entry point.
+		b = append([]string{"-ldflags=" + superviseLDFlags}, b...)
 		cmd := exec.Command("go", append([]string{"build"}, append(b, ".")...)...)
 		// As scripts/build.sh ships it: statically linked.
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -227,6 +232,13 @@ func TestSpecSetups(t *testing.T) {
 			t.Fatalf("exit %d output %q", r.code, r.out)
 		}
 		checkDelivered(t, filepath.Join(base, "centos.bz/sales/Maildir/new"), "alice@example.net", "sales@centos.bz", 5000, 5000, wantStored)
+		// Mixed case: MySQL's collation matches, and %d/%n must still be
+		// the lower-case directory Dovecot (auth_username_format %Lu) reads.
+		r = e.deliver(testMsg, "-f", "a@b", "-d", "Info@CentOS.BZ")
+		if r.code != 0 || r.out != "" {
+			t.Fatalf("mixed case: exit %d output %q", r.code, r.out)
+		}
+		checkDelivered(t, filepath.Join(base, "centos.bz/info/Maildir/new"), "a@b", "info@centos.bz", 5000, 5000, wantStored)
 		// The forwardings source is Postfix's business: without an
 		// alias_query it is simply unknown here.
 		if r := e.deliver(testMsg, "-f", "a@b", "-d", "boss@centos.bz"); r.code != 67 || !strings.HasPrefix(r.out, "5.1.1 ") {
@@ -244,6 +256,11 @@ func TestSpecSetups(t *testing.T) {
 			t.Fatalf("exit %d output %q", r.code, r.out)
 		}
 		checkDelivered(t, filepath.Join(base, "info@fuga.com/new"), "", "info@fuga.com", 5000, 5000, wantStored)
+		r = e.deliver(testMsg, "-f", "", "-d", "Admin@Hoge.COM")
+		if r.code != 0 || r.out != "" {
+			t.Fatalf("mixed case: exit %d output %q", r.code, r.out)
+		}
+		checkDelivered(t, filepath.Join(base, "admin@hoge.com/new"), "", "admin@hoge.com", 5000, 5000, wantStored)
 	})
 }
 
@@ -258,6 +275,7 @@ func rewriteMail(t *testing.T, e *env, mail string) {
 }
 
 func seed000(t *testing.T, db *testdb.DB) {
+	db.Exec(t, "insert into users (userid, uid, gid, home) values ('user3@domain.org', 1001, 1001, 'domain.org/mails/user3')")
 	e := newEnv(t, db, "", "", "")
 	rewriteQuery(t, e, testdb.Seed000Query(filepath.Join(e.dir, "home")))
 	e.mkdirOwned("home/domain.org", 1001, 1001)
@@ -291,6 +309,29 @@ func seed000(t *testing.T, db *testdb.DB) {
 		t.Fatalf("-m: exit %d output %q", r.code, r.out)
 	}
 	checkDelivered(t, filepath.Join(mdir, ".Archive.2024/new"), "a@b", "user2@domain.org", 1001, 1001, wantStored)
+	// Mixed case (no Postfix hu flags): the lookup and the mailbox are
+	// the lower-case user's, as Dovecot's auth_username_format %Lu makes
+	// them; the +Detail keeps its case, as Dovecot's LMTP does.
+	r = e.deliver(testMsg, "-f", "a@b", "-d", "User3@Domain.ORG")
+	if r.code != 0 || r.out != "" {
+		t.Fatalf("mixed case: exit %d output %q", r.code, r.out)
+	}
+	m3 := filepath.Join(e.dir, "home/domain.org/mails/user3/Maildir")
+	checkDelivered(t, filepath.Join(m3, "new"), "a@b", "user3@domain.org", 1001, 1001, wantStored)
+	r = e.deliver(testMsg, "-f", "a@b", "-d", "User3+Lists@Domain.ORG")
+	if r.code != 0 || r.out != "" {
+		t.Fatalf("mixed case detail: exit %d output %q", r.code, r.out)
+	}
+	checkDelivered(t, filepath.Join(m3, ".Lists/new"), "a@b", "user3+lists@domain.org", 1001, 1001, wantStored)
+	// Folders created at delivery are subscribed ([mail] autosubscribe).
+	subs, err := os.ReadFile(filepath.Join(m3, "subscriptions"))
+	if err != nil || string(subs) != "V\t2\n\nLists\n" {
+		t.Errorf("subscriptions %q, %v", subs, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(m3, "subscriptions"), &st); err != nil || st.Uid != 1001 || st.Mode&0o777 != 0o600 {
+		t.Errorf("subscriptions owner %d mode %o: %v", st.Uid, st.Mode&0o777, err)
+	}
 }
 
 func rewriteQuery(t *testing.T, e *env, q string) {

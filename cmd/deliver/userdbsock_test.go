@@ -133,6 +133,15 @@ func TestUserdbSocket(t *testing.T) {
 		checkDelivered(t, filepath.Join(e.dir, "home/domain.org/mails/user2/Maildir/.lists/new"),
 			"a@b", "user2+lists@domain.org", 1001, 1001, wantStored)
 	})
+	t.Run("mixed case via the socket", func(t *testing.T) {
+		// deliver canonicalises ([userdb] username_format %Lu) before it
+		// asks: the socket sees, and the mailbox is, the lower-case user's.
+		e.db.Exec(t, "insert into users (userid, uid, gid, home) values ('mixed@domain.org', 1001, 1001, 'domain.org/mails/mixed')")
+		r := runDeliver(t, binary, nil, nil, testMsg, "-c", viaSocket, "-f", "a@b", "-d", "Mixed@Domain.ORG")
+		checkOutcome(t, r, 0, "")
+		checkDelivered(t, filepath.Join(e.dir, "home/domain.org/mails/mixed/Maildir/new"),
+			"a@b", "mixed@domain.org", 1001, 1001, wantStored)
+	})
 	t.Run("unknown user via the socket", func(t *testing.T) {
 		r := runDeliver(t, binary, nil, nil, testMsg, "-c", viaSocket, "-f", "a@b", "-d", "nobody@domain.org")
 		checkOutcome(t, r, 67, "5.1.1 <nobody@domain.org>: user unknown")

@@ -31,6 +31,7 @@ import (
 	"maildeliver/internal/config"
 	"maildeliver/internal/lmtp"
 	"maildeliver/internal/logging"
+	"maildeliver/internal/privilege"
 	"maildeliver/internal/status"
 )
 
@@ -99,6 +100,11 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	if err := srv.Listen(); err != nil {
 		srv.Shutdown(context.Background())
 		return cli.Fail(stderr, status.Usage("cannot listen: "+cli.OneLine(err.Error())))
+	}
+	// Sockets bound and owned: root needs nothing more than switching a
+	// thread's file-system identity (package privilege).
+	if err := privilege.DropCapabilities(); err != nil {
+		log.Warn("lmtpd keeps all of root's capabilities", slog.String("error", err.Error()))
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()

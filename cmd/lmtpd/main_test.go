@@ -154,6 +154,23 @@ socket_group = ""
 		t.Errorf("unknown group: exit %d", code)
 	}
 	oneStatusLine(t, errOut, "4.3.5 configuration error: ")
+
+	// Variables and location options are compiled when the file loads:
+	// a typo fails -check instead of deferring every message.
+	for extra, want := range map[string]string{
+		"location = \"maildir:/var/vmail/%Ld/%Lq\"\n":       `unknown variable "%Lq"`,
+		"location = \"maildir:/var/vmail/%{user | md5}\"\n": `unknown filter "md5"`,
+		"location = \"maildir:~/Maildir:LAYOT=fs\"\n":       `unknown option "LAYOT=fs"`,
+	} {
+		f, _ := setup(t, `"unix:/run/nowhere/lmtp"`, "")
+		b, _ := os.ReadFile(f)
+		os.WriteFile(f, bytes.Replace(b, []byte("[mail]\n"), []byte("[mail]\n"+extra), 1), 0o644)
+		code, _, errOut = runLmtpd("-c", f, "-check")
+		if code != 75 || !strings.Contains(errOut, want) {
+			t.Errorf("%s: exit %d, %q", extra, code, errOut)
+		}
+		oneStatusLine(t, errOut, "4.3.5 configuration error: ")
+	}
 }
 
 // lmtpdProc is lmtpd running as a child process, with its sd_notify socket.

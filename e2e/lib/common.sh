@@ -47,6 +47,34 @@ render() {
   if [[ $out == - ]]; then sed -e "$script" "$tpl"; else sed -e "$script" "$tpl" >"$out"; fi
 }
 
+# build_ours DIR: cmd/deliver and cmd/lmtpd into DIR, as scripts/build.sh ships them (static),
+# one binary at a time so a failure names it; $E2E_DELIVER / $E2E_LMTPD are copied instead.
+# Appends what failed to build to BUILD_ERR (set by the caller) and goes on.
+build_ours() {
+  local dir=$1 b given go
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  for b in deliver lmtpd; do
+    given=E2E_${b^^}
+    if [[ -n ${!given:-} ]]; then
+      install -m 0755 "${!given}" "$dir/$b" && log "testing $b = ${!given}" && continue
+    fi
+    if (cd "$E2E/.." && CGO_ENABLED=0 "$go" build -trimpath -ldflags="$(sh scripts/build.sh --ldflags)" -o "$dir/$b" "./cmd/$b") >"$T/build-$b.log" 2>&1; then
+      log "built cmd/$b"
+    else
+      BUILD_ERR+=("$b")
+      log "cmd/$b does not build:"; sed 's/^/    /' "$T/build-$b.log" | head -20 >&2
+    fi
+  done
+}
+
+# mixcase ADDRESS: the address as a user might type it (Alice@Example.COM for alice@example.com):
+# first letter of the local part and of the domain upper case, the top-level domain all upper case.
+mixcase() {
+  local l=${1%@*} d=${1##*@}
+  local tld=${d##*.} rest=${d%.*}
+  printf '%s@%s.%s\n' "${l^}" "${rest^}" "${tld^^}"
+}
+
 # ---- teardown registry: every process we start is recorded by PID ----------
 E2E_PIDS=()        # "name:pid" of processes we started (lmtpd, ...)
 E2E_CLEANUPS=()    # shell commands run at exit, last registered first

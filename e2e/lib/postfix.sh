@@ -73,7 +73,8 @@ pf_queue_ids() {
   postqueue -c "$PF_CONF" -j 2>/dev/null | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p'
 }
 
-# pf_log_status QID RCPT: the last "status=" line Postfix logged for that recipient of that message.
+# pf_log_status QID RCPT: the last "status=" line Postfix logged for that recipient of that
+# message (any letter case: Postfix may log a recipient typed in mixed case folded).
 pf_log_status() {
-  grep -F " $1: to=<$2>" "$PF_LOG" | grep ' status=' | tail -1
+  grep -iF " $1: to=<$2>" "$PF_LOG" | grep ' status=' | tail -1
 }

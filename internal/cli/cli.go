@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/delivery"
+	"maildeliver/internal/logging"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
 )
@@ -36,10 +39,12 @@ func Fail(w io.Writer, st *status.Error) int {
 	return st.ExitCode()
 }
 
-// PrintConfig prints the effective configuration, secrets masked: the
-// first part of -check.
+// PrintConfig prints the effective configuration, secrets masked, and
+// whether the log target can be written by this user: the first part of
+// -check. An unwritable log is a warning: it never defers mail.
 func PrintConfig(cfg *config.Config, w io.Writer) {
 	fmt.Fprintf(w, "# effective configuration (secrets masked)\n%s", cfg.Effective())
+	fmt.Fprintln(w, logging.Describe(logging.Options{Target: cfg.Log.Target}))
 }
 
 // Check prints the effective configuration (secrets masked) and tests the
@@ -64,5 +69,44 @@ func Check(cfg *config.Config, stdout, stderr io.Writer) int {
 		return Fail(stderr, status.Temp("userdb unreachable (cannot connect or log in): "+detail))
 	}
 	fmt.Fprintln(stdout, "# userdb: ok")
+	return status.ExitOK
+}
+
+// CheckAddress is the dry run of -check -d ADDRESS: everything a delivery
+// to address would decide, nothing written. It canonicalises the address,
+// looks it up in db (so a row with a non-numeric uid, a bad quota or a
+// bad mail column shows here, not as a deferral of every message),
+// expands the location and checks that the mailbox owner can write there.
+// It prints what it found to stdout and one line per problem to stderr,
+// and returns the exit code a delivery would get (75 for a problem that
+// would defer it).
+func CheckAddress(ctx context.Context, cfg *config.Config, db delivery.Userdb, address string, stdout, stderr io.Writer) int {
+	agent := delivery.NewAgent(cfg, db, slog.New(slog.DiscardHandler))
+	t, err := agent.Resolve(ctx, address, "")
+	if err != nil {
+		st := status.From(err)
+		line := st.DSN()
+		if st.Err != nil {
+			// -check is the administrator's: the detail is the point
+			// (package lookup has cut the connect string out of it).
+			line += ": " + st.Err.Error()
+		}
+		fmt.Fprintln(stderr, OneLine(line))
+		return st.Exit
+	}
+	folder := t.Folder
+	if folder == "" {
+		folder = "INBOX"
+	}
+	fmt.Fprintf(stdout, "# <%s>: user %s, maildir %s (layout %s), folder %s, uid %d gid %d, quota %s\n",
+		address, t.Recipient, t.Maildir, t.Mailbox.Naming.Layout, folder, t.UID, t.GID, t.Quota)
+	problems := agent.CheckMailbox(t)
+	for _, p := range problems {
+		fmt.Fprintln(stderr, OneLine(status.Temp(fmt.Sprintf("<%s>: %s", address, p)).DSN()))
+	}
+	if len(problems) > 0 {
+		return status.ExitTempFail
+	}
+	fmt.Fprintf(stdout, "# <%s>: ok\n", address)
 	return status.ExitOK
 }

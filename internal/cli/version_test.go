@@ -22,7 +22,7 @@ func TestVersionFromGit(t *testing.T) {
 		}
 	}
 	src := t.TempDir()
-	for _, p := range []string{"go.mod", "go.sum", "cmd", "internal", "third_party"} {
+	for _, p := range []string{"go.mod", "go.sum", "cmd", "internal", "third_party", "scripts"} {
 		copyTree(t, filepath.Join("..", "..", p), filepath.Join(src, p))
 	}
 	git := func(args ...string) string {
@@ -42,12 +42,12 @@ func TestVersionFromGit(t *testing.T) {
 	rev := git("rev-parse", "HEAD")
 
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin+"/", "./cmd/deliver", "./cmd/lmtpd")
+	build := exec.Command("scripts/build.sh", bin) // as shipped
 	build.Dir = src
 	// The machine's GOFLAGS may say -buildvcs=false; a release build stamps.
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true", "CGO_ENABLED=0", "GOWORK=off")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true", "GOWORK=off")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("scripts/build.sh: %v\n%s", err, out)
 	}
 	for _, name := range []string{"deliver", "lmtpd"} {
 		out, err := exec.Command(filepath.Join(bin, name), "-version").Output()
@@ -88,7 +88,11 @@ func copyTree(t *testing.T, from, to string) {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(dst, b, 0o644)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, info.Mode().Perm())
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,11 +20,12 @@
 //	socket = ""                       # lmtpd serves lookups here, deliver asks it; "" = off
 //	socket_mode = "0660"
 //	socket_group = ""                 # "" = lmtpd's own group
+//	username_format = "%Lu"           # Dovecot's auth_username_format; "" = as given
 //	dovecot_config = ""               # Dovecot's dovecot-sql.conf.ext or dovecot.conf: driver,
 //	                                  # connect and user_query from there (set keys win)
 //
 //	[mail]
-//	location = "maildir:~/Maildir"    # ~ = home column; %u %n %d allowed
+//	location = "maildir:~/Maildir"    # Dovecot 2.3 form, options too (package location)
 //	uid = 0                           # used when the query returns no uid
 //	gid = 0
 //	min_uid = 500                     # uids below this (and 0) are refused, 4.3.0
@@ -34,6 +35,12 @@
 //	file_mode = "0600"                # 0600 | 0660
 //	max_message_size = "0"            # deliver's limit (5.2.3); 0 = unlimited
 //	allowed_roots = []                # if set, every maildir must lie under one of these
+//	autosubscribe = true              # folders created at delivery go into "subscriptions"
+//	driver = ""                       # Dovecot 2.4 form of location (mail_driver, mail_path,
+//	path = ""                         #   mail_inbox_path, mailbox_list_layout,
+//	inbox_path = ""                   #   mailbox_list_utf8); not together with location
+//	layout = ""
+//	utf8 = false
 //
 //	[quota]
 //	default = ""                      # e.g. "1G"; "" = unlimited
@@ -54,6 +61,11 @@
 //	spool_dir = ""                    # where message bodies over spool_memory are spooled; "" = $TMPDIR
 //	spool_memory = "1M"
 //	dsn = true                        # advertise DSN: ORCPT becomes X-Original-To
+//
+// Every template ([userdb] username_format, the queries' bind values,
+// [mail] location and the path keys) takes package uservars' variables and
+// is compiled when the file loads: an unknown variable, modifier, filter
+// or location option is an error here, not at delivery.
 //
 // [userdb] socket is maildeliver's counterpart of Dovecot's auth-userdb
 // socket: lmtpd, which keeps a pool of database connections (and the
@@ -79,6 +91,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"maildeliver/internal/location"
+	"maildeliver/internal/uservars"
 )
 
 // DefaultPath is where both binaries look when -c is not given.
@@ -113,6 +128,7 @@ type Userdb struct {
 	Socket           string   `toml:"socket"`
 	SocketMode       Mode     `toml:"socket_mode"`
 	SocketGroup      string   `toml:"socket_group"`
+	UsernameFormat   string   `toml:"username_format"`
 	DovecotConfig    string   `toml:"dovecot_config"`
 }
 
@@ -127,6 +143,59 @@ type Mail struct {
 	FileMode           Mode     `toml:"file_mode"`
 	MaxMessageSize     Size     `toml:"max_message_size"`
 	AllowedRoots       []string `toml:"allowed_roots"`
+	Autosubscribe      bool     `toml:"autosubscribe"`
+	// Dovecot 2.4's mail_driver, mail_path, mail_inbox_path,
+	// mailbox_list_layout, mailbox_list_utf8: the other form of location.
+	Driver    string `toml:"driver"`
+	Path      string `toml:"path"`
+	InboxPath string `toml:"inbox_path"`
+	Layout    string `toml:"layout"`
+	UTF8      bool   `toml:"utf8"`
+}
+
+// DefaultLocation is [mail] location's default.
+const DefaultLocation = "maildir:~/Maildir"
+
+// keys returns the 2.4 form's keys.
+func (m *Mail) keys() location.Keys {
+	return location.Keys{Driver: m.Driver, Path: m.Path, InboxPath: m.InboxPath, Layout: m.Layout, UTF8: m.UTF8}
+}
+
+// MailLocation compiles the mail location: the 2.4 keys when any is set,
+// else location. Setting both forms is an error (Validate; Parse also
+// refuses an explicit location beside them).
+func (m *Mail) MailLocation() (*location.Location, error) {
+	if m.keys().Set() {
+		if m.Location != DefaultLocation && m.Location != "" {
+			return nil, fmt.Errorf("mail.location %q and mail.driver/path/inbox_path/layout/utf8 are both set: use one form", m.Location)
+		}
+		l, err := location.FromKeys(m.keys())
+		if err != nil {
+			return nil, fmt.Errorf("mail.driver/path/inbox_path/layout: %w", err)
+		}
+		return l, nil
+	}
+	l, err := location.Parse(m.Location)
+	if err != nil {
+		return nil, fmt.Errorf("mail.location %q: %w", m.Location, err)
+	}
+	return l, nil
+}
+
+// UsernameTemplate compiles [userdb] username_format; nil when it is ""
+// (the recipient is kept as given).
+func (u *Userdb) UsernameTemplate() (*uservars.Template, error) {
+	if u.UsernameFormat == "" {
+		return nil, nil
+	}
+	t, err := uservars.Parse(u.UsernameFormat, uservars.Address)
+	if err != nil {
+		return nil, fmt.Errorf("userdb.username_format %q: %w", u.UsernameFormat, err)
+	}
+	if !t.HasVars() {
+		return nil, fmt.Errorf("userdb.username_format %q: has no variable, every recipient would be the same user", u.UsernameFormat)
+	}
+	return t, nil
 }
 
 type Quota struct {
@@ -168,9 +237,11 @@ func Defaults() *Config {
 			Timeout:        Duration(5 * time.Second),
 			MaxConnections: 4,
 			SocketMode:     0o660,
+			UsernameFormat: "%Lu",
 		},
 		Mail: Mail{
-			Location:           "maildir:~/Maildir",
+			Location:           DefaultLocation,
+			Autosubscribe:      true,
 			MinUID:             500,
 			RecipientDelimiter: "+",
 			DetailFolder:       true,
@@ -219,6 +290,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname() // "" means the default, as when absent
+	}
+	if md.IsDefined("mail", "location") && c.Mail.Location != "" && c.Mail.keys().Set() {
+		return nil, fmt.Errorf("config %s: mail.location and mail.driver/path/inbox_path/layout/utf8 are both set: use one form", name)
 	}
 	if err := c.applyDovecotConfig(md, name); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
@@ -273,8 +347,13 @@ func (c *Config) Validate() error {
 	if c.Userdb.SocketMode&^0o777 != 0 {
 		bad("userdb.socket_mode %o is not a permission mode", uint32(c.Userdb.SocketMode))
 	}
-	if !strings.HasPrefix(c.Mail.Location, "maildir:") || len(c.Mail.Location) == len("maildir:") {
+	if !c.Mail.keys().Set() && !strings.HasPrefix(c.Mail.Location, "maildir:") {
 		bad("mail.location %q: want maildir:PATH", c.Mail.Location)
+	} else if _, err := c.Mail.MailLocation(); err != nil {
+		bad("%v", err)
+	}
+	if _, err := c.Userdb.UsernameTemplate(); err != nil {
+		bad("%v", err)
 	}
 	if c.Mail.UID < 0 || c.Mail.GID < 0 {
 		bad("mail.uid and mail.gid must not be negative")
@@ -441,6 +520,9 @@ func MaskText(text, connect string) string {
 func (c *Config) Effective() string {
 	masked := *c
 	masked.Userdb.Connect = MaskSecrets(c.Userdb.Connect)
+	if c.Mail.keys().Set() {
+		masked.Mail.Location = "" // the 2.4 keys are the location
+	}
 	if masked.Mail.AllowedRoots == nil {
 		masked.Mail.AllowedRoots = []string{}
 	}

@@ -133,3 +133,28 @@ func TestUserdbSocket(t *testing.T) {
 		t.Errorf("socket_mode 01777: %v", err)
 	}
 }
+
+// The Dovecot 2.4 keys are the location's other form: either, not both;
+// the effective config of a 2.4-form file loads again.
+func TestDovecot24Keys(t *testing.T) {
+	c, err := Parse([]byte("[mail]\ndriver = \"maildir\"\npath = \"/var/vmail/%{user|domain}/%{user|username}\"\nlayout = \"fs\"\ninbox_path = \"~/inbox\"\nutf8 = true\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Mail.MailLocation()
+	if err != nil || l.Naming().Layout.String() != "fs" || !l.Naming().UTF8 {
+		t.Fatalf("location %v, %v", l, err)
+	}
+	if _, err := Parse([]byte(c.Effective()), "effective"); err != nil {
+		t.Fatalf("effective config does not load: %v\n%s", err, c.Effective())
+	}
+	if _, err := Parse([]byte("[mail]\nlocation = \"\"\npath = \"~/Maildir\"\n"), "t"); err != nil {
+		t.Errorf("empty location beside path: %v", err)
+	}
+	if _, err := Parse([]byte("[mail]\nlocation = \"\"\n"), "t"); err == nil {
+		t.Error("empty location without the 2.4 keys accepted")
+	}
+	if c := Defaults(); c.Userdb.UsernameFormat != "%Lu" || !c.Mail.Autosubscribe {
+		t.Errorf("defaults: username_format %q autosubscribe %v", c.Userdb.UsernameFormat, c.Mail.Autosubscribe)
+	}
+}

@@ -21,12 +21,14 @@ import (
 	"time"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/location"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/message"
 	"maildeliver/internal/privilege"
 	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
+	"maildeliver/internal/uservars"
 )
 
 // Userdb is what the pipeline needs from package lookup.
@@ -43,11 +45,21 @@ type Agent struct {
 	// SyncNew, if set, replaces the per-delivery fsync of new/ (lmtpd's
 	// group commit).
 	SyncNew func(dir *os.File) error
+	// Compiled once from cfg: the location and username_format. setupErr
+	// (only for a cfg that skipped config.Validate) fails every Resolve.
+	loc      *location.Location
+	username *uservars.Template
+	setupErr error
 }
 
 // NewAgent returns an Agent.
 func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger) *Agent {
-	return &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname)}
+	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname)}
+	a.loc, a.setupErr = cfg.Mail.MailLocation()
+	if a.setupErr == nil {
+		a.username, a.setupErr = cfg.Userdb.UsernameTemplate()
+	}
+	return a
 }
 
 // Config returns the agent's configuration.
@@ -89,6 +101,11 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			return err
 		}
 		defer d.Close()
+		if t.Mailbox.Inbox != "" {
+			if err := d.UseInbox(t.Mailbox.Inbox); err != nil {
+				return err
+			}
+		}
 		f, err := d.Folder(t.FolderDir, a.cfg.Mail.Autocreate)
 		if errors.Is(err, maildir.ErrNoFolder) {
 			res.Folder = ""
@@ -100,6 +117,7 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 			return err
 		}
 		defer f.Close()
+		a.autosubscribe(d, f, t, req.ID)
 		checked := false
 		w, err := f.Deliver(a.namer, maildir.DeliverOptions{
 			Mode:    os.FileMode(a.cfg.Mail.FileMode),
@@ -134,6 +152,19 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 		return Result{}, classify(err)
 	}
 	return res, nil
+}
+
+// autosubscribe adds a folder this delivery created to the subscriptions
+// file ([mail] autosubscribe). A failure is logged, not returned: the
+// folder and the message are fine, only clients that list subscribed
+// folders will not show it until the user subscribes.
+func (a *Agent) autosubscribe(d *maildir.Dir, f *maildir.Folder, t *Target, id string) {
+	if !f.Created() || !a.cfg.Mail.Autosubscribe {
+		return
+	}
+	if err := d.Subscribe(t.Mailbox.Subscriptions, t.Mailbox.Naming, t.FolderPath); err != nil {
+		a.log.Warn("cannot subscribe the new folder", "id", id, "to", t.Recipient, "folder", t.Folder, "error", err)
+	}
 }
 
 // prefix is what goes before the original header: Return-Path, Delivered-To,

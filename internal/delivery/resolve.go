@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
+	"maildeliver/internal/location"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
+	"maildeliver/internal/uservars"
 )
 
 // MaxAddressLen bounds envelope addresses (RFC 5321 section 4.5.3.1.3 gives
@@ -19,13 +20,19 @@ const MaxAddressLen = 256
 
 // Target is a resolved recipient: who owns the mailbox and where it is.
 type Target struct {
-	Recipient string       // the envelope recipient as given
+	// Recipient is the canonical recipient ([userdb] username_format
+	// applied): what the userdb was asked, Delivered-To and the loop check.
+	Recipient string
 	User      *lookup.User // the userdb row
 	Maildir   string       // absolute path of the maildir root
 	UID, GID  int
-	// FolderDir is the Maildir++ directory (".Name") to deliver to, "" for
-	// INBOX; Folder is the folder's name for logs.
+	// Mailbox is the expanded location: INBOX=, subscriptions, naming.
+	Mailbox location.Mailbox
+	// FolderDir is the folder's directory below the root (".Name" or
+	// "a/b"), "" for INBOX; Folder is the folder's name for logs;
+	// FolderPath is both, with the subscription levels.
 	FolderDir, Folder string
+	FolderPath        maildir.FolderPath
 	Quota             quota.Limit // 0 = unlimited
 }
 
@@ -82,6 +89,15 @@ func NormalizeSender(s string) string {
 	return s
 }
 
+// Canonical applies [userdb] username_format to an envelope recipient,
+// once, before anything else uses it (Dovecot's auth_username_format).
+func (a *Agent) Canonical(rcpt string) string {
+	if a.username == nil {
+		return rcpt
+	}
+	return a.username.Expand(uservars.Values{User: rcpt})
+}
+
 // Resolve looks the recipient up and decides mailbox, owner and folder.
 // folder is the requested folder (deliver -m); "" means INBOX, or the
 // +detail folder when [mail] detail_folder is on.
@@ -89,35 +105,59 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	if err := CheckRecipient(rcpt); err != nil {
 		return nil, err
 	}
-	u, err := a.db.Lookup(ctx, rcpt)
+	if a.setupErr != nil {
+		return nil, status.Temp("configuration error").Wrap(a.setupErr)
+	}
+	canon := a.Canonical(rcpt)
+	if err := CheckRecipient(canon); err != nil {
+		return nil, status.Temp("bad username_format result").Wrap(fmt.Errorf("<%s> -> <%s>: %w", rcpt, canon, err))
+	}
+	u, err := a.db.Lookup(ctx, canon)
 	if errors.Is(err, lookup.ErrNotFound) {
 		return nil, status.UserUnknown(rcpt)
 	}
 	if err != nil {
 		return nil, status.Temp("user lookup failed").Wrap(err)
 	}
-	t := &Target{Recipient: rcpt, User: u}
+	t := &Target{Recipient: canon, User: u}
 	if t.UID, t.GID, err = a.owner(u); err != nil {
 		return nil, err
 	}
-	if t.Maildir, err = a.maildirPath(u); err != nil {
+	if t.Mailbox, err = a.mailbox(u); err != nil {
 		return nil, err
 	}
+	t.Maildir = t.Mailbox.Root
 	if t.Quota, err = quota.LimitFor(u, a.cfg.Quota.Default); err != nil {
 		return nil, status.Temp("bad quota rule for the user").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
+	t.Quota.Layout = t.Mailbox.Naming.Layout // a recount must find every folder
 	if folder == "" && a.cfg.Mail.DetailFolder {
-		folder = u.Detail
+		folder = detailAsGiven(rcpt, u.Detail, a.cfg.Mail.RecipientDelimiter)
 	}
 	if folder != "" {
-		dir, ok := maildir.FolderDir(folder)
+		p, ok := t.Mailbox.Naming.FolderPath(folder)
 		if ok {
-			t.FolderDir, t.Folder = dir, folder
+			t.FolderPath, t.FolderDir, t.Folder = p, p.Dir, folder
 		}
 		// An unsafe folder name is not an error: the message goes to
 		// INBOX, as Dovecot does for a folder it cannot use.
 	}
 	return t, nil
+}
+
+// detailAsGiven returns the detail in the letter case the sender wrote:
+// username_format folds the address for the lookup, but Dovecot's LMTP
+// splits the detail off the address as received (lmtp_save_to_detail_mailbox
+// delivers +Foo to "Foo").
+func detailAsGiven(rcpt, detail, delim string) string {
+	if detail == "" || delim == "" {
+		return detail
+	}
+	local, _ := uservars.SplitAddress(rcpt)
+	if i := strings.IndexAny(local, delim); i >= 0 && strings.EqualFold(local[i+1:], detail) {
+		return local[i+1:]
+	}
+	return detail
 }
 
 // owner returns the mailbox's uid/gid, refusing root and low uids.
@@ -142,108 +182,21 @@ func (a *Agent) owner(u *lookup.User) (uid, gid int, err error) {
 	return int(id), int(gd), nil
 }
 
-// maildirPath expands the mail column or [mail] location for u.
-func (a *Agent) maildirPath(u *lookup.User) (string, error) {
-	loc := a.cfg.Mail.Location
+// mailbox expands the mail column (per user: an error there is logged and
+// temporary) or the configured location for u.
+func (a *Agent) mailbox(u *lookup.User) (location.Mailbox, error) {
+	loc := a.loc
 	if u.Mail != "" {
-		loc = u.Mail
-	}
-	loc = strings.TrimPrefix(loc, "maildir:")
-	// Dovecot location options (":LAYOUT=fs", ":INDEX=...") follow the path.
-	if i := strings.IndexByte(loc, ':'); i >= 0 {
-		loc = loc[:i]
-	}
-	p, err := expand(loc, u)
-	if err == nil && !filepath.IsAbs(p) {
-		err = fmt.Errorf("maildir path %q is not absolute", p)
-	}
-	if err == nil {
-		err = maildir.CheckPath(p)
-	}
-	if err == nil && len(a.cfg.Mail.AllowedRoots) > 0 {
-		err = fmt.Errorf("maildir %q is outside mail.allowed_roots", p)
-		for _, r := range a.cfg.Mail.AllowedRoots {
-			if rel, e := filepath.Rel(r, p); e == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-				err = nil
-				break
-			}
-		}
-	}
-	if err != nil {
-		return "", status.Temp("bad mailbox location").Wrap(fmt.Errorf("%s: %w", u.Address, err))
-	}
-	return filepath.Clean(p), nil
-}
-
-// expand substitutes ~ (home) and the variables %u %n %d %h %% (and their
-// %{user} %{username} %{domain} %{home} forms, with %{user|username} and
-// %{user|domain}) in a mail location. Values must be single safe path
-// components (home excepted), so a user name cannot climb directories.
-func expand(loc string, u *lookup.User) (string, error) {
-	local, domain := u.Address, ""
-	if i := strings.LastIndexByte(u.Address, '@'); i >= 0 {
-		local, domain = u.Address[:i], u.Address[i+1:]
-	}
-	vars := map[string]string{
-		"u": u.Address, "user": u.Address,
-		"n": local, "username": local, "user|username": local,
-		"d": domain, "domain": domain, "user|domain": domain,
-	}
-	home := func() (string, error) {
-		if u.Home == "" {
-			return "", fmt.Errorf("location needs a home, and the userdb returned none")
-		}
-		return u.Home, nil
-	}
-	var b strings.Builder
-	if strings.HasPrefix(loc, "~") {
-		h, err := home()
+		l, err := location.Parse(u.Mail)
 		if err != nil {
-			return "", err
+			return location.Mailbox{}, status.Temp("bad mailbox location").
+				Wrap(fmt.Errorf("%s: userdb mail column %q: %w", u.Address, u.Mail, err))
 		}
-		b.WriteString(h)
-		loc = loc[1:]
+		loc = l
 	}
-	for i := 0; i < len(loc); i++ {
-		c := loc[i]
-		if c != '%' {
-			b.WriteByte(c)
-			continue
-		}
-		if i+1 >= len(loc) {
-			return "", fmt.Errorf("location ends with %%")
-		}
-		i++
-		var name string
-		if loc[i] == '{' {
-			j := strings.IndexByte(loc[i:], '}')
-			if j < 0 {
-				return "", fmt.Errorf("unclosed %%{ in location")
-			}
-			name, i = loc[i+1:i+j], i+j
-		} else {
-			name = string(loc[i])
-		}
-		switch name {
-		case "%":
-			b.WriteByte('%')
-			continue
-		case "h", "home":
-			h, err := home()
-			if err != nil {
-				return "", err
-			}
-			b.WriteString(h)
-			continue
-		}
-		v, ok := vars[name]
-		if !ok {
-			return "", fmt.Errorf("unknown variable %%%s in location", name)
-		}
-		if v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\x00") {
-			return "", fmt.Errorf("variable %%%s = %q is not a safe path component", name, v)
-		}
-		b.WriteString(v)
+	m, err := loc.Expand(uservars.Values{User: u.Address, Home: u.Home}, a.cfg.Mail.AllowedRoots)
+	if err != nil {
+		return location.Mailbox{}, status.Temp("bad mailbox location").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
-	return b.String(), nil
+	return m, nil
 }

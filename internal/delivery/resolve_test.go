@@ -8,6 +8,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/maildir"
 	"maildeliver/internal/status"
 )
 
@@ -44,6 +45,7 @@ func TestResolve(t *testing.T) {
 		"dots@x":   user("dots@x", "/home/../etc", 1001),
 		"nohome@x": user("nohome@x", "", 1001),
 		"mail@x":   &lookup.User{Address: "mail@x", Mail: "maildir:/var/mail/m:LAYOUT=fs", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
+		"badloc@x": &lookup.User{Address: "badloc@x", Mail: "maildir:/var/mail/m:MAILBOXDIR=x", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
 		"noid@x":   &lookup.User{Address: "noid@x", Home: "/home/noid", UID: lookup.NoID, GID: lookup.NoID, QuotaBytes: -1, QuotaMessages: -1},
 		"quota@x":  &lookup.User{Address: "quota@x", Home: "/home/q", UID: 1001, GID: 1001, QuotaRule: "*:storage=1M", QuotaBytes: -1, QuotaMessages: -1},
 		"badq@x":   &lookup.User{Address: "badq@x", Home: "/home/q", UID: 1001, GID: 1001, QuotaRule: "*:storage=lots", QuotaBytes: -1, QuotaMessages: -1},
@@ -58,6 +60,10 @@ func TestResolve(t *testing.T) {
 		{rcpt: "a@x", maildir: "/home/x/a/Maildir"},
 		{rcpt: "a@x", folder: "Archive", maildir: "/home/x/a/Maildir", folderDir: ".Archive"},
 		{rcpt: "a@x", folder: "a/b", maildir: "/home/x/a/Maildir"},
+		{rcpt: "a@x", folder: "a.b", maildir: "/home/x/a/Maildir", folderDir: ".a.b"},
+		{rcpt: "a@x", folder: "a//b", maildir: "/home/x/a/Maildir"},
+		{rcpt: "A@X", maildir: "/home/x/a/Maildir"}, // username_format %Lu
+		{rcpt: "badloc@x", enh: "4.3.0"},
 		{rcpt: "det@x", maildir: "/home/x/det/Maildir", folderDir: ".Lists"},
 		{rcpt: "det@x", folder: "Other", maildir: "/home/x/det/Maildir", folderDir: ".Other"},
 		{rcpt: "bad@x", maildir: "/home/x/bad/Maildir"},
@@ -96,6 +102,10 @@ func TestResolve(t *testing.T) {
 			}
 		})
 	}
+	// The mail column's LAYOUT=fs reaches the quota recount.
+	if tg, err := a.Resolve(context.Background(), "mail@x", ""); err != nil || tg.Quota.Layout != maildir.FS {
+		t.Errorf("mail@x: layout %v, %v", tg.Quota.Layout, err)
+	}
 	// A static uid from [mail] when the row has none.
 	cfg2 := *cfg
 	cfg2.Mail.UID, cfg2.Mail.GID = 5000, 5000
@@ -114,29 +124,79 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestExpand(t *testing.T) {
+func TestMailbox(t *testing.T) {
 	u := &lookup.User{Address: "bob@example.org", Home: "/home/e/bob"}
+	a := NewAgent(config.Defaults(), fakeDB{}, nil)
 	for loc, want := range map[string]string{
-		"/var/vmail/%d/%n/Maildir":            "/var/vmail/example.org/bob/Maildir",
-		"/var/spool/vmail/%u":                 "/var/spool/vmail/bob@example.org",
-		"~/Maildir":                           "/home/e/bob/Maildir",
-		"%h/mail":                             "/home/e/bob/mail",
-		"/v/%{user|domain}/%{user|username}":  "/v/example.org/bob",
-		"/v/%{domain}/%{username}/%{user}/%%": "/v/example.org/bob/bob@example.org/%",
+		"maildir:/var/vmail/%d/%n/Maildir":            "/var/vmail/example.org/bob/Maildir",
+		"maildir:/var/spool/vmail/%u":                 "/var/spool/vmail/bob@example.org",
+		"maildir:~/Maildir":                           "/home/e/bob/Maildir",
+		"maildir:%h/mail":                             "/home/e/bob/mail",
+		"maildir:/v/%{user|domain}/%{user|username}":  "/v/example.org/bob",
+		"maildir:/v/%{domain}/%{username}/%{user}/%%": "/v/example.org/bob/bob@example.org/%",
+		"/bare/%n": "/bare/bob",
 	} {
-		got, err := expand(loc, u)
-		if err != nil || got != want {
-			t.Errorf("expand(%q) = %q, %v; want %q", loc, got, err, want)
+		u.Mail = loc
+		got, err := a.mailbox(u)
+		if err != nil || got.Root != want {
+			t.Errorf("mailbox(%q) = %q, %v; want %q", loc, got.Root, err, want)
 		}
 	}
-	for _, loc := range []string{"/v/%x", "/v/%{nope}", "/v/%", "/v/%{user"} {
-		if _, err := expand(loc, u); err == nil {
-			t.Errorf("expand(%q) accepted", loc)
+	for _, loc := range []string{"maildir:/v/%x", "maildir:/v/%{nope}", "maildir:/v/%", "maildir:/v/%{user",
+		"maildir:/v/%n:FOO=1", "mbox:/v/%n", "maildir:v/%n"} {
+		u.Mail = loc
+		if _, err := a.mailbox(u); err == nil {
+			t.Errorf("mailbox(%q) accepted", loc)
 		}
 	}
-	evil := &lookup.User{Address: "../..@x"}
-	if _, err := expand("/v/%n", evil); err == nil {
+	evil := &lookup.User{Address: "../..@x", Mail: "maildir:/v/%n"}
+	if _, err := a.mailbox(evil); err == nil {
 		t.Error("a local part '../..' became a path component")
+	}
+	u.Mail = "maildir:/v/%n:LAYOUT=fs:INBOX=/var/mail/%n:CONTROL=~/ctl:UTF-8:INDEX=MEMORY"
+	m, err := a.mailbox(u)
+	if err != nil || m.Inbox != "/var/mail/bob" || m.Subscriptions.Dir != "/home/e/bob/ctl" ||
+		m.Naming.Layout != maildir.FS || !m.Naming.UTF8 {
+		t.Errorf("options: %+v, %v", m, err)
+	}
+}
+
+// username_format folds the address once, before the lookup; the detail
+// keeps the case it was written in (Dovecot's LMTP splits it off first).
+func TestCanonical(t *testing.T) {
+	db := fakeDB{
+		"alice@example.com": &lookup.User{Address: "alice@example.com", Home: "/h/alice", UID: 1001, GID: 1001,
+			QuotaBytes: -1, QuotaMessages: -1},
+		"alice+lists@example.com": &lookup.User{Address: "alice@example.com", Home: "/h/alice", UID: 1001, GID: 1001,
+			Detail: "lists", QuotaBytes: -1, QuotaMessages: -1},
+	}
+	cfg := config.Defaults()
+	cfg.Mail.Location = "maildir:/m/%d/%n"
+	a := NewAgent(cfg, db, nil)
+	tg, err := a.Resolve(context.Background(), "Alice@Example.COM", "")
+	if err != nil || tg.Maildir != "/m/example.com/alice" || tg.Recipient != "alice@example.com" {
+		t.Fatalf("mixed case: %+v, %v", tg, err)
+	}
+	tg, err = a.Resolve(context.Background(), "Alice+Lists@Example.COM", "")
+	if err != nil || tg.Folder != "Lists" || tg.FolderDir != ".Lists" {
+		t.Fatalf("detail: %+v, %v", tg, err)
+	}
+	cfg2 := *cfg
+	cfg2.Userdb.UsernameFormat = ""
+	if _, err := NewAgent(&cfg2, db, nil).Resolve(context.Background(), "Alice@Example.COM", ""); status.From(err).Enhanced != "5.1.1" {
+		t.Fatalf("username_format \"\" must keep the case: %v", err)
+	}
+	cfg3 := *cfg
+	cfg3.Userdb.UsernameFormat = "%Ln"
+	cfg3.Mail.Location = "maildir:/m/%u"
+	db["alice"] = &lookup.User{Address: "alice", Home: "/h/alice", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1}
+	if tg, err := NewAgent(&cfg3, db, nil).Resolve(context.Background(), "Alice@Example.COM", ""); err != nil || tg.Maildir != "/m/alice" {
+		t.Fatalf("%%Ln: %+v, %v", tg, err)
+	}
+	cfg4 := *cfg
+	cfg4.Mail.Location = "maildir:/m/%Lq"
+	if _, err := NewAgent(&cfg4, db, nil).Resolve(context.Background(), "alice@example.com", ""); status.From(err).Enhanced != "4.3.0" {
+		t.Fatalf("an unvalidated bad location must defer: %v", err)
 	}
 }
 

@@ -8,12 +8,10 @@ import (
 	"os"
 	"os/user"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
-	"golang.org/x/sys/unix"
 
 	"maildeliver/internal/config"
 )
@@ -22,14 +20,9 @@ import (
 // configuration (an unknown socket_group, a path that is not a socket).
 var ErrConfig = errors.New("lmtp: configuration")
 
-// umaskMu serialises the umask change around bind(2).
-var umaskMu sync.Mutex
-
 // Listen opens every [lmtp] listen entry: "unix:PATH", "tcp:HOST:PORT",
 // "systemd" (the sockets systemd passes, see lmtpd.socket), and [userdb]
-// socket when set. On error nothing stays open. Listen must run before
-// deliveries start in this process: it narrows the process umask while it
-// binds unix sockets.
+// socket when set. On error nothing stays open.
 func (s *Server) Listen() error {
 	var ls []*listener
 	fail := func(err error) error {
@@ -108,7 +101,7 @@ func GroupID(group string) (int, error) {
 // ("" = the process's); its owner is the process's user. A stale socket
 // (nobody accepting on it) is removed first; anything that is not a socket
 // is never removed, and a live socket means another server is running.
-// Both the LMTP and the userdb socket are made here.
+// Both the LMTP and the userdb socket are made here (bindUnix).
 func listenUnix(path string, mode os.FileMode, group string) (net.Listener, error) {
 	gid, err := GroupID(group)
 	if err != nil {
@@ -117,27 +110,7 @@ func listenUnix(path string, mode os.FileMode, group string) (net.Listener, erro
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
-	// Bind with a umask that leaves the socket reachable by its owner only,
-	// so nobody connects before chown/chmod below give it its final mode.
-	umaskMu.Lock()
-	old := unix.Umask(0o177)
-	l, err := net.Listen("unix", path)
-	unix.Umask(old)
-	umaskMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if gid >= 0 {
-		if err := os.Lchown(path, -1, gid); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("%w: socket_group %q: %v", ErrConfig, group, err)
-		}
-	}
-	if err := os.Chmod(path, mode.Perm()); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
+	return bindUnix(path, mode, gid)
 }
 
 func removeStale(path string) error {

@@ -47,6 +47,15 @@ func TestUserFromRow(t *testing.T) {
 		{"user column", []string{"User", "home"}, []any{[]byte(" bob@ex.org "), "/h"},
 			User{Address: "bob@ex.org", Home: "/h", UID: NoID, GID: NoID, QuotaBytes: -1, QuotaMessages: -1}},
 		{"other columns ignored", []string{"password", "created"}, []any{"x", time.Now()}, absent},
+		{"dovecot 2.4 quota", []string{"quota_storage_size", "quota_message_count", "quota_storage_grace"},
+			[]any{[]byte("1G"), int64(5000), " 10M "},
+			User{UID: NoID, GID: NoID, QuotaBytes: 1 << 30, QuotaMessages: 5000, QuotaGrace: "10M"}},
+		{"dovecot 2.4 unlimited", []string{"quota_storage_size", "quota_message_count"}, []any{"unlimited", "Unlimited"},
+			User{UID: NoID, GID: NoID, QuotaBytes: 0, QuotaMessages: 0}},
+		{"2.3 column first wins over 2.4", []string{"quota_bytes", "quota_storage_size"}, []any{int64(100), "1G"},
+			User{UID: NoID, GID: NoID, QuotaBytes: 100, QuotaMessages: -1}},
+		{"userdb_ prefixed 2.4", []string{"userdb_quota_storage_size"}, []any{int64(2048)},
+			User{UID: NoID, GID: NoID, QuotaBytes: 2048, QuotaMessages: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := userFromRow(tc.cols, tc.vals)
@@ -77,6 +86,9 @@ func TestUserFromRowErrors(t *testing.T) {
 		{"home", true},
 		{"quota_messages", "1G"},
 		{"quota_bytes", "lots"},
+		{"quota_storage_size", "1 parsec"},
+		{"quota_message_count", "1G"},
+		{"quota_storage_grace", "lots"},
 		{"uid", pgtype.Numeric{Int: big.NewInt(15), Exp: -1, Valid: true}},
 	} {
 		if u, err := userFromRow([]string{tc.col}, []any{tc.val}); err == nil {

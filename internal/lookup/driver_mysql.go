@@ -17,10 +17,17 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"maildeliver/internal/logging"
 )
 
 // init registers MySQL and MariaDB: go-sql-driver/mysql under database/sql.
-func init() { openers["mysql"] = openMySQL }
+// The driver's own logger (used where no connection's config is at hand)
+// writes to stderr; ours goes to the configured log.
+func init() {
+	openers["mysql"] = openMySQL
+	mysql.SetLogger(mysqlLogger{&redactor{}})
+}
 
 func openMySQL(connect string, size int, timeout time.Duration, red *redactor) (backend, error) {
 	var mc *mysql.Config
@@ -43,7 +50,7 @@ func openMySQL(connect string, size int, timeout time.Duration, red *redactor) (
 		mc.Timeout = timeout
 	}
 	// The driver's default logger writes to stderr, which Postfix's pipe
-	// would put into a bounce.
+	// would put into a bounce before deliver's DSN line.
 	mc.Logger = mysqlLogger{red}
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
@@ -160,9 +167,11 @@ func localSocket() string {
 	return ""
 }
 
-// mysqlLogger sends the driver's rare complaints to slog, redacted.
+// mysqlLogger sends the driver's rare complaints ("packets.go:58
+// unexpected EOF"), redacted, to the configured log (logging.Library):
+// slog's default would print them on stderr (issue 17 item 5).
 type mysqlLogger struct{ red *redactor }
 
 func (l mysqlLogger) Print(v ...any) {
-	slog.Warn("userdb mysql driver", "msg", l.red.clean(fmt.Sprint(v...)))
+	logging.Library().Warn("userdb mysql driver", slog.String("detail", l.red.clean(fmt.Sprint(v...))))
 }

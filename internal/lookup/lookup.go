@@ -278,6 +278,10 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 	seen := map[string]bool{}
 	for i, col := range cols {
 		name := strings.TrimPrefix(strings.ToLower(col), "userdb_")
+		shown := name
+		if alias, ok := quota24[name]; ok {
+			name = alias
+		}
 		if seen[name] || vals[i] == nil {
 			continue
 		}
@@ -298,6 +302,11 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 			u.Mail, err = asString(v)
 		case "quota_rule":
 			u.QuotaRule, err = asString(v)
+		case "quota_storage_grace":
+			if u.QuotaGrace, err = asString(v); err == nil {
+				u.QuotaGrace = strings.TrimSpace(u.QuotaGrace)
+				_, err = config.ParseGrace(u.QuotaGrace)
+			}
 		case "uid", "gid":
 			var id int64
 			if id, err = asInt(v); err == nil && (id < 0 || id > math.MaxUint32-1) {
@@ -316,11 +325,15 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", name, err)
+			return nil, fmt.Errorf("column %s: %w", shown, err)
 		}
 	}
 	return u, nil
 }
+
+// quota24 maps Dovecot 2.4's quota fields to the 2.3 columns with the same
+// meaning (2.4 sizes are bytes unless a unit is given, as quota_bytes).
+var quota24 = map[string]string{"quota_storage_size": "quota_bytes", "quota_message_count": "quota_messages"}
 
 // asString accepts what drivers return for text: string or []byte (MySQL),
 // and numbers.
@@ -406,6 +419,9 @@ func asQuota(v any, size bool) (int64, error) {
 	}
 	if s, ok := v.(string); ok && strings.TrimSpace(s) == "" {
 		return -1, nil
+	}
+	if s, ok := v.(string); ok && strings.EqualFold(strings.TrimSpace(s), "unlimited") {
+		return 0, nil // Dovecot 2.4's word for no limit
 	}
 	n, err := asInt(v)
 	if s, ok := v.(string); ok && err != nil && size {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"maildeliver/internal/uservars"
 )
 
 // dialect is the SQL flavour of a driver: how string literals are quoted
@@ -24,7 +26,7 @@ type compiled struct {
 }
 
 // param is one bind value: its pieces concatenated.
-type param []piece
+type param []uservars.Piece
 
 // args returns the bind values for address, in placeholder order.
 func (c *compiled) args(address string) []any {
@@ -32,7 +34,7 @@ func (c *compiled) args(address string) []any {
 	for i, p := range c.params {
 		var b strings.Builder
 		for _, pc := range p {
-			b.WriteString(pc.value(address))
+			b.WriteString(pc.Value(uservars.Values{User: address}))
 		}
 		a[i] = b.String()
 	}
@@ -112,12 +114,12 @@ func compile(query string, d dialect) (*compiled, error) {
 		case d == dialectSQLite && (ch == ':' || ch == '@' || ch == '$') && !identAtEnd(out) && i+1 < len(s) && isIdentStart(s[i+1]):
 			return nil, fmt.Errorf("offset %d: the query must not contain named parameters like %c%c", i, ch, s[i+1])
 		case ch == '%':
-			p, end, err := parseVar(s, i, 0)
+			p, end, err := parseVar(s, i)
 			if err != nil {
 				return nil, err
 			}
-			if !p.isVar {
-				out = append(out, p.text...)
+			if !p.IsVar() {
+				out = append(out, p.Text...)
 				i = end
 				continue
 			}
@@ -190,7 +192,7 @@ func (c *compiled) literal(out []byte, s string, i int, d dialect) ([]byte, int,
 	if !hasVar(pieces) {
 		out = append(out, quote)
 		for _, p := range pieces {
-			out = append(out, p.text...)
+			out = append(out, p.Text...)
 		}
 		return append(out, quote), end, nil
 	}
@@ -200,14 +202,14 @@ func (c *compiled) literal(out []byte, s string, i int, d dialect) ([]byte, int,
 		return nil, 0, fmt.Errorf("offset %d: variable inside a %s'...' literal; use a plain '...' literal", i, prefix)
 	}
 	for k := range pieces {
-		if pieces[k].isVar {
+		if pieces[k].IsVar() {
 			continue
 		}
-		t, err := unescape(pieces[k].text, quote, style)
+		t, err := unescape(pieces[k].Text, quote, style)
 		if err != nil {
 			return nil, 0, fmt.Errorf("offset %d: %w", i, err)
 		}
-		pieces[k].text = t
+		pieces[k].Text = t
 	}
 	out = out[:len(out)-len(prefix)] // the prefix was copied as plain SQL
 	out = c.placeholder(out, pieces, d)
@@ -230,7 +232,7 @@ func (c *compiled) dollarLiteral(out []byte, s string, i int, tag string) ([]byt
 	if !hasVar(pieces) {
 		out = append(out, tag...)
 		for _, p := range pieces {
-			out = append(out, p.text...)
+			out = append(out, p.Text...)
 		}
 		return append(out, tag...), end, nil
 	}
@@ -393,9 +395,9 @@ func mysqlDashComment(s string, i int) bool {
 	return i+2 >= len(s) || s[i+2] <= ' '
 }
 
-func hasVar(ps []piece) bool {
+func hasVar(ps []uservars.Piece) bool {
 	for _, p := range ps {
-		if p.isVar {
+		if p.IsVar() {
 			return true
 		}
 	}

@@ -20,9 +20,17 @@ type User struct {
 	UID  int64  // column "uid"; NoID when absent or NULL
 	GID  int64  // column "gid"; NoID when absent or NULL
 
-	QuotaRule     string // column "quota_rule" (Dovecot form "*:storage=1G"); "" when absent
-	QuotaBytes    int64  // column "quota_bytes"; -1 when absent or NULL
-	QuotaMessages int64  // column "quota_messages"; -1 when absent or NULL
+	QuotaRule string // column "quota_rule" (Dovecot 2.3 form "*:storage=1G"); "" when absent
+	// QuotaBytes is column "quota_bytes" or Dovecot 2.4's
+	// "quota_storage_size" (bytes, or a size with unit "1G"; "unlimited"
+	// is 0); -1 when absent or NULL. The first of the two in the row wins.
+	QuotaBytes int64
+	// QuotaMessages is column "quota_messages" or 2.4's
+	// "quota_message_count" ("unlimited" is 0); -1 when absent or NULL.
+	QuotaMessages int64
+	// QuotaGrace is 2.4's "quota_storage_grace" (a size such as "10M", or
+	// a percentage); "" when absent: [quota] grace applies.
+	QuotaGrace string
 }
 
 // ErrNotFound means the userdb answered and has no such user. It is the only

@@ -1,36 +1,136 @@
 package maildir
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// FolderDir returns the Maildir++ directory name (".Name", mUTF-7 encoded as
-// Dovecot's maildir layout stores it) for a folder name, or "" for INBOX.
-// ok is false when the name is not one safe path component: it contains '/',
-// NUL or control characters, starts or ends with '.', contains "..", is not
-// valid UTF-8, or is longer than 255 bytes on disk. Callers deliver such
-// messages to INBOX. A '.' inside the name is Maildir++'s hierarchy
-// separator ("Lists.go" is a child of "Lists").
-func FolderDir(name string) (dir string, ok bool) {
-	if name == "" || strings.EqualFold(name, "INBOX") {
-		return "", true
+// Layout is how folders are laid out below the maildir root: Dovecot's
+// mailbox_list_layout (2.3: the location's LAYOUT= option).
+type Layout int
+
+const (
+	// MaildirPlusPlus (the default): folder a.b (a child of a) at
+	// <root>/.a.b/ with a "maildirfolder" marker file; '.' separates
+	// levels and a '/' in a name is refused.
+	MaildirPlusPlus Layout = iota
+	// FS (LAYOUT=fs): folder a/b at <root>/a/b/, each level with its own
+	// cur new tmp once it holds mail, no marker file (as Dovecot 2.3
+	// creates it); '/' separates levels, '.' is an ordinary character.
+	FS
+)
+
+// ParseLayout reads "maildir++" or "fs" (Dovecot's names; "" is
+// Maildir++).
+func ParseLayout(s string) (Layout, error) {
+	switch s {
+	case "", "maildir++", "Maildir++":
+		return MaildirPlusPlus, nil
+	case "fs":
+		return FS, nil
+	case "index":
+		return 0, fmt.Errorf("layout %q is not supported (folders stored by GUID); want maildir++ or fs", s)
 	}
-	if !utf8.ValidString(name) || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") ||
-		strings.Contains(name, "..") || strings.ContainsRune(name, '/') {
-		return "", false
+	return 0, fmt.Errorf("unknown layout %q: want maildir++ or fs", s)
+}
+
+func (l Layout) String() string {
+	if l == FS {
+		return "fs"
+	}
+	return "maildir++"
+}
+
+// sep is the layout's hierarchy separator on disk (and in a version 1
+// subscriptions file).
+func (l Layout) sep() string {
+	if l == FS {
+		return "/"
+	}
+	return "."
+}
+
+// Naming is how folder names become directory names: the layout, and
+// whether names are stored in UTF-8 (Dovecot's UTF-8 location option,
+// 2.4's mailbox_list_utf8) instead of IMAP's modified UTF-7.
+type Naming struct {
+	Layout Layout
+	UTF8   bool
+}
+
+// FolderPath is a folder's place below the maildir root.
+type FolderPath struct {
+	// Dir is the path relative to the root: ".a.b" (Maildir++) or "a/b"
+	// (fs); "" is INBOX.
+	Dir string
+	// Levels are the folder's hierarchy levels as stored on disk (encoded):
+	// what the subscriptions file lists, tab-separated.
+	Levels []string
+}
+
+// rootFiles are names at the maildir root that an fs-layout folder must
+// not take: files there. cur new tmp are refused at every level (isSub),
+// and so is anything starting with "dovecot" (Dovecot's own files).
+var rootFiles = map[string]bool{"maildirsize": true, "subscriptions": true, "maildirfolder": true}
+
+// FolderPath returns where folder name lives, or ok false when the name is
+// not safe: it has NUL or control characters, an empty level, a level
+// starting with '.' or equal to "..", is not valid UTF-8, a '/' in
+// Maildir++, or a directory name longer than 255 bytes. Callers deliver such messages to INBOX. ""
+// and INBOX (any case) are the INBOX.
+func (n Naming) FolderPath(name string) (FolderPath, bool) {
+	if name == "" || strings.EqualFold(name, "INBOX") {
+		return FolderPath{}, true
+	}
+	if !utf8.ValidString(name) {
+		return FolderPath{}, false
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return "", false
+			return FolderPath{}, false
 		}
 	}
-	enc := "." + encodeMUTF7(name)
-	if len(enc) > 255 {
-		return "", false
+	// Maildir++ separates levels with '.', and a '/' in a name is refused
+	// (Dovecot 2.3: "Name must not have '/' characters"); fs uses '/'.
+	if n.Layout == MaildirPlusPlus && strings.ContainsRune(name, '/') {
+		return FolderPath{}, false
 	}
-	return enc, true
+	levels := strings.Split(name, n.Layout.sep())
+	for i, l := range levels {
+		if l == "" || strings.HasPrefix(l, ".") {
+			return FolderPath{}, false // "a..b", ".x", "x/", "a//b"
+		}
+		if !n.UTF8 {
+			levels[i] = encodeMUTF7(l)
+		}
+		if n.Layout == FS && (len(levels[i]) > 255 || isSub(levels[i]) || (i == 0 && rootFiles[levels[i]]) ||
+			strings.HasPrefix(levels[i], "dovecot")) {
+			return FolderPath{}, false
+		}
+	}
+	dir := strings.Join(levels, n.Layout.sep())
+	if n.Layout == MaildirPlusPlus {
+		dir = "." + dir
+		if len(dir) > 255 {
+			return FolderPath{}, false
+		}
+	}
+	return FolderPath{Dir: dir, Levels: levels}, true
+}
+
+// isSub reports whether a level would clash with its parent's cur new tmp.
+func isSub(l string) bool { return l == "cur" || l == "new" || l == "tmp" }
+
+// FolderDir returns the Maildir++ directory name (".Name", mUTF-7 encoded
+// as Dovecot stores it by default) for a folder name, or "" for INBOX; ok
+// is false when the name is not safe (see Naming.FolderPath). A '.'
+// inside the name separates hierarchy levels ("Lists.go" is a child of
+// "Lists").
+func FolderDir(name string) (dir string, ok bool) {
+	p, ok := Naming{}.FolderPath(name)
+	return p.Dir, ok
 }
 
 // encodeMUTF7 encodes s in IMAP's modified UTF-7 (RFC 3501 section 5.1.3),

@@ -28,6 +28,22 @@
 // package creates are mode 0700, and the parent of each is fsynced so the
 // new entry survives a crash.
 //
+// Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
+// default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
+// tmp); names on disk in IMAP's modified UTF-7 unless the location says
+// UTF-8; the INBOX may live elsewhere (INBOX=, Dir.UseInbox).
+//
+// Subscriptions (subscriptions.go): a folder created at delivery can be
+// added to Dovecot's "subscriptions" file:
+//
+//	V<TAB>2<LF><LF>            header (version 2)
+//	a<TAB>b<LF>                one folder per line, levels TAB-separated,
+//	Stra&AN8-e<LF>             each level as stored on disk
+//
+// rewritten whole under Dovecot's dotlock ("subscriptions.lock", O_EXCL,
+// fsynced, renamed over the file, directory fsynced), mode 0600; see
+// subscriptions.go for version 1 files, escaping and lock timeouts.
+//
 // The caller runs all of this as the mailbox owner (see package privilege):
 // this package never changes identity itself.
 package maildir
@@ -57,9 +73,10 @@ const dirMode = 0o700
 
 // Dir is an open maildir root (the INBOX).
 type Dir struct {
-	root *os.File
-	path string
-	uid  int
+	root  *os.File
+	path  string
+	uid   int
+	inbox *os.File // INBOX= directory; nil: the root
 }
 
 // Open opens the maildir at path, creating it and any missing parent (mode
@@ -102,34 +119,107 @@ func (d *Dir) Path() string { return d.path }
 func (d *Dir) Root() *os.File { return d.root }
 
 // Close releases the root.
-func (d *Dir) Close() error { return d.root.Close() }
+func (d *Dir) Close() error {
+	if d.inbox != nil {
+		d.inbox.Close()
+	}
+	return d.root.Close()
+}
 
-// Folder opens a folder for delivery. dir is FolderDir's result ("" is
-// INBOX). A missing folder is created when create is set, else ErrNoFolder.
-// The INBOX's tmp/new/cur are always created when missing.
+// UseInbox makes the INBOX live at path instead of the root (Dovecot's
+// INBOX= option, 2.4's mail_inbox_path): opened like the root (created
+// when missing, owned by the mailbox's uid, no symlink as last component).
+func (d *Dir) UseInbox(path string) error {
+	if err := CheckPath(path); err != nil {
+		return err
+	}
+	f, err := openDirAll(path)
+	if err != nil {
+		return err
+	}
+	if err := d.checkOwner(f); err != nil {
+		f.Close()
+		return err
+	}
+	if d.inbox != nil {
+		d.inbox.Close()
+	}
+	d.inbox = f
+	return nil
+}
+
+func (d *Dir) inboxDir() *os.File {
+	if d.inbox != nil {
+		return d.inbox
+	}
+	return d.root
+}
+
+// Folder opens a folder for delivery. dir is FolderPath's Dir ("" is
+// INBOX): ".Name" (Maildir++) or "a/b" (fs layout). A missing folder is
+// created when create is set, else ErrNoFolder. The INBOX's tmp/new/cur are
+// always created when missing.
 func (d *Dir) Folder(dir string, create bool) (*Folder, error) {
-	base := d.root
-	if dir != "" {
-		if strings.ContainsRune(dir, '/') || dir == "." || dir == ".." || !strings.HasPrefix(dir, ".") {
-			return nil, fmt.Errorf("%w: folder %q", ErrBadPath, dir)
-		}
-		fd, err := openSub(d.root, dir)
-		if errors.Is(err, os.ErrNotExist) {
-			if !create {
-				return nil, ErrNoFolder
-			}
-			fd, err = d.createFolder(dir)
+	if dir == "" {
+		return d.folderAt(d.inboxDir(), false, false)
+	}
+	if err := checkFolderDir(dir); err != nil {
+		return nil, err
+	}
+	parts := strings.Split(dir, "/")
+	parent := d.root
+	for i, name := range parts {
+		last := i == len(parts)-1
+		fd, created, err := d.openLevel(parent, name, create, last, len(parts) == 1)
+		if parent != d.root {
+			parent.Close()
 		}
 		if err != nil {
 			return nil, err
 		}
-		if err := d.checkOwner(fd); err != nil {
-			fd.Close()
-			return nil, err
+		if last {
+			return d.folderAt(fd, true, created)
 		}
-		base = fd
+		parent = fd
 	}
-	f := &Folder{base: base, owned: dir != ""}
+	return nil, fmt.Errorf("%w: folder %q", ErrBadPath, dir) // no level: checkFolderDir refused it
+}
+
+// openLevel opens (or, with create, makes) one level of a folder path below
+// parent and checks its owner; created says it made the folder itself.
+func (d *Dir) openLevel(parent *os.File, name string, create, last, marker bool) (fd *os.File, created bool, err error) {
+	fd, err = openSub(parent, name)
+	if errors.Is(err, os.ErrNotExist) {
+		if !create {
+			return nil, false, ErrNoFolder
+		}
+		fd, err = d.createFolder(parent, name, last, marker)
+		created = err == nil && last
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := d.checkOwner(fd); err != nil {
+		fd.Close()
+		return nil, false, err
+	}
+	return fd, created, nil
+}
+
+// checkFolderDir refuses a folder path that is not FolderPath's making.
+func checkFolderDir(dir string) error {
+	plusplus := strings.HasPrefix(dir, ".")
+	for _, c := range strings.Split(dir, "/") {
+		if c == "" || c == "." || c == ".." || (plusplus && strings.Contains(dir, "/")) {
+			return fmt.Errorf("%w: folder %q", ErrBadPath, dir)
+		}
+	}
+	return nil
+}
+
+// folderAt opens base's tmp and new (creating tmp new cur when missing).
+func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
+	f := &Folder{base: base, owned: owned, created: created}
 	var err error
 	if f.tmp, f.new, err = d.subdirs(base); err != nil {
 		f.Close()
@@ -173,28 +263,35 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
 	return tmp, nw, nil
 }
 
-// createFolder makes a Maildir++ folder: .Name/{cur,new,tmp} and the
-// maildirfolder marker file, then syncs it and the root.
-func (d *Dir) createFolder(dir string) (*os.File, error) {
-	err := unix.Mkdirat(int(d.root.Fd()), dir, dirMode)
+// createFolder makes a folder's directory name below parent. A Maildir++
+// folder (marker) gets {cur,new,tmp} and the maildirfolder marker file; an
+// fs-layout level gets cur new tmp only when it is the folder itself
+// (last), as Dovecot leaves parents plain. The new directory and parent
+// are synced.
+func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os.File, error) {
+	err := unix.Mkdirat(int(parent.Fd()), name, dirMode)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, &os.PathError{Op: "mkdir", Path: dir, Err: err}
+		return nil, &os.PathError{Op: "mkdir", Path: name, Err: err}
 	}
-	fd, err := openSub(d.root, dir)
+	fd, err := openSub(parent, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := makeSubdirs(fd); err != nil {
-		fd.Close()
-		return nil, err
+	if last {
+		if err := makeSubdirs(fd); err != nil {
+			fd.Close()
+			return nil, err
+		}
 	}
-	m, err := unix.Openat(int(fd.Fd()), "maildirfolder", unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		fd.Close()
-		return nil, &os.PathError{Op: "create", Path: dir + "/maildirfolder", Err: err}
+	if marker && strings.HasPrefix(name, ".") {
+		m, err := unix.Openat(int(fd.Fd()), "maildirfolder", unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			fd.Close()
+			return nil, &os.PathError{Op: "create", Path: name + "/maildirfolder", Err: err}
+		}
+		unix.Close(m)
 	}
-	unix.Close(m)
-	if err := syncDirs(fd, d.root); err != nil {
+	if err := syncDirs(fd, parent); err != nil {
 		fd.Close()
 		return nil, err
 	}
@@ -214,10 +311,15 @@ func (d *Dir) checkOwner(f *os.File) error {
 
 // Folder is one open Maildir folder (INBOX or a Maildir++ folder).
 type Folder struct {
-	base     *os.File // folder root; the Dir's root for INBOX
+	base     *os.File // folder root; the Dir's root (or INBOX=) for INBOX
 	owned    bool     // base is ours to close
+	created  bool     // Folder created it (for autosubscribe)
 	tmp, new *os.File
 }
+
+// Created reports whether this Folder call created the folder: the caller
+// then subscribes it ([mail] autosubscribe).
+func (f *Folder) Created() bool { return f.created }
 
 // Close releases the folder's directories.
 func (f *Folder) Close() error {

@@ -240,6 +240,8 @@ func TestFolderDir(t *testing.T) {
 		{"日本語", ".&ZeVnLIqe-", true},
 		{"../../x", "", false},
 		{"a/b", "", false},
+		{"a//b", "", false},
+		{"a/", "", false},
 		{".hidden", "", false},
 		{"a..b", "", false},
 		{"trail.", "", false},

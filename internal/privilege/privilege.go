@@ -8,8 +8,13 @@
 //   - lmtpd started as root serves users with different uids at once. Go's
 //     setuid is process-wide, so Run switches only the file-system identity
 //     (setfsuid/setfsgid and the supplementary groups) of one locked OS
-//     thread, runs the delivery on it, and switches back. If switching back
-//     fails the thread is discarded, never reused;
+//     thread, clears that thread's effective capability set (so that
+//     nothing but the file-system identity decides what the delivery may
+//     do: no CAP_SYS_RESOURCE to eat ext4's reserved blocks or ignore
+//     quota limits, no CAP_SYS_ADMIN...), runs the delivery on it, and
+//     switches back. If switching back fails the thread is discarded,
+//     never reused. DropCapabilities reduces the whole process to what
+//     that switching needs, once lmtpd's sockets are set up;
 //   - a process that is not root (deliver under Postfix's pipe user=vmail,
 //     lmtpd as vmail) writes only mailboxes of its own uid: Run refuses any
 //     other uid with ErrUIDMismatch, a temporary failure.
@@ -95,13 +100,17 @@ func Run(uid, gid int, fn func() error) error {
 			// thread with its half-switched credentials.
 		}()
 		groups, err := unix.Getgroups()
+		var caps capSets
+		if err == nil {
+			caps, err = capget()
+		}
 		if err != nil {
-			done <- result{err: fmt.Errorf("%w: getgroups: %v", ErrSwitch, err)}
+			done <- result{err: fmt.Errorf("%w: getgroups/capget: %v", ErrSwitch, err)}
 			clean = true
 			return
 		}
-		back := func() error { return restore(groups) }
-		if err := switchTo(uid, gid); err != nil {
+		back := func() error { return restore(groups, caps) }
+		if err := switchTo(uid, gid, caps); err != nil {
 			clean = back() == nil
 			done <- result{err: err}
 			return
@@ -123,9 +132,12 @@ func Run(uid, gid int, fn func() error) error {
 	return r.err
 }
 
-// switchTo sets this thread's groups, fsgid and fsuid. The raw syscalls
-// affect only the calling thread (unlike syscall.Setgroups).
-func switchTo(uid, gid int) error {
+// switchTo sets this thread's groups, fsgid and fsuid, then empties its
+// effective capability set (keeping the permitted one, to switch back).
+// The raw syscalls affect only the calling thread (unlike
+// syscall.Setgroups). The kernel itself clears only the file-system
+// capabilities (DAC, FOWNER...) when fsuid leaves 0.
+func switchTo(uid, gid int, caps capSets) error {
 	if err := setThreadGroups([]int{gid}); err != nil {
 		return fmt.Errorf("%w: setgroups: %v", ErrSwitch, err)
 	}
@@ -138,11 +150,21 @@ func switchTo(uid, gid int) error {
 	if cur, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0); int(cur) != uid {
 		return fmt.Errorf("%w: fsuid is %d, want %d", ErrSwitch, cur, uid)
 	}
+	if err := capset(capSets{perm: caps.perm, inh: caps.inh}); err != nil {
+		return fmt.Errorf("%w: clearing the effective capabilities: %v", ErrSwitch, err)
+	}
+	if now, err := capget(); err != nil || now.eff != 0 {
+		return fmt.Errorf("%w: effective capabilities %#x remain (%v)", ErrSwitch, now.eff, err)
+	}
 	return nil
 }
 
-// restore returns the thread to root's file-system identity and groups.
-func restore(groups []int) error {
+// restore returns the thread to root's file-system identity, groups and
+// effective capabilities (raised first: setgroups needs CAP_SETGID).
+func restore(groups []int, caps capSets) error {
+	if err := capset(caps); err != nil {
+		return err
+	}
 	unix.RawSyscall(unix.SYS_SETFSUID, 0, 0, 0)
 	unix.RawSyscall(unix.SYS_SETFSGID, 0, 0, 0)
 	if err := setThreadGroups(groups); err != nil {
@@ -152,6 +174,14 @@ func restore(groups []int) error {
 		return ErrSwitch
 	}
 	if cur, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0); cur != 0 {
+		return ErrSwitch
+	}
+	// fsuid 0 gave back the file-system capabilities from the permitted
+	// set: make the effective set exactly what it was.
+	if err := capset(caps); err != nil {
+		return err
+	}
+	if now, err := capget(); err != nil || now != caps {
 		return ErrSwitch
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/maildir"
 )
 
 const (
@@ -91,7 +92,7 @@ func checkConsistent(t *testing.T, m *testMaildir, want Usage) {
 		t.Fatalf("maildirsize definition %+v, want %+v", c.limit, l)
 	}
 	root := m.open()
-	s, stable, err := recount(int(root.Fd()))
+	s, stable, err := recount(int(root.Fd()), maildir.MaildirPlusPlus)
 	if err != nil || !stable {
 		t.Fatalf("recount: %v (stable %v)", err, stable)
 	}

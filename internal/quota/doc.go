@@ -34,7 +34,12 @@
 //     that may be stale).
 //
 // Counting reads new/ and cur/ of INBOX (the root) and of every Maildir++
-// folder: a ".Name" directory at the root that is not a symlink. Each entry
+// folder: a ".Name" directory at the root that is not a symlink. With
+// Dovecot's LAYOUT=fs (Limit.Layout) the folders are instead every
+// directory below the root at any depth ("a", "a/b"; not cur new tmp, not
+// names starting with '.', not a top-level "Trash"), each level opened
+// without following a symlink. (An INBOX moved elsewhere with INBOX= is
+// not counted by a recount; deliveries to it are, in the usage lines.) Each entry
 // but "." and ".." counts as a message; its size is the <n> of the first
 // ",S=<n>" in its name when <n> ends the name or is followed by ':' or ','
 // (as Dovecot parses it), else its lstat size. Entries that vanish while
@@ -43,7 +48,7 @@
 // with openat(2) and O_NOFOLLOW, and only names read from the maildir's own
 // directories are used.
 //
-// Trash: the folder ".Trash" is not counted, as in Courier's default build
+// Trash: the folder ".Trash" ("Trash" with LAYOUT=fs) is not counted, as in Courier's default build
 // (which excludes exactly ".Trash", not ".Trash.Sub"). Dovecot counts every
 // mailbox unless a rule ignores it, so a Dovecot sharing the mailbox must be
 // configured with

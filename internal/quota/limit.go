@@ -9,12 +9,20 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/maildir"
 )
 
 // Limit is a user's quota. 0 in a dimension means no limit on it.
 type Limit struct {
 	Bytes    int64 // total size of all counted messages
 	Messages int64 // number of counted messages
+	// Grace is the user's own grace (Dovecot 2.4's quota_storage_grace
+	// from the userdb); nil: [quota] grace applies.
+	Grace *config.Grace
+	// Layout is how the maildir's folders are laid out, so that a recount
+	// finds them all: Maildir++ ".Name" folders, or LAYOUT=fs directories.
+	// Like Grace, it is not part of the maildirsize definition.
+	Layout maildir.Layout
 }
 
 // Unlimited reports whether neither dimension is limited.
@@ -234,10 +242,24 @@ func parseRuleValue(v string, mul int64) (int64, error) {
 }
 
 // LimitFor returns the limit of u: its quota_rule column when set, else its
-// quota_bytes and quota_messages columns when either is present (an absent
-// one is unlimited), else def, the quota.default size ("" = unlimited).
-// A nil u gets def.
+// quota_bytes and quota_messages columns (or 2.4's quota_storage_size and
+// quota_message_count) when either is present (an absent one is
+// unlimited), else def, the quota.default size ("" = unlimited). A nil u
+// gets def. u's quota_storage_grace, when set, becomes the limit's Grace.
 func LimitFor(u *lookup.User, def string) (Limit, error) {
+	l, err := limitFor(u, def)
+	if err != nil || u == nil || u.QuotaGrace == "" {
+		return l, err
+	}
+	g, err := config.ParseGrace(u.QuotaGrace)
+	if err != nil {
+		return Limit{}, fmt.Errorf("quota_storage_grace: %w", err)
+	}
+	l.Grace = &g
+	return l, nil
+}
+
+func limitFor(u *lookup.User, def string) (Limit, error) {
 	if u != nil {
 		if strings.TrimSpace(u.QuotaRule) != "" {
 			return ParseRule(u.QuotaRule)
@@ -263,6 +285,9 @@ func graceBytes(l Limit, g config.Grace) int64 {
 	if l.Bytes <= 0 {
 		return 0
 	}
+	if l.Grace != nil {
+		g = *l.Grace
+	}
 	if g.Bytes > 0 {
 		return g.Bytes
 	}
@@ -277,3 +302,7 @@ func graceBytes(l Limit, g config.Grace) int64 {
 	}
 	return 0
 }
+
+// sameDefinition reports whether l and o have the same Maildir++
+// definition (the maildirsize header): Grace is not part of it.
+func (l Limit) sameDefinition(o Limit) bool { return l.Bytes == o.Bytes && l.Messages == o.Messages }

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"math"
+	"reflect"
 	"testing"
 
 	"maildeliver/internal/config"
@@ -130,7 +131,7 @@ func TestParseDefinition(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := parseDefinition(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
+		if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("parseDefinition(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
@@ -174,10 +175,13 @@ func TestLimitFor(t *testing.T) {
 		{name: "bad rule", u: user("*:storage=lots", -1, -1), wantErr: true},
 		{name: "negative column", u: user("", -5, -1), wantErr: true},
 		{name: "bad default", u: user("", -1, -1), def: "1 parsec", wantErr: true},
+		{name: "per-user grace", u: &lookup.User{QuotaBytes: 1000, QuotaMessages: -1, QuotaGrace: "10%"},
+			want: Limit{Bytes: 1000, Grace: &config.Grace{Percent: 10}}},
+		{name: "bad per-user grace", u: &lookup.User{QuotaBytes: 1000, QuotaMessages: -1, QuotaGrace: "x"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		got, err := LimitFor(tt.u, tt.def)
-		if (err != nil) != tt.wantErr || got != tt.want {
+		if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: LimitFor = %+v, %v; want %+v, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}
 	}
@@ -196,6 +200,7 @@ func TestGraceBytes(t *testing.T) {
 		{Limit{Messages: 10}, config.Grace{Bytes: 7}, 0}, // no byte limit, no grace
 		{Limit{Bytes: 1 << 59}, config.Grace{Percent: 1000}, (1 << 59) / 100 * 1000},
 		{Limit{Bytes: 1 << 62}, config.Grace{Percent: 1000}, math.MaxInt64},
+		{Limit{Bytes: 1000, Grace: &config.Grace{Bytes: 3}}, config.Grace{Percent: 10}, 3}, // the user's own wins
 	}
 	for _, tt := range tests {
 		if got := graceBytes(tt.l, tt.g); got != tt.want {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/maildir"
 )
 
 // Usage is what a maildir holds, as counted for quota.
@@ -177,12 +178,12 @@ func Get(root *os.File, limit Limit) (Usage, error) {
 	if !errors.Is(err, errRecalc) {
 		return Usage{}, err
 	}
-	return count(fd)
+	return count(fd, limit.Layout)
 }
 
 // count is one counting pass, for callers that do not write maildirsize.
-func count(root int) (Usage, error) {
-	u, err := countAll(root)
+func count(root int, layout maildir.Layout) (Usage, error) {
+	u, err := countAll(root, layout)
 	if err != nil {
 		return u, fmt.Errorf("quota: count: %w", err)
 	}
@@ -224,7 +225,7 @@ func load(root int, l Limit, over func(Usage) bool) (Usage, error) {
 	if err != nil && !errors.Is(err, errRecalc) {
 		return Usage{}, err
 	}
-	if err == nil && c.limit == l {
+	if err == nil && c.limit.sameDefinition(l) {
 		if !over(c.usage) {
 			return c.usage, nil
 		}
@@ -318,11 +319,11 @@ func recalcOnce(root int, l Limit, force bool) (s scan, done bool, err error) {
 	if !before.regular && !force {
 		var busy bool
 		if lk, busy = lockRoot(root, unix.LOCK_EX); busy {
-			s.usage, err = count(root) // nothing is written: one pass will do
+			s.usage, err = count(root, l.Layout) // nothing is written: one pass will do
 			return s, true, err
 		}
 	}
-	s, stable, err := recount(root)
+	s, stable, err := recount(root, l.Layout)
 	if err != nil {
 		return s, true, fmt.Errorf("quota: recount: %w", err)
 	}

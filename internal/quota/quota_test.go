@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/maildir"
 )
 
 // buildMaildir makes a maildir with messages in INBOX and folders, and
@@ -492,4 +493,37 @@ func TestMaildirChangingWhileCounting(t *testing.T) {
 		}
 		m.tmpEmpty()
 	})
+}
+
+// With LAYOUT=fs every directory below the root is a folder ("a", "a/b"),
+// Trash at the top is not counted, symlinks are not followed, and a
+// Maildir++ recount of the same tree would miss them.
+func TestRecalculateFS(t *testing.T) {
+	m := newTestMaildir(t)
+	m.msg("new/1.host,S=100", 100)
+	m.mkdirs("Sent/cur", "Sent/new", "Sent/tmp")
+	m.msg("Sent/cur/2.host,S=20:2,S", 20)
+	m.mkdirs("a/b/cur", "a/b/new")
+	m.msg("a/b/new/3.host,S=3", 3)
+	m.mkdirs("x.y/cur")
+	m.msg("x.y/cur/4.host,S=4:2,S", 4)
+	m.msg("Sent/tmp/5.host,S=9999", 9999) // tmp/ is not counted
+	m.mkdirs("Trash/cur")
+	m.msg("Trash/cur/t.host,S=5000:2,S", 5000)
+	m.mkdirs("a/Trash/cur") // only the top-level Trash is excluded
+	m.msg("a/Trash/cur/6.host,S=6:2,S", 6)
+	other := newTestMaildir(t)
+	other.msg("cur/o1.host,S=7000:2,S", 7000)
+	m.symlink(other.dir, "Linked")
+	m.mkdirs(".hidden/cur")
+	m.msg(".hidden/cur/h.host,S=80", 80)
+	root := m.open()
+	l := Limit{Bytes: 1 << 20, Layout: maildir.FS}
+	want := Usage{Bytes: 100 + 20 + 3 + 4 + 6, Messages: 5}
+	if got, err := Recalculate(root, l); err != nil || got != want {
+		t.Fatalf("Recalculate = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := Recalculate(root, Limit{Bytes: 1 << 20}); err != nil || got != (Usage{Bytes: 100 + 80, Messages: 2}) { // INBOX and .hidden
+		t.Fatalf("Maildir++ recount of an fs tree = %+v, %v", got, err)
+	}
 }

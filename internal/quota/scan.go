@@ -7,10 +7,16 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"maildeliver/internal/maildir"
 )
 
-// trashFolder is not counted, as in Courier's default build (see doc.go).
-const trashFolder = ".Trash"
+// trashFolder is not counted, as in Courier's default build (see doc.go);
+// fsTrashFolder is the same folder with LAYOUT=fs.
+const (
+	trashFolder   = ".Trash"
+	fsTrashFolder = "Trash"
+)
 
 // openFlags open a directory below the root without following a symlink.
 const openDirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
@@ -24,6 +30,7 @@ type scan struct {
 	// stamps holds the mtime of every new/ and cur/ directory counted,
 	// keyed by "<folder>/<sub>", taken before counting.
 	stamps map[string]unix.Timespec
+	layout maildir.Layout
 }
 
 // recount counts every message of the maildir at root: new/ and cur/ of
@@ -31,18 +38,19 @@ type scan struct {
 // directory, not a symlink), except .Trash. It returns stable=false when a
 // counted directory changed while it was being counted (its mtime moved, a
 // folder appeared or vanished), after trying a few times.
-func recount(root int) (s scan, stable bool, err error) {
+func recount(root int, layout maildir.Layout) (s scan, stable bool, err error) {
+	s.layout = layout
 	for range 3 {
-		if s.stamps, err = snapshot(root); err != nil {
+		if s.stamps, err = snapshot(root, layout); err != nil {
 			return s, false, err
 		}
-		if s.usage, err = countAll(root); err != nil {
+		if s.usage, err = countAll(root, layout); err != nil {
 			return s, false, err
 		}
 		if testHookAfterCount != nil {
 			testHookAfterCount()
 		}
-		after, err := snapshot(root)
+		after, err := snapshot(root, layout)
 		if err != nil {
 			return s, false, err
 		}
@@ -55,14 +63,18 @@ func recount(root int) (s scan, stable bool, err error) {
 
 // unchanged reports whether the directories counted by s still look the same.
 func (s scan) unchanged(root int) bool {
-	now, err := snapshot(root)
+	now, err := snapshot(root, s.layout)
 	return err == nil && maps.Equal(s.stamps, now)
 }
 
 // folders lists the folders counted for quota: "" for INBOX, then each
 // ".Name" directory at the root except ".Trash" (and except names starting
-// with "..", which Maildir++ does not allow). Symlinks are skipped.
-func folders(root int) ([]string, error) {
+// with "..", which Maildir++ does not allow), or with LAYOUT=fs every
+// directory below the root (fsFolders). Symlinks are skipped.
+func folders(root int, layout maildir.Layout) ([]string, error) {
+	if layout == maildir.FS {
+		return fsFolders(root)
+	}
 	fd, err := unix.Openat(root, ".", openDirFlags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open maildir root: %w", err)
@@ -90,19 +102,99 @@ func folders(root int) ([]string, error) {
 
 // openFolder opens a folder directory; "" is the root itself and is
 // returned as is (close is then a no-op). ok is false when the folder is
-// gone or is not a directory (a symlink put there since it was listed).
+// gone or is not a directory (a symlink put there since it was listed). An
+// fs-layout path "a/b" is opened one level at a time, none followed if it
+// is a symlink.
 func openFolder(root int, folder string) (fd int, closeFn func(), ok bool, err error) {
 	if folder == "" {
 		return root, func() {}, true, nil
 	}
-	fd, err = unix.Openat(root, folder, openDirFlags, 0)
-	if err != nil {
-		if vanished(err) {
-			return -1, nil, false, nil
+	fd = root
+	for _, level := range strings.Split(folder, "/") {
+		next, err := unix.Openat(fd, level, openDirFlags, 0)
+		if fd != root {
+			unix.Close(fd)
 		}
-		return -1, nil, false, fmt.Errorf("open %s: %w", folder, err)
+		if err != nil {
+			if vanished(err) {
+				return -1, nil, false, nil
+			}
+			return -1, nil, false, fmt.Errorf("open %s: %w", folder, err)
+		}
+		fd = next
 	}
 	return fd, func() { unix.Close(fd) }, true, nil
+}
+
+// Bounds of the fs-layout walk: a mailbox is not an arbitrary tree.
+const (
+	fsMaxDepth   = 32
+	fsMaxFolders = 10000
+)
+
+// fsFolders lists the folders of a LAYOUT=fs maildir: "" for INBOX, then
+// every directory below the root, at any depth ("a", "a/b"), except cur new
+// tmp, names starting with '.', and "Trash" at the top (not counted, as
+// .Trash in Maildir++). A parent without cur/new counts nothing, its
+// children are still listed.
+func fsFolders(root int) ([]string, error) {
+	list := []string{""}
+	var walk func(fd int, prefix string, depth int) error
+	walk = func(fd int, prefix string, depth int) error {
+		dir, err := unix.Openat(fd, ".", openDirFlags, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", cmpOr(prefix, "maildir root"), err)
+		}
+		defer unix.Close(dir)
+		var subs []string
+		err = readNames(dir, func(name string) error {
+			if name == "" || name[0] == '.' || name == "cur" || name == "new" || name == "tmp" ||
+				(prefix == "" && name == fsTrashFolder) {
+				return nil
+			}
+			var st unix.Stat_t
+			if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					return nil
+				}
+				return fmt.Errorf("lstat %s%s: %w", prefix, name, err)
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				subs = append(subs, name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range subs {
+			if len(list) >= fsMaxFolders || depth >= fsMaxDepth {
+				return fmt.Errorf("more than %d folders or %d levels below the maildir root", fsMaxFolders, fsMaxDepth)
+			}
+			list = append(list, prefix+name)
+			sub, err := unix.Openat(dir, name, openDirFlags, 0)
+			if vanished(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("open %s%s: %w", prefix, name, err)
+			}
+			err = walk(sub, prefix+name+"/", depth+1)
+			unix.Close(sub)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return list, walk(root, "", 0)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // vanished: the entry is gone or was replaced by something we do not follow.
@@ -114,8 +206,8 @@ func vanished(err error) bool {
 var subdirs = [...]string{"new", "cur"}
 
 // snapshot records the mtime of new/ and cur/ of every counted folder.
-func snapshot(root int) (map[string]unix.Timespec, error) {
-	list, err := folders(root)
+func snapshot(root int, layout maildir.Layout) (map[string]unix.Timespec, error) {
+	list, err := folders(root, layout)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +236,9 @@ func snapshot(root int) (map[string]unix.Timespec, error) {
 }
 
 // countAll sums the messages of every counted folder.
-func countAll(root int) (Usage, error) {
+func countAll(root int, layout maildir.Layout) (Usage, error) {
 	var u Usage
-	list, err := folders(root)
+	list, err := folders(root, layout)
 	if err != nil {
 		return u, err
 	}

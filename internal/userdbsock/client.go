@@ -28,7 +28,7 @@ type Client struct {
 
 // Lookup asks the socket about address. The error is lookup.ErrNotFound
 // for a "notfound" answer, wraps ErrUnavailable when the socket cannot be
-// dialed, and is otherwise a temporary failure.
+// dialed or answers "busy", and is otherwise a temporary failure.
 func (c *Client) Lookup(ctx context.Context, address string) (*lookup.User, error) {
 	// As lookup.DB does: such an address cannot be stored in a text
 	// column, and JSON could not carry it unchanged.
@@ -60,12 +60,20 @@ func (c *Client) Lookup(ctx context.Context, address string) (*lookup.User, erro
 	if err != nil {
 		return nil, fmt.Errorf("userdbsock: %w", err)
 	}
-	if _, err := nc.Write(append(req, '\n')); err != nil {
-		return nil, c.failed("sending the request", err)
-	}
+	_, werr := nc.Write(append(req, '\n'))
 	// Answers are a few hundred bytes: a small buffer that grows, up to
 	// MaxLine, rather than MaxLine allocated for every deliver process.
 	line, err := bufio.NewReaderSize(io.LimitReader(nc, MaxLine), 4<<10).ReadBytes('\n')
+	if werr != nil {
+		// A server that is busy may have answered and closed before the
+		// request arrived: its answer is still there to read.
+		if err == nil {
+			if u, derr := decode(line); errors.Is(derr, ErrUnavailable) {
+				return u, derr
+			}
+		}
+		return nil, c.failed("sending the request", werr)
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -104,6 +112,8 @@ func decode(line []byte) (*lookup.User, error) {
 		}
 	}
 	switch {
+	case r.Busy:
+		return nil, fmt.Errorf("%w: the server is busy (all its connections in use)", ErrUnavailable)
 	case n != 1:
 		return nil, fmt.Errorf("userdbsock: malformed answer: want exactly one of user, notfound, error")
 	case r.User != nil:

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"maildeliver/internal/lookup"
@@ -20,7 +21,14 @@ import (
 const (
 	DefaultTimeout  = 5 * time.Second
 	DefaultMaxConns = 256
+	// DefaultMaxConnTime bounds how long one connection may stay open,
+	// however busy its client keeps it: deliver needs one lookup.
+	DefaultMaxConnTime = 30 * time.Second
 )
+
+// refuseTimeout bounds writing the "busy" answer to a connection beyond
+// MaxConns; a fresh socket's buffer takes it at once.
+const refuseTimeout = 100 * time.Millisecond
 
 // longAgo is a read deadline in the past: it makes a blocked Read return.
 var longAgo = time.Unix(1, 0)
@@ -31,18 +39,26 @@ type ServerOptions struct {
 	// each answer; 0 = DefaultTimeout. The lookup itself is bounded by
 	// the userdb (package lookup applies [userdb] timeout).
 	Timeout time.Duration
-	// MaxConns bounds open connections; 0 = DefaultMaxConns.
+	// MaxConns bounds open connections; 0 = DefaultMaxConns. A
+	// connection beyond it is answered "busy" and closed at once.
 	MaxConns int
-	Log      *slog.Logger // nil: discard
+	// MaxConnTime bounds the life of one connection; it is closed at the
+	// first request boundary past it. 0 = DefaultMaxConnTime.
+	MaxConnTime time.Duration
+	Log         *slog.Logger // nil: discard
 }
 
 // Server answers lookups on unix socket listeners.
 type Server struct {
-	db      Userdb
-	timeout time.Duration
-	log     *slog.Logger
-	slots   chan struct{} // one per open connection
-	done    chan struct{} // closed by Shutdown
+	db          Userdb
+	timeout     time.Duration
+	maxConnTime time.Duration
+	log         *slog.Logger
+	slots       chan struct{} // one per open connection
+	// saturated is set by a refusal and cleared when a connection is
+	// accepted again, so that an attack logs one warning per episode.
+	saturated atomic.Bool
+	done      chan struct{} // closed by Shutdown
 	// ctx is what lookups run under; cancelled when Shutdown gives up
 	// waiting.
 	ctx    context.Context
@@ -58,7 +74,8 @@ type Server struct {
 // srvConn is one accepted connection.
 type srvConn struct {
 	net.Conn
-	busy bool // between reading a request and answering it; guarded by Server.mu
+	busy  bool      // between reading a request and answering it; guarded by Server.mu
+	until time.Time // end of its life (MaxConnTime)
 }
 
 // NewServer returns a server that asks db.
@@ -69,10 +86,13 @@ func NewServer(db Userdb, opt ServerOptions) *Server {
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = DefaultMaxConns
 	}
+	if opt.MaxConnTime <= 0 {
+		opt.MaxConnTime = DefaultMaxConnTime
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, timeout: opt.Timeout, log: opt.Log,
+	s := &Server{db: db, timeout: opt.Timeout, maxConnTime: opt.MaxConnTime, log: opt.Log,
 		slots: make(chan struct{}, opt.MaxConns), done: make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}), conns: make(map[*srvConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -99,16 +119,8 @@ func (s *Server) Serve(l net.Listener) error {
 	}()
 	var pause time.Duration
 	for {
-		// At the limit, stop accepting: clients wait in the listen queue
-		// (as with Dovecot's client_limit) instead of being turned away.
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.done:
-			return nil
-		}
 		nc, err := l.Accept()
 		if err != nil {
-			<-s.slots
 			if s.isClosing() {
 				return nil
 			}
@@ -126,6 +138,15 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		pause = 0
+		// At the limit, say so at once rather than leave the client in the
+		// listen queue behind clients that keep every slot busy: deliver
+		// then asks the SQL userdb itself (issue 17 item 8).
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.refuse(nc)
+			continue
+		}
 		c := s.track(nc)
 		if c == nil {
 			nc.Close()
@@ -134,6 +155,21 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go s.handle(c)
 	}
+}
+
+// refuse answers a connection beyond MaxConns "busy" and closes it,
+// without reading its request. The first refusal after a slot was last
+// free is logged as a warning, the rest at debug level.
+func (s *Server) refuse(nc net.Conn) {
+	nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	nc.Write(busyLine)
+	nc.Close()
+	if s.saturated.Swap(true) {
+		s.log.Debug("userdb socket: all connections in use, refused one", slog.Int("max_conns", cap(s.slots)))
+		return
+	}
+	s.log.Warn("userdb socket: all connections in use, refusing more (clients ask SQL themselves)",
+		slog.Int("max_conns", cap(s.slots)))
 }
 
 func (s *Server) isClosing() bool {
@@ -149,8 +185,9 @@ func (s *Server) track(nc net.Conn) *srvConn {
 	if s.closing {
 		return nil
 	}
-	c := &srvConn{Conn: nc}
+	c := &srvConn{Conn: nc, until: time.Now().Add(s.maxConnTime)}
 	s.conns[c] = struct{}{}
+	s.saturated.Store(false)
 	s.handlers.Add(1)
 	return c
 }
@@ -217,7 +254,11 @@ func (s *Server) handle(c *srvConn) {
 			s.mu.Unlock()
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(s.timeout))
+		deadline := time.Now().Add(s.timeout)
+		if !deadline.Before(c.until) {
+			deadline = c.until
+		}
+		c.SetReadDeadline(deadline)
 		s.mu.Unlock()
 		line, err := r.ReadSlice('\n')
 		switch {
@@ -227,7 +268,8 @@ func (s *Server) handle(c *srvConn) {
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if !s.isClosing() {
-				s.log.Debug("userdb socket: no request within the timeout, closing", slog.Duration("timeout", s.timeout))
+				s.log.Debug("userdb socket: no request within the timeout or the connection's time is up, closing",
+					slog.Duration("timeout", s.timeout), slog.Duration("max_conn_time", s.maxConnTime))
 			}
 			return
 		case err != nil:

@@ -20,6 +20,7 @@
 //	            "quota_bytes":-1,"quota_messages":-1}}
 //	not found  {"notfound":true}
 //	failure    {"error":"userdb lookup failed"}
+//	busy       {"error":"busy","busy":true}
 //
 // "user" holds package lookup's User: uid and gid are -1 when the userdb
 // returned none ([mail] uid/gid then apply), quota_bytes and quota_messages
@@ -36,18 +37,25 @@
 // has one. Answers name homes and uids (never passwords): the socket's
 // mode and group decide who may ask.
 //
+// "busy" is sent, unasked, to a connection beyond the server's MaxConns,
+// which is then closed without reading its request: nothing was looked
+// up. It carries "error" too, so that a client that does not know "busy"
+// treats it as a failure.
+//
 // The server waits at most its timeout for each request line (and for
 // writing each answer) and then closes the connection; each lookup is
-// bounded by the userdb's own timeout. At MaxConns open connections it
-// stops accepting until one ends, so further clients wait in the listen
-// queue.
+// bounded by the userdb's own timeout, and a connection's whole life by
+// MaxConnTime, so no client can hold a connection slot for long. Beyond
+// MaxConns the server keeps accepting and answers "busy" at once: a
+// client is never left waiting in the listen queue behind clients that
+// keep every slot busy.
 //
 // # Client side
 //
 // Client dials the socket for each lookup. A socket that cannot be dialed
-// (no such file, nobody listening, no permission, listen queue full) is
-// ErrUnavailable: nothing was asked, so Fallback asks the SQL userdb
-// instead. Any failure after connecting (timeout, "error", a malformed or
+// (no such file, nobody listening, no permission, listen queue full) or
+// answers "busy" is ErrUnavailable: nothing was asked, so Fallback asks
+// the SQL userdb instead. Any failure after connecting (timeout, "error", a malformed or
 // missing answer) is a temporary error and is never retried elsewhere: the
 // userdb might be down for lmtpd and deliver alike, and a second lookup
 // would only double the wait.
@@ -78,18 +86,24 @@ const (
 	errLookup    = "userdb lookup failed"
 	errMalformed = "malformed request"
 	errTooLong   = "request line too long"
+	errBusy      = "busy"
 )
+
+// busyLine is the answer to a connection beyond MaxConns.
+var busyLine = []byte(`{"error":"` + errBusy + `","busy":true}` + "\n")
 
 // request is one request line.
 type request struct {
 	Address string `json:"address"`
 }
 
-// response is one response line: exactly one member is set.
+// response is one response line: exactly one member is set, but for
+// Busy, which comes with Error.
 type response struct {
 	User     *wireUser `json:"user,omitempty"`
 	NotFound bool      `json:"notfound,omitempty"`
 	Error    string    `json:"error,omitempty"`
+	Busy     bool      `json:"busy,omitempty"` // with Error = errBusy
 }
 
 // wireUser is lookup.User on the wire.
@@ -103,18 +117,19 @@ type wireUser struct {
 	QuotaRule     string `json:"quota_rule"`
 	QuotaBytes    int64  `json:"quota_bytes"`
 	QuotaMessages int64  `json:"quota_messages"`
+	QuotaGrace    string `json:"quota_storage_grace,omitempty"`
 }
 
 func toWire(u *lookup.User) *wireUser {
 	return &wireUser{Address: u.Address, Detail: u.Detail, Home: u.Home, Mail: u.Mail,
 		UID: u.UID, GID: u.GID, QuotaRule: u.QuotaRule,
-		QuotaBytes: u.QuotaBytes, QuotaMessages: u.QuotaMessages}
+		QuotaBytes: u.QuotaBytes, QuotaMessages: u.QuotaMessages, QuotaGrace: u.QuotaGrace}
 }
 
 func (w *wireUser) user() *lookup.User {
 	return &lookup.User{Address: w.Address, Detail: w.Detail, Home: w.Home, Mail: w.Mail,
 		UID: w.UID, GID: w.GID, QuotaRule: w.QuotaRule,
-		QuotaBytes: w.QuotaBytes, QuotaMessages: w.QuotaMessages}
+		QuotaBytes: w.QuotaBytes, QuotaMessages: w.QuotaMessages, QuotaGrace: w.QuotaGrace}
 }
 
 // UnmarshalJSON starts from "not returned" for every member, so that a

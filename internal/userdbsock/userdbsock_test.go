@@ -393,10 +393,13 @@ func TestReadTimeout(t *testing.T) {
 	r.closed()
 }
 
+// TestConcurrentClients: more clients than MaxConns; those beyond it are
+// told "busy" (nothing looked up) and ask again.
 func TestConcurrentClients(t *testing.T) {
 	ts := serve(t, ServerOptions{MaxConns: 8})
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
+	var busy atomic.Int64
+	errs := make(chan error, 32*20)
 	for g := range 32 {
 		wg.Go(func() {
 			c := ts.client()
@@ -406,6 +409,10 @@ func TestConcurrentClients(t *testing.T) {
 					addr = fmt.Sprintf("nobody%d@example.org", i)
 				}
 				u, err := c.Lookup(context.Background(), addr)
+				for errors.Is(err, ErrUnavailable) {
+					busy.Add(1)
+					u, err = c.Lookup(context.Background(), addr)
+				}
 				switch {
 				case addr == "bob@example.org" && (err != nil || u.Home != "/home/bob"):
 					errs <- fmt.Errorf("%s: %+v, %v", addr, u, err)
@@ -423,34 +430,98 @@ func TestConcurrentClients(t *testing.T) {
 	if n := ts.db.calls.Load(); n != 32*20 {
 		t.Errorf("%d lookups, want %d", n, 32*20)
 	}
+	t.Logf("%d busy answers", busy.Load())
 }
 
-// At MaxConns the server stops accepting; the next client waits in the
-// listen queue and is served when a connection ends.
+// At MaxConns the server answers further connections "busy" at once, and
+// serves again when a connection ends.
 func TestConnectionLimit(t *testing.T) {
 	ts := serve(t, ServerOptions{MaxConns: 1})
 	first := ts.raw()
 	first.send(`{"address":"bob@example.org"}` + "\n")
 	first.answer() // accepted and being served
 
-	got := make(chan error, 1)
-	go func() {
-		_, err := ts.client().Lookup(context.Background(), "bob@example.org")
-		got <- err
-	}()
-	select {
-	case err := <-got:
-		t.Fatalf("second client served beyond the limit: %v", err)
-	case <-time.After(100 * time.Millisecond): // a negative check, not synchronisation
+	second := ts.raw()
+	if line, err := second.r.ReadString('\n'); err != nil || line != string(busyLine) {
+		t.Errorf("beyond the limit: %q, %v; want %q", line, err, busyLine)
+	}
+	second.closed()
+	if _, err := ts.client().Lookup(context.Background(), "bob@example.org"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("client beyond the limit: %v, want ErrUnavailable", err)
 	}
 	first.c.Close()
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
+	// The slot is freed when the server has seen the close: ask until then.
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		_, err := ts.client().Lookup(context.Background(), "bob@example.org")
+		if err == nil {
+			break
 		}
-	case <-time.After(ioTimeout):
-		t.Fatal("second client not served after the first left")
+		if !errors.Is(err, ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("not served after the first client left: %v", err)
+		}
+	}
+	if !strings.Contains(ts.logs.String(), "all connections in use") {
+		t.Errorf("refusal not logged:\n%s", ts.logs.String())
+	}
+}
+
+// Clients that keep every slot busy by asking without pause must not make
+// deliver wait and defer: it gets "busy" and asks SQL (issue 17 item 8:
+// deliver sat in the listen queue and deferred after its timeout).
+func TestSlotStarvation(t *testing.T) {
+	const slots = 4
+	ts := serve(t, ServerOptions{MaxConns: slots})
+	stop := make(chan struct{})
+	var hogs sync.WaitGroup
+	for range slots {
+		r := ts.raw()
+		r.send(`{"address":"bob@example.org"}` + "\n")
+		r.answer() // holds a slot now
+		hogs.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := io.WriteString(r.c, `{"address":"bob@example.org"}`+"\n"); err != nil {
+					return
+				}
+				if _, err := r.r.ReadString('\n'); err != nil {
+					return
+				}
+			}
+		})
+	}
+	defer func() { close(stop); hogs.Wait() }()
+	spy := &sqlSpy{fakeDB: newFakeDB()}
+	f := NewFallback(ts.path, 3*time.Second, func() (SQLUserdb, error) { return spy, nil }, nil)
+	defer f.Close()
+	u, err := f.Lookup(context.Background(), "bob@example.org")
+	if err != nil || u.UID != 1001 {
+		t.Fatalf("lookup while every slot is busy: %+v, %v; want the SQL answer", u, err)
+	}
+	if spy.calls.Load() != 1 {
+		t.Errorf("%d SQL lookups, want 1", spy.calls.Load())
+	}
+}
+
+// A connection lives at most MaxConnTime, however busy its client keeps it.
+func TestMaxConnTime(t *testing.T) {
+	ts := serve(t, ServerOptions{MaxConnTime: 100 * time.Millisecond})
+	r := ts.raw()
+	deadline := time.Now().Add(ioTimeout)
+	for n := 0; ; n++ {
+		if _, err := io.WriteString(r.c, `{"address":"bob@example.org"}`+"\n"); err != nil {
+			break
+		}
+		if _, err := r.r.ReadString('\n'); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection still open after %d requests in %v", n, ioTimeout)
+		}
 	}
 }
 
