@@ -43,6 +43,7 @@ func TestTerminalDetail(t *testing.T) {
 		t.Fatalf("at a terminal, first line %q, want the DSN line %q (output %q)", lines[0], dsn, r.out)
 	}
 	detail := strings.Join(lines[1:], "\n")
+	t.Logf("at a terminal:\n%s", strings.Join(lines, "\n"))
 	maildir := filepath.Join(e.dir, "home/domain.org/mails/user/Maildir")
 	for _, want := range []string{"  to:       user@domain.org\n", "  maildir:  " + maildir + "\n",
 		"  uid:      1001\n", "  gid:      1001\n", "  error:    ", "process uid 1002, mailbox uid 1001"} {
