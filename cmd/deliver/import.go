@@ -6,11 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"syscall"
 
-	"golang.org/x/sys/unix"
 
 	"maildeliver/internal/cli"
 	"maildeliver/internal/delivery"
@@ -71,13 +69,4 @@ func runImport(agent *delivery.Agent, opt options, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintln(stdout, sum)
 	return sum.ExitCode()
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -51,6 +51,7 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -import PATH...  import mbox files, maildirs and message files for -d (paths last;
                    a re-run skips what was imported; summary on stdout)
   -mbox-format F   with -import: "mboxrd" (default) or "mboxo"
+  -version   print the version and build information
   -h, -help   this text
 `
 
@@ -61,7 +62,7 @@ func main() {
 type options struct {
 	config, sender, orig, folder, file, rcpt string
 	quota                                    string
-	check, recalc                            bool
+	check, recalc, version                   bool
 	senderSet                                bool // -f given (even as "")
 	imports                                  importOptions
 }
@@ -78,6 +79,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	opt, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
+		return status.ExitOK
+	}
+	if opt.version {
+		fmt.Fprint(stdout, cli.Version("deliver"))
 		return status.ExitOK
 	}
 	if err != nil {
@@ -97,6 +102,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}
 	defer closer.Close()
+	log, detail := withDetail(log, stderr)
 	db, err := openUserdb(cfg, log)
 	if err != nil {
 		return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
@@ -133,7 +139,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		err = status.Temp("internal error, message queued for retry")
 	}
 	if err != nil {
-		return cli.Fail(stderr, status.From(err))
+		code := cli.Fail(stderr, status.From(err))
+		detail.print(stderr) // after the DSN line, and only on a terminal
+		return code
 	}
 	return status.ExitOK
 }
@@ -238,6 +246,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.quota, "quota", "", "")
 	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
 	o.imports.flags(fs)
+	fs.BoolVar(&o.version, "version", false, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -250,6 +259,8 @@ func parseFlags(args []string) (options, error) {
 		return o, nil
 	}
 	switch {
+	case o.version:
+		return o, nil
 	case o.recalc && o.quota == "":
 		return o, errors.New("-quota-recalc needs a recipient")
 	case o.quota != "":

@@ -41,6 +41,7 @@ const usage = `usage: lmtpd [-c CONFIG]
 Serves LMTP where [lmtp] listen says and delivers into Maildirs.
   -c CONFIG   configuration file (default ` + config.DefaultPath + `)
   -check      validate the configuration, print it (secrets masked), test the userdb
+  -version   print the version and build information
   -h, -help   this text
 
 Signals: SIGTERM/SIGINT shut down gracefully ([lmtp] shutdown_timeout);
@@ -55,8 +56,8 @@ func main() {
 }
 
 type options struct {
-	config string
-	check  bool
+	config         string
+	check, version bool
 }
 
 // run is lmtpd's whole life; it returns the exit code.
@@ -70,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	opt, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
+		return status.ExitOK
+	}
+	if opt.version {
+		fmt.Fprint(stdout, cli.Version("lmtpd"))
 		return status.ExitOK
 	}
 	if err != nil {
@@ -172,6 +177,7 @@ func parseFlags(args []string) (options, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.config, "c", config.DefaultPath, "")
 	fs.BoolVar(&o.check, "check", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

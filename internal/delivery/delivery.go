@@ -274,6 +274,9 @@ type Outcome struct {
 	Result                           Result
 	Err                              error
 	Start                            time.Time
+	// Target is the resolved recipient when the lookup got that far: a
+	// failure's log line then names the maildir and uid/gid it concerns.
+	Target *Target
 }
 
 // Report writes the one log line of a delivery outcome.
@@ -303,6 +306,9 @@ func (a *Agent) Report(o Outcome) {
 	}
 	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", st.Enhanced),
 		slog.String("reason", st.Reason))
+	if t := o.Target; t != nil {
+		attrs = append(attrs, slog.String("maildir", t.Maildir), slog.Int("uid", t.UID), slog.Int("gid", t.GID))
+	}
 	if st.Err != nil {
 		attrs = append(attrs, slog.String("error", st.Err.Error()))
 		level = slog.LevelError

@@ -31,9 +31,10 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 	id := NewID()
 	sender := NormalizeSender(p.Sender)
 	var msgID string
+	var t *Target
 	defer func() {
 		a.Report(Outcome{ID: id, MessageID: msgID, Sender: sender, Recipient: p.Recipient,
-			Result: res, Err: err, Start: start})
+			Result: res, Err: err, Start: start, Target: t})
 		if err != nil {
 			err = status.From(err)
 		}
@@ -44,7 +45,7 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 	if err := CheckOrigRecipient(p.OrigRecipient); err != nil {
 		return Result{}, err
 	}
-	t, err := a.Resolve(ctx, p.Recipient, p.Folder)
+	t, err = a.Resolve(ctx, p.Recipient, p.Folder)
 	if err != nil {
 		return Result{}, err
 	}

@@ -285,7 +285,7 @@ func (s *session) deliverOne(tx *txn, r rcpt, p *parsed) (rep *smtp.SMTPError) {
 			err = errInternal.Wrap(fmt.Errorf("panic: %v\n%s", x, debug.Stack()))
 		}
 		agent.Report(delivery.Outcome{ID: tx.id, MessageID: p.header.MessageID, Sender: tx.sender,
-			Recipient: r.addr, Result: res, Err: err, Start: start})
+			Recipient: r.addr, Result: res, Err: err, Start: start, Target: r.target})
 		if err != nil {
 			rep = reply(err, tx.id)
 		} else {
