@@ -5,6 +5,7 @@
 //	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
 //	deliver [-c CONFIG] -check [-d ADDRESS]
 //	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
+//	deliver [-c CONFIG] [-m FOLDER] [-p FILE] -explain ADDRESS
 //
 // On failure it writes exactly one line to stderr, starting with an RFC 3463
 // enhanced status code, and exits with a sysexits(3) code (see package
@@ -47,6 +48,9 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
               that its owner can write there (a dry run: nothing is written)
   -quota ADDRESS   print the recipient's quota limit and usage (key=value)
   -quota-recalc    recount the maildir first (with -quota, or -quota-recalc ADDRESS)
+  -explain ADDRESS print every step of the decision for ADDRESS, one per line, without
+              delivering (with -m FOLDER, and -p FILE for the loop check and the
+              message's size); exit 0 when it would deliver, else the code it would get
   -h, -help   this text
 `
 
@@ -56,7 +60,7 @@ func main() {
 
 type options struct {
 	config, sender, orig, folder, file, rcpt string
-	quota                                    string
+	quota, explain                           string
 	check, recalc                            bool
 	senderSet                                bool // -f given (even as "")
 }
@@ -85,6 +89,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	if opt.check {
 		return check(cfg, opt.rcpt, stdout, stderr)
+	}
+	if opt.explain != "" {
+		return explain(cfg, opt, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
@@ -229,6 +236,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.check, "check", false, "")
 	fs.StringVar(&o.quota, "quota", "", "")
 	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
+	fs.StringVar(&o.explain, "explain", "", "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -240,7 +248,7 @@ func parseFlags(args []string) (options, error) {
 	switch {
 	case o.recalc && o.quota == "":
 		return o, errors.New("-quota-recalc needs a recipient")
-	case o.quota != "":
+	case o.quota != "" || o.explain != "":
 		return o, nil
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
