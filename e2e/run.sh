@@ -32,6 +32,8 @@ E2E=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$E2E/lib/setups.sh"
 # shellcheck source=lib/verify.sh
 . "$E2E/lib/verify.sh"
+# shellcheck source=lib/explain.sh
+. "$E2E/lib/explain.sh"
 
 read -r -a SETUPS <<<"${E2E_SETUPS:-${ALL_SETUPS[*]}}"
 read -r -a ROUTES <<<"${E2E_ROUTES:-pipe lmtp}"
@@ -104,7 +106,7 @@ run_combo() {
   ROUTE=$route C=$T/$setup-$route
   mkdir -p "$C/msgs" "$C/smtp"
   chmod 0755 "$C"
-  : >"$C/plan.txt"; : >"$C/inject.txt"; : >"$C/problems.txt"
+  : >"$C/plan.txt"; : >"$C/inject.txt"; : >"$C/problems.txt"; : >"$C/explain.txt"
   MAILROOT=$C/mail
   PF_CONF=$C/postfix PF_SPOOL=$C/spool PF_DATA=$C/postfix-data PF_LOG=$C/postfix.log PF_PORT=$(free_port)
   MD_CONF=$C/maildeliver.toml
@@ -144,6 +146,7 @@ run_combo() {
   log "  injected and settled ($((SECONDS - t))s)"; t=$SECONDS
 
   verify_combo
+  verify_explain
   log "  verified ($((SECONDS - t))s)"
   [[ $AGENT == ours && $route == lmtp ]] && lmtpd_stop
   dc_stop
@@ -175,6 +178,7 @@ send() {
   local case=$1 injector=$2 from=$3 rcpts=$4 kind=$5 extra=${6:-} qid
   local id=$case.$RUN_ID msg=$C/msgs/$case.eml
   make_msg "$kind" "$id" "$from" "${rcpts%%,*}" "$extra" >"$msg"
+  explain_rcpts "$case" "$rcpts" "$msg"
   case $injector in
   swaks) qid=$(swaks_send "$PF_PORT" "$from" "$rcpts" "$msg" "$C/smtp/$case.txt") ;;
   utf8) qid=$(smtp_utf8 "$PF_PORT" "$from" "$rcpts" "$msg" "$C/smtp/$case.txt") ;;
@@ -268,6 +272,7 @@ direct_mixedcase() {
   local case=direct-mixedcase rcpt rc=0
   rcpt=$(mixcase "$U_MAIN")
   make_msg ascii "$case.$RUN_ID" "$SENDER" "$rcpt" >"$C/msgs/$case.eml"
+  explain_rcpts "$case" "$rcpt" "$C/msgs/$case.eml" direct
   if [[ $AGENT == dovecot ]]; then
     /usr/lib/dovecot/dovecot-lda -c "$DC_CONF" -f "$SENDER" -d "$rcpt" <"$C/msgs/$case.eml" >"$C/$case.out" 2>&1 || rc=$?
   else

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-
 	"maildeliver/internal/cli"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/mailimport"

@@ -6,6 +6,7 @@
 //	deliver [-c CONFIG] -check [-d ADDRESS]
 //	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
 //	deliver [-c CONFIG] [-m FOLDER] [-mbox-format F] -d RECIPIENT -import PATH...
+//	deliver [-c CONFIG] [-m FOLDER] [-p FILE] -explain ADDRESS
 //
 // On failure it writes exactly one line to stderr, starting with an RFC 3463
 // enhanced status code, and exits with a sysexits(3) code (see package
@@ -52,6 +53,9 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
                    a re-run skips what was imported; summary on stdout)
   -mbox-format F   with -import: "mboxrd" (default) or "mboxo"
   -version   print the version and build information
+  -explain ADDRESS print every step of the decision for ADDRESS, one per line, without
+              delivering (with -m FOLDER, and -p FILE for the loop check and the
+              message's size); exit 0 when it would deliver, else the code it would get
   -h, -help   this text
 `
 
@@ -61,7 +65,7 @@ func main() {
 
 type options struct {
 	config, sender, orig, folder, file, rcpt string
-	quota                                    string
+	quota, explain                           string
 	check, recalc, version                   bool
 	senderSet                                bool // -f given (even as "")
 	imports                                  importOptions
@@ -95,6 +99,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	if opt.check {
 		return check(cfg, opt.rcpt, stdout, stderr)
+	}
+	if opt.explain != "" {
+		return explain(cfg, opt, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
@@ -247,6 +254,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
 	o.imports.flags(fs)
 	fs.BoolVar(&o.version, "version", false, "")
+	fs.StringVar(&o.explain, "explain", "", "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -263,7 +271,7 @@ func parseFlags(args []string) (options, error) {
 		return o, nil
 	case o.recalc && o.quota == "":
 		return o, errors.New("-quota-recalc needs a recipient")
-	case o.quota != "":
+	case o.quota != "" || o.explain != "":
 		return o, nil
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))

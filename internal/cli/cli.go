@@ -100,7 +100,7 @@ func CheckAddress(ctx context.Context, cfg *config.Config, db delivery.Userdb, a
 	}
 	fmt.Fprintf(stdout, "# <%s>: user %s, maildir %s (layout %s), folder %s, uid %d gid %d, quota %s\n",
 		address, t.Recipient, t.Maildir, t.Mailbox.Naming.Layout, folder, t.UID, t.GID, t.Quota)
-	problems := agent.CheckMailbox(t)
+	problems := agent.CheckMailbox(ctx, t)
 	for _, p := range problems {
 		fmt.Fprintln(stderr, OneLine(status.Temp(fmt.Sprintf("<%s>: %s", address, p)).DSN()))
 	}

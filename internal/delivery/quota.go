@@ -26,15 +26,21 @@ func (a *Agent) checkQuota(ctx context.Context, root *os.File, t *Target, size i
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Quota.LockTimeout.D())
 	defer cancel()
 	_, err := quota.Check(ctx, root, t.Quota, a.grace(), size)
+	return a.quotaError(t, err)
+}
+
+// quotaError is the outcome of a quota check's error (nil for nil): the
+// one mapping for delivery, QuotaCheck and Explain.
+func (a *Agent) quotaError(t *Target, err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, quota.ErrOverQuota):
 		return status.OverQuota(t.Recipient, status.QuotaPolicy(a.cfg.Quota.Full)).Wrap(err)
 	case errors.Is(err, quota.ErrLocked):
 		return status.TempCode(status.CodeTempLocal, "4.2.0", "mailbox is locked, try again later").Wrap(err)
-	case err != nil:
-		return status.Temp("cannot read the mailbox quota").Wrap(err)
 	}
-	return nil
+	return status.Temp("cannot read the mailbox quota").Wrap(err)
 }
 
 func (a *Agent) grace() config.Grace {

@@ -11,6 +11,7 @@ import (
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
+	"maildeliver/internal/trace"
 	"maildeliver/internal/uservars"
 )
 
@@ -108,7 +109,9 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	if a.setupErr != nil {
 		return nil, status.Temp("configuration error").Wrap(a.setupErr)
 	}
+	trace.Step(ctx, "recipient", "<%s>", rcpt)
 	canon := a.Canonical(rcpt)
+	traceCanonical(ctx, a.cfg.Userdb.UsernameFormat, canon)
 	if err := CheckRecipient(canon); err != nil {
 		return nil, status.Temp("bad username_format result").Wrap(fmt.Errorf("<%s> -> <%s>: %w", rcpt, canon, err))
 	}
@@ -119,30 +122,45 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	if err != nil {
 		return nil, status.Temp("user lookup failed").Wrap(err)
 	}
+	trace.Step(ctx, "user", "<%s> detail %q", u.Address, u.Detail)
 	t := &Target{Recipient: canon, User: u}
 	if t.UID, t.GID, err = a.owner(u); err != nil {
 		return nil, err
 	}
+	trace.Step(ctx, "owner", "uid %d gid %d (%s)", t.UID, t.GID, ownerSource(u))
 	if t.Mailbox, err = a.mailbox(u); err != nil {
 		return nil, err
 	}
 	t.Maildir = t.Mailbox.Root
+	a.traceMailbox(ctx, u, t.Mailbox)
 	if t.Quota, err = quota.LimitFor(u, a.cfg.Quota.Default); err != nil {
 		return nil, status.Temp("bad quota rule for the user").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
 	t.Quota.Layout = t.Mailbox.Naming.Layout // a recount must find every folder
+	a.resolveFolder(ctx, t, rcpt, folder)
+	return t, nil
+}
+
+// resolveFolder sets t's folder: the requested one (deliver -m), else the
+// +detail folder when [mail] detail_folder is on, else INBOX.
+func (a *Agent) resolveFolder(ctx context.Context, t *Target, rcpt, folder string) {
+	from := "-m"
 	if folder == "" && a.cfg.Mail.DetailFolder {
-		folder = detailAsGiven(rcpt, u.Detail, a.cfg.Mail.RecipientDelimiter)
+		folder, from = detailAsGiven(rcpt, t.User.Detail, a.cfg.Mail.RecipientDelimiter), "+detail"
 	}
-	if folder != "" {
-		p, ok := t.Mailbox.Naming.FolderPath(folder)
-		if ok {
-			t.FolderPath, t.FolderDir, t.Folder = p, p.Dir, folder
-		}
+	if folder == "" {
+		trace.Step(ctx, "folder", "INBOX")
+		return
+	}
+	p, ok := t.Mailbox.Naming.FolderPath(folder)
+	if !ok {
 		// An unsafe folder name is not an error: the message goes to
 		// INBOX, as Dovecot does for a folder it cannot use.
+		trace.Step(ctx, "folder", "%q (%s) cannot be used as a folder name: INBOX", folder, from)
+		return
 	}
-	return t, nil
+	t.FolderPath, t.FolderDir, t.Folder = p, p.Dir, folder
+	trace.Step(ctx, "folder", "%q (%s), directory %s", folder, from, p.Dir)
 }
 
 // detailAsGiven returns the detail in the letter case the sender wrote:

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/trace"
 )
 
 // maxAliasHops bounds alias_query resolution (Postfix's
@@ -119,6 +120,7 @@ func (db *DB) Lookup(ctx context.Context, address string) (*User, error) {
 		return nil, ErrNotFound
 	}
 	if e, hit := db.cache.get(address); hit {
+		trace.Step(ctx, "userdb", "<%s> answered from the cache ([userdb] cache_ttl)", address)
 		return e.answer()
 	}
 	lctx, cancel := context.WithTimeout(ctx, db.timeout)
@@ -204,8 +206,10 @@ func (db *DB) resolve(ctx context.Context, address string) (*User, error) {
 			return nil, err
 		}
 		if target == from {
+			trace.Step(ctx, "alias", "<%s> is aliased to itself: final, and no user", from)
 			return nil, ErrNotFound // aliased to itself: final, and no user
 		}
+		trace.Step(ctx, "alias", "<%s> -> <%s>", from, target)
 		cur = target
 		chain = append(chain, cur)
 	}
@@ -232,7 +236,9 @@ func splitDetail(address, delim string) (base, detail string) {
 }
 
 func (db *DB) queryUser(ctx context.Context, address string) (*User, error) {
-	cols, vals, err := db.pool.first(ctx, db.user.text, db.user.args(address))
+	args := db.user.args(address)
+	cols, vals, err := db.pool.first(ctx, db.user.text, args)
+	traceQuery(ctx, "user_query", db.user, args, cols, vals, err)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, err
@@ -249,7 +255,9 @@ func (db *DB) queryUser(ctx context.Context, address string) (*User, error) {
 // queryAlias returns the first column of the first row: the next address.
 // An empty or NULL target ends the chain.
 func (db *DB) queryAlias(ctx context.Context, address string) (string, error) {
-	_, vals, err := db.pool.first(ctx, db.alias.text, db.alias.args(address))
+	args := db.alias.args(address)
+	cols, vals, err := db.pool.first(ctx, db.alias.text, args)
+	traceQuery(ctx, "alias_query", db.alias, args, cols, vals, err)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return "", err

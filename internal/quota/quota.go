@@ -75,6 +75,15 @@ func Check(ctx context.Context, root *os.File, limit Limit, grace config.Grace, 
 	return u, nil
 }
 
+// Fits is Check's verdict on given usage, without a maildir: nil, or a
+// wrapped ErrOverQuota when a message of size bytes does not fit.
+func Fits(u Usage, limit Limit, grace config.Grace, size int64) error {
+	if limit.Unlimited() {
+		return nil
+	}
+	return exceeds(u, limit, grace, size)
+}
+
 // exceeds returns a wrapped ErrOverQuota when a message of size bytes does
 // not fit, with Dovecot's rules (quota.c, quota_transaction_is_over).
 func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
@@ -221,19 +230,65 @@ func rootFD(root *os.File) (int, error) {
 // older than 15 minutes (Courier's rule: do not refuse mail on stale
 // numbers).
 func load(root int, l Limit, over func(Usage) bool) (Usage, error) {
+	u, trusted, err := loadFile(root, l, over)
+	if err != nil || trusted {
+		return u, err
+	}
+	return recalc(root, l, false)
+}
+
+// loadFile is load's decision without the recalculation: the usage in
+// maildirsize and trusted, or trusted false when load would recalculate.
+func loadFile(root int, l Limit, over func(Usage) bool) (u Usage, trusted bool, err error) {
 	c, mtime, err := readFile(root)
 	if err != nil && !errors.Is(err, errRecalc) {
-		return Usage{}, err
+		return Usage{}, false, err
 	}
 	if err == nil && c.limit.sameDefinition(l) {
 		if !over(c.usage) {
-			return c.usage, nil
+			return c.usage, true, nil
 		}
 		if c.lines <= 1 && time.Since(time.Unix(mtime.Unix())) < staleAge {
-			return c.usage, nil
+			return c.usage, true, nil
 		}
 	}
-	return recalc(root, l, false)
+	return Usage{}, false, nil
+}
+
+// Peeked is what Peek found.
+type Peeked struct {
+	Usage Usage
+	// Recounted: maildirsize was missing, stale or written for another
+	// limit, so the maildir was counted; Check would have rewritten it.
+	Recounted bool
+}
+
+// Peek is Check without side effects, for deliver -explain: the same
+// decision on the same numbers (maildirsize when Check would trust it,
+// else a count of the maildir), but nothing is written, no lock is taken
+// and nothing is reserved. An error wrapping ErrOverQuota means Check
+// would refuse a message of size bytes.
+func Peek(root *os.File, limit Limit, grace config.Grace, size int64) (Peeked, error) {
+	if limit.Unlimited() {
+		return Peeked{}, nil
+	}
+	fd, err := rootFD(root)
+	if err != nil {
+		return Peeked{}, err
+	}
+	defer runtime.KeepAlive(root)
+	over := func(u Usage) bool { return exceeds(u, limit, grace, size) != nil }
+	u, trusted, err := loadFile(fd, limit, over)
+	if err != nil {
+		return Peeked{}, err
+	}
+	p := Peeked{Usage: u, Recounted: !trusted}
+	if !trusted {
+		if p.Usage, err = count(fd, limit.Layout); err != nil {
+			return p, err
+		}
+	}
+	return p, exceeds(p.Usage, limit, grace, size)
 }
 
 // readFile reads and parses maildirsize. Errors wrapping errRecalc mean

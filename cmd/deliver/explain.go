@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"maildeliver/internal/cli"
+	"maildeliver/internal/config"
+	"maildeliver/internal/delivery"
+	"maildeliver/internal/lookup"
+	"maildeliver/internal/status"
+)
+
+// explain is -explain ADDRESS (cli.Explain). It asks the SQL userdb
+// itself when this binary has the driver, so that the queries show, even
+// when deliver would ask lmtpd's [userdb] socket (which runs the same
+// lookup); otherwise the socket answers and the queries are not shown.
+func explain(cfg *config.Config, opt options, stdout, stderr io.Writer) int {
+	var db userdb
+	var err error
+	if lookup.Builtin(cfg.Userdb.Driver) {
+		db, err = lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
+	} else {
+		fmt.Fprintf(stdout, "userdb: driver %s not built in: asking the socket %s (queries not shown)\n",
+			cfg.Userdb.Driver, cfg.Userdb.Socket)
+		db, err = openUserdb(cfg, slog.New(slog.DiscardHandler))
+	}
+	if err != nil {
+		return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
+	}
+	defer db.Close()
+	req := delivery.ExplainRequest{Recipient: opt.explain, Folder: opt.folder,
+		MaxSize: int64(cfg.Mail.MaxMessageSize)}
+	if opt.file != "" {
+		f, err := os.Open(opt.file)
+		if err != nil {
+			return cli.Fail(stderr, status.Usage("cannot read -p file: "+cli.OneLine(err.Error())))
+		}
+		defer f.Close()
+		req.Message = f
+	}
+	return cli.Explain(context.Background(), cfg, db, req, stdout)
+}
