@@ -58,7 +58,7 @@ func newFixture(t *testing.T, quotaBytes int64) *fixture {
 	}
 	if uid == 0 {
 		uid = 1001
-		for d := base; d != "/" && d != filepath.Dir(os.TempDir()); d = filepath.Dir(d) {
+		for d := base; d != "/" && d != os.TempDir(); d = filepath.Dir(d) { // never /tmp itself
 			os.Chmod(d, 0o755)
 		}
 		if err := os.Chown(home, uid, uid); err != nil {
