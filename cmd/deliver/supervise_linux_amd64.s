@@ -6,7 +6,8 @@
 // stderr bytes in R13 and "stderr is passed straight through" in R14.
 //
 // ·sv layout: +0 pipe read fd, +4 pipe write fd, +8 wait status,
-// +16 termios scratch (60 bytes), +128 stderr buffer (4096 bytes).
+// +16 termios scratch (60 bytes), +128 stderr buffer (BUFSZ bytes: a DSN line, or a whole runtime
+// traceback, which abnormal exits then drop).
 
 #define SYS_read 0
 #define SYS_write 1
@@ -18,7 +19,7 @@
 #define SYS_exit_group 231
 #define SYS_pipe2 293
 #define EINTR -4
-#define BUFSZ 4096
+#define BUFSZ 65536
 
 GLOBL ·sv(SB), NOPTR, $(128+BUFSZ)
 
