@@ -76,6 +76,8 @@ func (c *Config) QuotaWarnings() []QuotaWarning {
 //
 //	%u %{user}       the user's address      %n %{username}  its local part
 //	%d %{domain}     its domain              %%              a literal %
+//
+// A % followed by neither a letter, { nor % is itself ("80% full").
 //	%{percent}       the threshold crossed, e.g. 80
 //	%{resource}      storage or messages
 //	%{usage}         the usage after the delivery (e.g. "820 MiB" or "820 messages")
@@ -197,8 +199,9 @@ func expandWarning(s string, vars map[string]string) (string, error) {
 		s = s[i+1:]
 		var name string
 		switch {
-		case s == "":
-			return "", errors.New("template ends with a lone %")
+		case s == "" || !isLetter(s[0]) && s[0] != '%' && s[0] != '{':
+			b.WriteByte('%') // "80% full": a % before no name is itself
+			continue
 		case s[0] == '%':
 			b.WriteByte('%')
 			s = s[1:]
@@ -224,6 +227,8 @@ func expandWarning(s string, vars map[string]string) (string, error) {
 		}, v))
 	}
 }
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func bracket(name string) string {
 	if len(name) == 1 {
