@@ -78,6 +78,7 @@ func (c *Config) QuotaWarnings() []QuotaWarning {
 //	%d %{domain}     its domain              %%              a literal %
 //
 // A % followed by neither a letter, { nor % is itself ("80% full").
+//
 //	%{percent}       the threshold crossed, e.g. 80
 //	%{resource}      storage or messages
 //	%{usage}         the usage after the delivery (e.g. "820 MiB" or "820 messages")

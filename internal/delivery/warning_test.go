@@ -34,7 +34,7 @@ func newWarnEnv(t *testing.T, limit int64, warnings []string, template string) *
 	uid := os.Geteuid()
 	base := t.TempDir()
 	if uid == 0 {
-		uid = 1001 // as root, deliveries switch to the mailbox owner
+		uid = 1001                          // as root, deliveries switch to the mailbox owner
 		os.Chmod(filepath.Dir(base), 0o755) // t.TempDir makes both 0700
 		os.Chmod(base, 0o755)
 		home := filepath.Join(base, "u")
