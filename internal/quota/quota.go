@@ -100,6 +100,16 @@ func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
 	return nil
 }
 
+// Exceeds is Check's decision on given numbers, without reading the
+// maildir: a wrapped ErrOverQuota when a message of size bytes does not
+// fit usage u (e.g. a mailbox not created yet, which holds nothing).
+func Exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+	if l.Unlimited() {
+		return nil
+	}
+	return exceeds(u, l, g, size)
+}
+
 // overLimit is Dovecot's test of a maildirsize total: strictly over a limit.
 func overLimit(u Usage, l Limit) bool {
 	return (l.Bytes > 0 && u.Bytes > l.Bytes) || (l.Messages > 0 && u.Messages > l.Messages)

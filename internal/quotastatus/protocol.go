@@ -21,7 +21,7 @@ const (
 
 // ErrMalformed marks a request that was read to its blank line but is not
 // a well-formed policy request (a line without '=', an empty or repeated
-// name, a NUL, an overlong line, too many lines, a bad size). The
+// name, a NUL or a CR other than one before the LF, an overlong line, too many lines, a bad size). The
 // connection is still in step: the request is answered DUNNO.
 var ErrMalformed = errors.New("quotastatus: malformed request")
 
@@ -102,8 +102,8 @@ func (r Request) add(line []byte) error {
 		return fmt.Errorf("%w: line %q has no '='", ErrMalformed, clip(line))
 	case len(name) == 0:
 		return fmt.Errorf("%w: line %q has no name", ErrMalformed, clip(line))
-	case bytes.IndexByte(line, 0) >= 0:
-		return fmt.Errorf("%w: NUL in %q", ErrMalformed, clip(name))
+	case bytes.IndexByte(line, 0) >= 0 || bytes.IndexByte(line, '\r') >= 0:
+		return fmt.Errorf("%w: NUL or CR in %q", ErrMalformed, clip(name))
 	}
 	if _, dup := r.Attrs[string(name)]; dup {
 		return fmt.Errorf("%w: attribute %q repeated", ErrMalformed, clip(name))
