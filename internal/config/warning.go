@@ -268,8 +268,9 @@ func (c *Config) loadWarningTemplate() error {
 	return nil
 }
 
-// WarningTemplate returns the template of [quota] warning_message, nil
-// when it is "" (the built-in text).
+// WarningTemplate returns the template of [quota] warning_message as Load
+// and Parse read it; nil when it is "" (the built-in text) or for a
+// Config not made by them.
 func (c *Config) WarningTemplate() *WarningTemplate { return c.warningTemplate }
 
 // validate checks [quota_status].

@@ -101,7 +101,9 @@ func (a *Agent) warningMessage(t *Target, c *quota.Crossing, id string, now time
 		domain = a.cfg.Hostname
 	}
 	var b strings.Builder
-	b.WriteString(a.prefix(t, Request{}))
+	user := *t
+	user.Recipient = addr // Delivered-To: the user, also when mail came through an alias
+	b.WriteString(a.prefix(&user, Request{}))
 	if !x.HasField("From") {
 		b.WriteString("From: Mail Delivery System <postmaster@" + domain + ">\n")
 	}
