@@ -60,8 +60,9 @@ func newWarnEnv(t *testing.T, limit int64, warnings []string, template string) *
 			t.Fatal(err)
 		}
 	}
-	db := fakeDB{"u@x": &lookup.User{Address: "u@x", Home: filepath.Join(base, "u"), UID: int64(uid), GID: int64(uid),
-		QuotaBytes: limit, QuotaMessages: -1}}
+	u := &lookup.User{Address: "u@x", Home: filepath.Join(base, "u"), UID: int64(uid), GID: int64(uid),
+		QuotaBytes: limit, QuotaMessages: -1}
+	db := fakeDB{"u@x": u, "alias@x": u} // alias@x: what an alias_query resolves to u@x
 	var buf bytes.Buffer
 	mu := &sync.Mutex{}
 	log := slog.New(slog.NewTextHandler(lockedWriter{&buf, mu}, nil))
@@ -80,8 +81,10 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 // deliver delivers a message with a body of size bytes to u@x.
-func (e *warnEnv) deliver(size int) error {
-	tg, err := e.agent.Resolve(context.Background(), "u@x", "")
+func (e *warnEnv) deliver(size int) error { return e.deliverTo("u@x", size) }
+
+func (e *warnEnv) deliverTo(rcpt string, size int) error {
+	tg, err := e.agent.Resolve(context.Background(), rcpt, "")
 	if err != nil {
 		return err
 	}
@@ -244,4 +247,17 @@ func TestAmount(t *testing.T) {
 		t.Errorf("amount(messages, 1) = %q", got)
 	}
 	_ = time.Now
+}
+
+// Mail to an alias that crosses warns the user: To and Delivered-To name
+// the user's own address.
+func TestQuotaWarningThroughAlias(t *testing.T) {
+	e := newWarnEnv(t, 10000, []string{"50%"}, "")
+	if err := e.deliverTo("alias@x", 6000); err != nil {
+		t.Fatal(err)
+	}
+	ws := e.warnings()
+	if len(ws) != 1 || !strings.Contains(ws[0], "Delivered-To: u@x\n") || !strings.Contains(ws[0], "To: <u@x>\n") {
+		t.Fatalf("warnings: %q", ws)
+	}
 }
