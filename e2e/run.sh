@@ -182,6 +182,7 @@ send() {
   case $injector in
   swaks) qid=$(swaks_send "$PF_PORT" "$from" "$rcpts" "$msg" "$C/smtp/$case.txt") ;;
   utf8) qid=$(smtp_utf8 "$PF_PORT" "$from" "$rcpts" "$msg" "$C/smtp/$case.txt") ;;
+  size) qid=$(smtp_size "$PF_PORT" "$from" "$rcpts" "$msg" "$C/smtp/$case.txt") ;;
   esac
   printf '%s|%s|%s|%s\n' "$case" "$qid" "${from:-<>}" "$rcpts" >>"$C/inject.txt"
 }
@@ -189,7 +190,8 @@ send() {
 # expect CASE OUTCOME RCPT [USER FOLDER | CODE]
 #   deliver: Postfix logs status=sent for RCPT and Dovecot finds it for USER in FOLDER
 #   bounce|defer CODE: Postfix logs status=bounced|deferred with dsn=CODE (a glob: "4.*")
-#   reject CODE: Postfix refused RCPT at SMTP time with CODE
+#   reject CODE: Postfix refused RCPT at SMTP time with CODE (and, when the message was
+#                queued for other recipients, logged the refusal and never bounced RCPT)
 expect() { printf '%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "${4:-}" "${5:-}" >>"$C/plan.txt"; }
 
 SENDER=alice@remote.example
@@ -262,6 +264,14 @@ phase2() {
     expect overquota defer "$U_SAME" "" "4.2.2"
   else
     expect overquota bounce "$U_SAME" "" "5.2.2"
+  fi
+  if [[ $AGENT == ours && $ROUTE == lmtp ]]; then
+    # lmtpd's quota policy service (check_policy_service, route-lmtp.cf): the same 27 MiB
+    # with SIZE= declared, to $U_SAME (27 of 40 MiB used: cannot take it) and $U_MAIN (can):
+    # $U_SAME refused at RCPT, no bounce; $U_MAIN gets the message
+    send policy size "$SENDER" "$U_SAME,$U_MAIN" big
+    expect policy reject "$U_SAME" "" "$([[ $QUOTA_FULL == defer ]] && echo '452 4.2.2' || echo '552 5.2.2')"
+    expect policy deliver "$U_MAIN" "$U_MAIN" ""
   fi
 }
 

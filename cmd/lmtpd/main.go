@@ -203,5 +203,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
 		}
 	}
+	if strings.HasPrefix(cfg.QuotaStatus.Listen, "unix:") {
+		if _, err := lmtp.GroupID(cfg.QuotaStatus.SocketGroup); err != nil {
+			return cli.Fail(stderr, status.Usage("configuration error: quota_status: "+cli.OneLine(err.Error())))
+		}
+	}
 	return cli.Check(cfg, stdout, stderr)
 }

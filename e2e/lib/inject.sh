@@ -102,3 +102,45 @@ smtp_utf8() {
   exec {fd}>&-
   echo "${qid:--}"
 }
+
+# smtp_size PORT FROM RCPTS(comma-separated) FILE TRANSCRIPT: inject one message with
+# MAIL FROM:<..> SIZE=<its size on the wire> (RFC 1870), what a client that knows its size
+# sends and what Postfix hands the policy service as size=. A refused RCPT does not stop
+# the others; DATA follows when one was accepted. The transcript marks 4xx/5xx replies
+# "<**" as swaks does. Prints the queue id or "-".
+smtp_size() {
+  local port=$1 from=$2 rcpts=$3 file=$4 out=$5 fd line code qid="-" size r ok=0
+  local last='^([0-9]{3}) ' more='^[0-9]{3}-'
+  size=$(sed -e 's/^\./../' -e 's/$/\r/' "$file" | wc -c)
+  exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+  _reply() {
+    code=""
+    while IFS= read -r -t 60 -u "$fd" line; do
+      line=${line%$'\r'}
+      if [[ $line =~ ^[45] ]]; then printf '<** %s\n' "$line" >>"$out"; else printf '<-  %s\n' "$line" >>"$out"; fi
+      if [[ $line =~ $last ]]; then code=${BASH_REMATCH[1]}; return 0; fi
+      [[ $line =~ $more ]] || break
+    done
+    return 1
+  }
+  _cmd() { printf -- ' -> %s\n' "$1" >>"$out"; printf '%s\r\n' "$1" >&"$fd"; _reply; }
+  : >"$out"
+  if _reply && [[ $code == 220 ]] &&
+    _cmd "EHLO client.e2e.test" && [[ $code == 250 ]] &&
+    _cmd "MAIL FROM:<$from> SIZE=$size" && [[ $code == 250 ]]; then
+    IFS=, read -r -a rs <<<"$rcpts"
+    for r in "${rs[@]}"; do
+      _cmd "RCPT TO:<$r>" && [[ $code == 250 ]] && ok=1
+    done
+    if ((ok)) && _cmd "DATA" && [[ $code == 354 ]]; then
+      sed -e 's/^\./../' -e 's/$/\r/' "$file" >&"$fd"
+      printf -- ' -> (message, %s bytes)\n' "$size" >>"$out"
+      if _cmd "." && [[ $code == 250 ]]; then
+        qid=$(sed -n 's/^<-  250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$out" | tail -1)
+      fi
+    fi
+  fi
+  _cmd "QUIT" || true
+  exec {fd}>&-
+  echo "${qid:--}"
+}

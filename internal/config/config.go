@@ -47,6 +47,16 @@
 //	full = "bounce"                   # bounce | defer
 //	grace = ""                        # e.g. "10%" or "10M"
 //	lock_timeout = "10s"              # longest wait for a maildir's quota lock; then 4.2.0
+//	warning = []                      # e.g. ["95%", "80%"]: warn once when a delivery crosses one
+//	warning_message = ""              # template file of the warning; "" = built-in text
+//
+//	[quota_status]                    # Postfix check_policy_service (package quotastatus)
+//	listen = ""                       # unix:PATH | tcp:HOST:PORT; "" = off
+//	socket_mode = "0660"
+//	socket_group = "postfix"
+//	max_connections = 200
+//	timeout = "5s"                    # per request; past it the answer is DUNNO
+//	idle_timeout = "10m"              # an idle keep-alive connection is closed after this
 //
 //	[lmtp]
 //	listen = ["unix:/var/spool/postfix/private/lmtp"]   # unix:PATH | tcp:HOST:PORT | systemd
@@ -108,7 +118,10 @@ type Config struct {
 	Quota    Quota  `toml:"quota"`
 	LMTP     LMTP   `toml:"lmtp"`
 
-	userdbFrom []string // where dovecot_config's values came from (UserdbSources)
+	QuotaStatus QuotaStatus `toml:"quota_status"`
+
+	userdbFrom      []string         // where dovecot_config's values came from (UserdbSources)
+	warningTemplate *WarningTemplate // [quota] warning_message, read at load
 }
 
 type Log struct {
@@ -207,6 +220,23 @@ type Quota struct {
 	// flock the maildir, such as its owner); past it the delivery is
 	// deferred.
 	LockTimeout Duration `toml:"lock_timeout"`
+	// Warning lists thresholds ("80%", "storage=95%", "messages=90%"):
+	// a delivery that takes usage across one upward delivers one warning
+	// message into the INBOX.
+	Warning []string `toml:"warning"`
+	// WarningMessage is the warning's template file; "" = built-in text.
+	WarningMessage string `toml:"warning_message"`
+}
+
+// QuotaStatus is the quota policy service for Postfix's
+// check_policy_service, served by lmtpd (package quotastatus).
+type QuotaStatus struct {
+	Listen         string   `toml:"listen"`
+	SocketMode     Mode     `toml:"socket_mode"`
+	SocketGroup    string   `toml:"socket_group"`
+	MaxConnections int      `toml:"max_connections"`
+	Timeout        Duration `toml:"timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
 }
 
 type LMTP struct {
@@ -248,7 +278,14 @@ func Defaults() *Config {
 			Autocreate:         true,
 			FileMode:           0o600,
 		},
-		Quota: Quota{Full: "bounce", LockTimeout: Duration(10 * time.Second)},
+		Quota: Quota{Full: "bounce", LockTimeout: Duration(10 * time.Second), Warning: []string{}},
+		QuotaStatus: QuotaStatus{
+			SocketMode:     0o660,
+			SocketGroup:    "postfix",
+			MaxConnections: 200,
+			Timeout:        Duration(5 * time.Second),
+			IdleTimeout:    Duration(10 * time.Minute),
+		},
 		LMTP: LMTP{
 			Listen:          []string{"unix:/var/spool/postfix/private/lmtp"},
 			SocketMode:      0o660,
@@ -298,6 +335,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
 	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	if err := c.loadWarningTemplate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
 	return c, nil
@@ -390,6 +430,15 @@ func (c *Config) Validate() error {
 	if c.Quota.LockTimeout <= 0 {
 		bad("quota.lock_timeout must be positive")
 	}
+	for _, w := range c.Quota.Warning {
+		if _, err := ParseQuotaWarning(w); err != nil {
+			bad("quota.warning: %v", err)
+		}
+	}
+	if p := c.Quota.WarningMessage; p != "" && !filepath.IsAbs(p) {
+		bad("quota.warning_message %q: want an absolute path", p)
+	}
+	errs = append(errs, c.QuotaStatus.validate()...)
 	if len(c.LMTP.Listen) == 0 {
 		bad("lmtp.listen is empty")
 	}

@@ -157,10 +157,12 @@ func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write fu
 		if checked {
 			if err != nil {
 				quota.Add(d.Root(), t.Quota, 0, 0) // release Check's reservation
-			} else if qerr := quota.Add(d.Root(), t.Quota, w.Size, 1); qerr != nil {
+			} else if ch, qerr := quota.Record(d.Root(), t.Quota, w.Size, 1); qerr != nil {
 				// Delivered and durable: a maildirsize that missed this
 				// line is corrected by the next recalculation.
 				a.log.Warn("maildirsize update failed", "id", opt.id, "to", t.Recipient, "file", w.Name, "error", qerr)
+			} else if c := ch.Crossed(a.cfg.QuotaWarnings(), t.Quota); c != nil {
+				a.warnQuota(d, t, opt.id, c) // [quota] warning: this delivery crossed one
 			}
 		}
 		return err

@@ -63,9 +63,17 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fail(err)
 	}
+	qsl, err := s.listenQuotaStatus()
+	if err != nil {
+		if udb != nil {
+			udb.Close()
+		}
+		return fail(err)
+	}
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ls...)
 	s.userdbListener = udb
+	s.quotaStatusListener = qsl
 	s.mu.Unlock()
 	return nil
 }

@@ -52,6 +52,7 @@ import (
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
+	"maildeliver/internal/quotastatus"
 	"maildeliver/internal/userdbsock"
 )
 
@@ -94,6 +95,9 @@ type Server struct {
 	cancel context.CancelFunc
 	// userdb answers lookups on [userdb] socket; nil when it is not set.
 	userdb *userdbsock.Server
+	// quotaStatus answers Postfix's check_policy_service on [quota_status]
+	// listen; nil when it is not set.
+	quotaStatus *quotastatus.Server
 
 	mu        sync.Mutex
 	agent     *agentRef
@@ -104,7 +108,8 @@ type Server struct {
 	inflight  int  // data phases running (LMTPData)
 	idle      chan struct{}
 
-	userdbListener net.Listener // [userdb] socket after Listen; guarded by mu
+	userdbListener      net.Listener // [userdb] socket after Listen; guarded by mu
+	quotaStatusListener net.Listener // [quota_status] listen after Listen; guarded by mu
 }
 
 // agentRef is a delivery agent with its userdb, counted by the
@@ -141,6 +146,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 		s.userdb = userdbsock.NewServer(currentUserdb{s}, userdbsock.ServerOptions{
 			Timeout: cfg.Userdb.Timeout.D(), Log: log})
 	}
+	s.newQuotaStatus(cfg)
 
 	srv := smtp.NewServer(backend{s})
 	srv.LMTP = true
@@ -172,7 +178,7 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 // nil after Shutdown, or the first listener's failure.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	ls, udb := s.listeners, s.userdbListener
+	ls, udb, qsl := s.listeners, s.userdbListener, s.quotaStatusListener
 	s.mu.Unlock()
 	if len(ls) == 0 {
 		return errors.New("lmtp: Serve without listeners")
@@ -185,6 +191,10 @@ func (s *Server) Serve() error {
 	if udb != nil {
 		n++
 		go func() { errc <- s.userdb.Serve(udb) }()
+	}
+	if qsl != nil {
+		n++
+		go func() { errc <- s.quotaStatus.Serve(qsl) }()
 	}
 	for range n {
 		if err := <-errc; err != nil && !s.isDraining() {
@@ -213,10 +223,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.drain()
 	}
-	ls, udb := s.listeners, s.userdbListener
+	ls, udb, qsl := s.listeners, s.userdbListener, s.quotaStatusListener
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.Close()
+	}
+	var qsErr error
+	if s.quotaStatus != nil {
+		if qsl != nil {
+			qsl.Close() // in case Serve never ran
+		}
+		// Answers in progress are given (bounded by [quota_status]
+		// timeout); Postfix then finds no service and applies its
+		// default action (see README: default_action=DUNNO).
+		qsErr = s.quotaStatus.Shutdown(ctx)
 	}
 	var userdbErr error
 	if s.userdb != nil {
@@ -254,7 +274,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if last {
 		a.db.Close()
 	}
-	return cmp.Or(err, userdbErr)
+	return cmp.Or(err, userdbErr, qsErr)
 }
 
 // Reload makes cfg's userdb and [mail]/[quota] settings apply to new
@@ -272,6 +292,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if cfg.Userdb.Socket != s.cfg.Userdb.Socket || cfg.Userdb.SocketMode != s.cfg.Userdb.SocketMode ||
 		cfg.Userdb.SocketGroup != s.cfg.Userdb.SocketGroup {
 		s.log.Warn("reload: [userdb] socket, socket_mode and socket_group changes take effect at the next restart")
+	}
+	if cfg.QuotaStatus != s.cfg.QuotaStatus {
+		s.log.Warn("reload: [quota_status] changes take effect at the next restart")
 	}
 	s.mu.Lock()
 	if s.draining {

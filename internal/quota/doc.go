@@ -97,6 +97,15 @@
 // ([quota] lock_timeout in the binaries). Add never waits: its delivery is
 // already done.
 //
+// # Warnings
+//
+// Record is Add that also reports the usage right before and right after
+// its line, read back from maildirsize through the descriptor it appended
+// with: the lines up to and including its own. Appends are ordered by
+// the kernel, so among concurrent deliveries exactly one finds a given
+// threshold between its before and after (Change.Crossed, [quota]
+// warning; see warning.go).
+//
 // # Limits
 //
 // A user's limit is the quota_rule column in Dovecot's syntax

@@ -110,6 +110,16 @@ func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
 	return nil
 }
 
+// Exceeds is Check's decision on given numbers, without reading the
+// maildir: a wrapped ErrOverQuota when a message of size bytes does not
+// fit usage u (e.g. a mailbox not created yet, which holds nothing).
+func Exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+	if l.Unlimited() {
+		return nil
+	}
+	return exceeds(u, l, g, size)
+}
+
 // overLimit is Dovecot's test of a maildirsize total: strictly over a limit.
 func overLimit(u Usage, l Limit) bool {
 	return (l.Bytes > 0 && u.Bytes > l.Bytes) || (l.Messages > 0 && u.Messages > l.Messages)
@@ -121,15 +131,22 @@ func overLimit(u Usage, l Limit) bool {
 // delivered. Add releases the reservation Check made on root; Add with
 // bytes and count 0 only does that. An unlimited limit writes nothing.
 func Add(root *os.File, limit Limit, bytes, count int64) error {
+	_, err := Record(root, limit, bytes, count)
+	return err
+}
+
+// Record is Add that also returns the usage right before and after its
+// line (see Change).
+func Record(root *os.File, limit Limit, bytes, count int64) (Change, error) {
 	lk := takeReservation(root)
 	if limit.Unlimited() || (bytes == 0 && count == 0) {
 		unlock(lk)
-		return nil
+		return Change{}, nil
 	}
 	fd, err := rootFD(root)
 	if err != nil {
 		unlock(lk)
-		return err
+		return Change{}, err
 	}
 	defer runtime.KeepAlive(root)
 	if lk == noLock {
@@ -139,33 +156,38 @@ func Add(root *os.File, limit Limit, bytes, count int64) error {
 		// guarantee); the next recalculation counts the message.
 		lk, _ = lockRoot(fd, unix.LOCK_SH)
 	}
-	f, err := unix.Openat(fd, fileName, unix.O_WRONLY|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	// Read and write: the line's place in the file is read back (changeAt).
+	flags := unix.O_APPEND | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
+	f, err := unix.Openat(fd, fileName, unix.O_RDWR|flags, 0)
+	if errors.Is(err, unix.EACCES) {
+		f, err = unix.Openat(fd, fileName, unix.O_WRONLY|flags, 0)
+	}
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
 		unlock(lk)
 		_, err = recalc(fd, limit, false)
-		return err
+		return Change{}, err
 	}
 	defer unlock(lk)
 	if err != nil {
-		return fmt.Errorf("quota: open %s: %w", fileName, err)
+		return Change{}, fmt.Errorf("quota: open %s: %w", fileName, err)
 	}
 	defer unix.Close(f)
 	var st unix.Stat_t
 	if err := unix.Fstat(f, &st); err != nil {
-		return fmt.Errorf("quota: stat %s: %w", fileName, err)
+		return Change{}, fmt.Errorf("quota: stat %s: %w", fileName, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("quota: %s is not a regular file", fileName)
+		return Change{}, fmt.Errorf("quota: %s is not a regular file", fileName)
 	}
 	line := usageLine(bytes, count)
 	n, err := writeRetry(f, line)
 	if err != nil {
-		return fmt.Errorf("quota: append to %s: %w", fileName, err)
+		return Change{}, fmt.Errorf("quota: append to %s: %w", fileName, err)
 	}
 	if n != len(line) {
-		return fmt.Errorf("quota: append to %s: short write (%d of %d bytes)", fileName, n, len(line))
+		return Change{}, fmt.Errorf("quota: append to %s: short write (%d of %d bytes)", fileName, n, len(line))
 	}
-	return nil
+	return changeAt(f, bytes, count), nil
 }
 
 // Get returns the current usage regardless of the limit: from maildirsize

@@ -1,0 +1,318 @@
+// Package quotastatus owns maildeliver's quota policy service for
+// Postfix's check_policy_service ([quota_status] listen, served by
+// lmtpd): Postfix asks, for each RCPT TO, whether the recipient's
+// mailbox has room, and refuses an over-quota recipient during the SMTP
+// session instead of accepting the message and bouncing it later.
+//
+// The protocol is Postfix's policy delegation protocol
+// (SMTPD_POLICY_README): the client sends name=value lines and an empty
+// line; the server answers one "action=..." line and an empty line, and
+// the connection stays open for the next request (Postfix keeps it,
+// smtpd_policy_service_max_idle / max_ttl). Answers:
+//
+//	action=DUNNO                       fits, unknown user, or cannot tell
+//	action=552 5.2.2 <rcpt>: ...       over quota, [quota] full = "bounce"
+//	action=452 4.2.2 <rcpt>: ...       over quota, [quota] full = "defer"
+//
+// Each request is answered from its own "recipient" and "size"
+// attributes with the delivery's own lookup (canonicalisation, aliases,
+// +detail) and quota rules (limit, grace, Courier's recount rules), so
+// several recipients of one message are each answered for themselves,
+// and with SIZE the declared size is taken into account (without SIZE,
+// only a mailbox already full is refused). Unknown users, lookup and
+// mailbox failures, a busy quota lock and a request not answered within
+// [quota_status] timeout are DUNNO: Postfix decides, and delivery checks
+// again. A request without a recipient (another protocol state) is DUNNO.
+//
+// A Postfix smtpd process keeps one connection; [quota_status]
+// max_connections bounds them (clients beyond wait in the listen queue)
+// and must exceed Postfix's smtpd process limit; idle_timeout closes a
+// connection that sends nothing.
+package quotastatus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"maildeliver/internal/quota"
+	"maildeliver/internal/status"
+)
+
+// Policy answers the quota question for one recipient: nil when a
+// message of size bytes fits (or there is nothing to refuse), else the
+// error its delivery would give (a *status.Error).
+type Policy interface {
+	QuotaStatus(ctx context.Context, rcpt string, size int64) error
+}
+
+// Options are New's parameters.
+type Options struct {
+	Timeout     time.Duration // answering one request; then DUNNO
+	IdleTimeout time.Duration // waiting for a request
+	MaxConns    int
+	Log         *slog.Logger // nil: discard
+}
+
+// longAgo is a read deadline in the past: it makes a blocked Read return.
+var longAgo = time.Unix(1, 0)
+
+// Server answers policy requests on listeners.
+type Server struct {
+	policy Policy
+	opt    Options
+	log    *slog.Logger
+	slots  chan struct{} // one per open connection
+	done   chan struct{} // closed by Shutdown
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*srvConn]struct{}
+	handlers  sync.WaitGroup
+}
+
+type srvConn struct {
+	net.Conn
+	busy bool // answering a request; guarded by Server.mu
+}
+
+// New returns a server asking p.
+func New(p Policy, opt Options) *Server {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 5 * time.Second
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = 10 * time.Minute
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = 200
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{policy: p, opt: opt, log: log, slots: make(chan struct{}, opt.MaxConns),
+		done: make(chan struct{}), listeners: make(map[net.Listener]struct{}), conns: make(map[*srvConn]struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Serve accepts connections on l until Shutdown, then returns nil; it
+// closes l. Accept errors that persist are retried with a growing pause;
+// a listener closed by someone else ends Serve with an error.
+func (s *Server) Serve(l net.Listener) error {
+	defer l.Close()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var pause time.Duration
+	for {
+		// At the limit, stop accepting: clients wait in the listen queue.
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			return nil
+		}
+		nc, err := l.Accept()
+		if err != nil {
+			<-s.slots
+			if s.isClosing() {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("quotastatus: accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.log.Warn("quota status: accept failed", slog.String("error", err.Error()), slog.Duration("retry_in", pause))
+			select {
+			case <-time.After(pause):
+			case <-s.done:
+				return nil
+			}
+			continue
+		}
+		pause = 0
+		c := s.track(nc)
+		if c == nil {
+			nc.Close()
+			<-s.slots
+			return nil
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// track registers a connection and its handler; nil during Shutdown.
+func (s *Server) track(nc net.Conn) *srvConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	c := &srvConn{Conn: nc}
+	s.conns[c] = struct{}{}
+	s.handlers.Add(1)
+	return c
+}
+
+// Shutdown stops accepting (closing the listeners), ends connections
+// waiting for a request, and waits for the requests being answered. When
+// ctx is done first it cancels them, closes every connection and returns
+// ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+	}
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		if !c.busy {
+			c.SetReadDeadline(longAgo)
+		}
+	}
+	s.mu.Unlock()
+	idle := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-idle
+	return ctx.Err()
+}
+
+// handle answers one connection's requests in order.
+func (s *Server) handle(c *srvConn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+		<-s.slots
+		s.handlers.Done()
+	}()
+	r := NewReader(c)
+	for {
+		// Ended between requests, never while answering one.
+		s.mu.Lock()
+		c.busy = false
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(s.opt.IdleTimeout))
+		s.mu.Unlock()
+		req, err := ReadRequest(r)
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			if !errors.Is(err, io.EOF) && !s.isClosing() {
+				s.log.Debug("quota status: connection ended", slog.String("error", err.Error()))
+			}
+			return
+		}
+		s.mu.Lock()
+		c.busy = true
+		s.mu.Unlock()
+		action := ActionDunno
+		if err != nil {
+			s.log.Warn("quota status: malformed request, answered DUNNO", slog.String("error", err.Error()))
+		} else {
+			action = s.answer(req)
+		}
+		c.SetWriteDeadline(time.Now().Add(s.opt.Timeout))
+		if _, err := io.WriteString(c, "action="+action+"\n\n"); err != nil {
+			s.log.Debug("quota status: cannot answer", slog.String("error", err.Error()))
+			return
+		}
+	}
+}
+
+// answer decides one well-formed request within [quota_status] timeout.
+// The question runs on its own goroutine so that the answer is bounded
+// even by a file system that hangs: past the timeout Postfix gets DUNNO
+// and the question finishes on its own.
+func (s *Server) answer(req Request) string {
+	rcpt := req.Recipient()
+	if req.Get("request") != "smtpd_access_policy" || rcpt == "" {
+		return ActionDunno
+	}
+	size, err := req.Size()
+	if err != nil {
+		s.log.Warn("quota status: malformed request, answered DUNNO", slog.String("error", err.Error()))
+		return ActionDunno
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(s.ctx, s.opt.Timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.ask(ctx, rcpt, size) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("quotastatus: no answer within %v: %w", s.opt.Timeout, ctx.Err())
+	}
+	action := Decide(err)
+	s.logAnswer(rcpt, size, action, err, time.Since(start))
+	return action
+}
+
+// ask is the policy's question; a panic is an error, not a crash.
+func (s *Server) ask(ctx context.Context, rcpt string, size int64) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("quotastatus: panic: %v", p)
+		}
+	}()
+	return s.policy.QuotaStatus(ctx, rcpt, size)
+}
+
+// logAnswer logs refusals and failures; a plain fit or an unknown user
+// only at debug level (Postfix logs its own decisions).
+func (s *Server) logAnswer(rcpt string, size int64, action string, err error, d time.Duration) {
+	attrs := []any{slog.String("to", rcpt), slog.Int64("size", size), slog.String("action", action),
+		slog.Duration("duration", d.Round(time.Microsecond))}
+	switch {
+	case action != ActionDunno:
+		s.log.Info("quota status", attrs...)
+	case err == nil, errors.Is(err, quota.ErrOverQuota), status.From(err).Enhanced == "5.1.1":
+		s.log.Debug("quota status", attrs...)
+	default:
+		s.log.Warn("quota status", append(attrs, slog.String("error", err.Error()))...)
+	}
+}
