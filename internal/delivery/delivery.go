@@ -223,6 +223,7 @@ func NewID() string {
 // Outcome is what Report logs about one recipient.
 type Outcome struct {
 	ID, MessageID, Sender, Recipient string
+	QueueID                          string // Postfix queue id (CheckQueueID), "" if unknown
 	Result                           Result
 	Err                              error
 	Start                            time.Time
@@ -232,10 +233,15 @@ type Outcome struct {
 func (a *Agent) Report(o Outcome) {
 	attrs := []slog.Attr{
 		slog.String("id", o.ID),
+	}
+	if o.QueueID != "" {
+		attrs = append(attrs, slog.String("queue_id", o.QueueID))
+	}
+	attrs = append(attrs,
 		slog.String("msgid", o.MessageID),
 		slog.String("from", o.Sender),
 		slog.String("to", o.Recipient),
-	}
+	)
 	dur := slog.Duration("duration", time.Since(o.Start).Round(time.Microsecond))
 	if o.Err == nil {
 		folder := o.Result.Folder
