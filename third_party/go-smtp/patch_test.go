@@ -58,3 +58,17 @@ func TestParseXForward(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCmdXForward(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"XFORWARD IDENT=A1\r\n": {"XFORWARD", "IDENT=A1"},
+		"xforward  name=a b=c":  {"XFORWARD", "name=a b=c"},
+		"XFORWARD":              {"XFORWARD", ""},
+		"MAIL FROM:<a@b>":       {"MAIL", "FROM:<a@b>"},
+	} {
+		cmd, arg, err := parseCmd(in)
+		if err != nil || cmd != want[0] || arg != want[1] {
+			t.Errorf("parseCmd(%q) = %q, %q, %v", in, cmd, arg, err)
+		}
+	}
+}
