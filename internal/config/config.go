@@ -55,6 +55,9 @@
 //	spool_memory = "1M"
 //	dsn = true                        # advertise DSN: ORCPT becomes X-Original-To
 //
+//	[metrics]
+//	listen = ""                       # lmtpd's /metrics and /healthz, e.g. "127.0.0.1:9317"; "" = off
+//
 // [userdb] socket is maildeliver's counterpart of Dovecot's auth-userdb
 // socket: lmtpd, which keeps a pool of database connections (and the
 // cache), answers userdb lookups on this unix socket (package userdbsock),
@@ -69,6 +72,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -86,12 +90,13 @@ const DefaultPath = "/etc/maildeliver/maildeliver.toml"
 
 // Config is the whole file.
 type Config struct {
-	Hostname string `toml:"hostname"`
-	Log      Log    `toml:"log"`
-	Userdb   Userdb `toml:"userdb"`
-	Mail     Mail   `toml:"mail"`
-	Quota    Quota  `toml:"quota"`
-	LMTP     LMTP   `toml:"lmtp"`
+	Hostname string  `toml:"hostname"`
+	Log      Log     `toml:"log"`
+	Userdb   Userdb  `toml:"userdb"`
+	Mail     Mail    `toml:"mail"`
+	Quota    Quota   `toml:"quota"`
+	LMTP     LMTP    `toml:"lmtp"`
+	Metrics  Metrics `toml:"metrics"`
 
 	userdbFrom []string // where dovecot_config's values came from (UserdbSources)
 }
@@ -153,6 +158,12 @@ type LMTP struct {
 	SpoolDir        string   `toml:"spool_dir"`
 	SpoolMemory     Size     `toml:"spool_memory"`
 	DSN             bool     `toml:"dsn"`
+}
+
+// Metrics is lmtpd's Prometheus endpoint (package metrics).
+type Metrics struct {
+	// Listen is "HOST:PORT" for /metrics and /healthz over HTTP; "" = off.
+	Listen string `toml:"listen"`
 }
 
 // Defaults returns the configuration used for every key the file leaves out.
@@ -330,6 +341,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LMTP.CommandTimeout <= 0 || c.LMTP.DataTimeout <= 0 || c.LMTP.ShutdownTimeout <= 0 {
 		bad("lmtp timeouts must be positive")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen %q: want HOST:PORT (e.g. 127.0.0.1:9317): %v", c.Metrics.Listen, err)
+		}
 	}
 	return errors.Join(errs...)
 }

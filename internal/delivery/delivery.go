@@ -43,6 +43,16 @@ type Agent struct {
 	// SyncNew, if set, replaces the per-delivery fsync of new/ (lmtpd's
 	// group commit).
 	SyncNew func(dir *os.File) error
+	// Observer, if set, is told every outcome Report logs (lmtpd's
+	// metrics). Set it before the first delivery.
+	Observer Observer
+}
+
+// Observer receives each delivery outcome: result (delivered, deferred,
+// bounced), enhanced code, duration and, when delivered, the size written.
+// It runs once per recipient, so it must be cheap.
+type Observer interface {
+	ObserveDelivery(result, code string, d time.Duration, size int64)
 }
 
 // NewAgent returns an Agent.
@@ -242,8 +252,12 @@ func (a *Agent) Report(o Outcome) {
 		slog.String("from", o.Sender),
 		slog.String("to", o.Recipient),
 	)
-	dur := slog.Duration("duration", time.Since(o.Start).Round(time.Microsecond))
+	elapsed := time.Since(o.Start)
+	dur := slog.Duration("duration", elapsed.Round(time.Microsecond))
 	if o.Err == nil {
+		if a.Observer != nil {
+			a.Observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
+		}
 		folder := o.Result.Folder
 		if folder == "" {
 			folder = "INBOX"
@@ -258,6 +272,9 @@ func (a *Agent) Report(o Outcome) {
 	result, level := "bounced", slog.LevelWarn
 	if st.Temporary() {
 		result = "deferred"
+	}
+	if a.Observer != nil {
+		a.Observer.ObserveDelivery(result, st.Enhanced, elapsed, 0)
 	}
 	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", st.Enhanced),
 		slog.String("reason", st.Reason))

@@ -70,9 +70,17 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fail(err)
 	}
+	ml, err := s.listenMetrics()
+	if err != nil {
+		if udb != nil {
+			udb.Close()
+		}
+		return fail(err)
+	}
 	s.mu.Lock()
 	s.listeners = append(s.listeners, ls...)
 	s.userdbListener = udb
+	s.metricsListener = ml
 	s.mu.Unlock()
 	return nil
 }

@@ -42,6 +42,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"reflect"
 	"sync"
 	"time"
@@ -52,6 +53,7 @@ import (
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
+	"maildeliver/internal/metrics"
 	"maildeliver/internal/userdbsock"
 )
 
@@ -94,6 +96,9 @@ type Server struct {
 	cancel context.CancelFunc
 	// userdb answers lookups on [userdb] socket; nil when it is not set.
 	userdb *userdbsock.Server
+	// metrics and metricsHTTP serve [metrics] listen; nil when it is "".
+	metrics     *metrics.Metrics
+	metricsHTTP *http.Server
 
 	mu        sync.Mutex
 	agent     *agentRef
@@ -104,7 +109,8 @@ type Server struct {
 	inflight  int  // data phases running (LMTPData)
 	idle      chan struct{}
 
-	userdbListener net.Listener // [userdb] socket after Listen; guarded by mu
+	userdbListener  net.Listener // [userdb] socket after Listen; guarded by mu
+	metricsListener net.Listener // [metrics] listen after Listen; guarded by mu
 }
 
 // agentRef is a delivery agent with its userdb, counted by the
@@ -126,6 +132,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, open: opt.OpenUserdb, commit: maildir.NewGroupSync(),
 		conns: make(map[*conn]struct{})}
+	s.newMetrics()
 	if s.open == nil {
 		s.open = func(c *config.Config) (Userdb, error) {
 			return lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
@@ -165,19 +172,21 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 	}
 	a := delivery.NewAgent(cfg, db, s.log)
 	a.SyncNew = s.commit.Sync
-	return &agentRef{agent: a, db: db}, nil
+	ref := &agentRef{agent: a, db: db}
+	s.observe(ref)
+	return ref, nil
 }
 
 // Serve accepts connections on every listener until Shutdown. It returns
 // nil after Shutdown, or the first listener's failure.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	ls, udb := s.listeners, s.userdbListener
+	ls, udb, ml := s.listeners, s.userdbListener, s.metricsListener
 	s.mu.Unlock()
 	if len(ls) == 0 {
 		return errors.New("lmtp: Serve without listeners")
 	}
-	errc := make(chan error, len(ls)+1)
+	errc := make(chan error, len(ls)+2)
 	for _, l := range ls {
 		go func() { errc <- s.smtp.Serve(l) }()
 	}
@@ -185,6 +194,10 @@ func (s *Server) Serve() error {
 	if udb != nil {
 		n++
 		go func() { errc <- s.userdb.Serve(udb) }()
+	}
+	if ml != nil {
+		n++
+		go func() { errc <- s.serveMetrics(ml) }()
 	}
 	for range n {
 		if err := <-errc; err != nil && !s.isDraining() {
@@ -213,11 +226,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.drain()
 	}
-	ls, udb := s.listeners, s.userdbListener
+	ls, udb, ml := s.listeners, s.userdbListener, s.metricsListener
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.Close()
 	}
+	// /metrics and /healthz stay up while transactions drain.
+	defer s.closeMetrics(ml)
 	var userdbErr error
 	if s.userdb != nil {
 		if udb != nil {
@@ -266,8 +281,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if !reflect.DeepEqual(cfg.LMTP, s.cfg.LMTP) || cfg.Log != s.cfg.Log {
-		s.log.Warn("reload: [lmtp] and [log] changes take effect at the next restart")
+	if !reflect.DeepEqual(cfg.LMTP, s.cfg.LMTP) || cfg.Log != s.cfg.Log || cfg.Metrics != s.cfg.Metrics {
+		s.log.Warn("reload: [lmtp], [log] and [metrics] changes take effect at the next restart")
 	}
 	if cfg.Userdb.Socket != s.cfg.Userdb.Socket || cfg.Userdb.SocketMode != s.cfg.Userdb.SocketMode ||
 		cfg.Userdb.SocketGroup != s.cfg.Userdb.SocketGroup {

@@ -26,6 +26,7 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	sess := &session{srv: b.s, c: c, remote: remoteName(c.Conn().RemoteAddr())}
 	sess.conn, _ = c.Conn().(*conn)
+	b.s.metrics.SessionStart()
 	return sess, nil
 }
 
@@ -200,6 +201,7 @@ func (s *session) XForward(attrs map[string]string) error {
 
 func (s *session) Logout() error {
 	s.Reset()
+	s.srv.metrics.SessionEnd() // go-smtp calls Logout once, from Close
 	return nil
 }
 
