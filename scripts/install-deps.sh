@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (as root, from Debian) and starts what the tests need: the
 # machine's PostgreSQL and MariaDB, Postfix and Dovecot for the real-stack
-# suite and the quota interoperability test, swaks, strace. Idempotent and
+# suite and the quota interoperability test, swaks, strace, mtail (README's
+# recipe for deliver's metrics). Idempotent and
 # quick when everything is there.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -21,7 +22,7 @@ mariadb-admin ping >/dev/null || { echo "MariaDB is not running" >&2; exit 1; }
 
 need=""
 for p in postfix postfix-pgsql postfix-mysql postfix-sqlite dovecot-core dovecot-imapd dovecot-lmtpd \
-  dovecot-pgsql dovecot-mysql dovecot-sqlite swaks strace; do
+  dovecot-pgsql dovecot-mysql dovecot-sqlite swaks strace mtail; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
