@@ -130,6 +130,8 @@ verify_combo() {
     esac
   done <"$C/plan.txt"
 
+  [[ $AGENT == ours ]] && check_queue_ids
+
   local u
   while IFS= read -r u; do
     check_mailbox_health "$u"
@@ -145,6 +147,36 @@ verify_combo() {
   errs=$(grep -E 'warning:|fatal:|panic:|error:' "$PF_LOG" | grep -vE 'status=(bounced|deferred)' |
     grep -vE 'file system clock is [0-9]+ seconds? ahead|resetting file time stamps' || true)
   [[ -z $errs ]] || problem "Postfix logged warnings:"$'\n'"$(head -20 <<<"$errs")"
+}
+
+# check_queue_ids: Postfix's queue id joins its log to ours (deliver -q ${queue_id}; lmtpd
+# from XFORWARD IDENT). Every "delivery" line maildeliver logged carries the queue id under
+# which Postfix logged that recipient, and every recipient the plan routes to maildeliver
+# (delivered, bounced or deferred by it) has such a line.
+check_queue_ids() {
+  local log=$C/maildeliver.log line qid to n=0 case outcome rcpt
+  if [[ ! -f $log ]] || [[ $MD_LOG_TARGET != file:$log ]]; then
+    echo "$SETUP/$ROUTE: queue ids not compared (maildeliver logs to $MD_LOG_TARGET)" >>"$T/notes.txt"
+    return 0
+  fi
+  while IFS= read -r line; do
+    n=$((n + 1))
+    qid=$(sed -n 's/.* queue_id=\([0-9A-Za-z]*\) .*/\1/p' <<<"$line")
+    to=$(sed -n 's/.* to=\([^ ]*\) .*/\1/p' <<<"$line") to=${to#\"} to=${to%\"}
+    if [[ -z $qid ]]; then
+      problem "queue id: maildeliver logged a delivery without queue_id=: $line"
+    elif ! grep -qiF " $qid: to=<$to>" "$PF_LOG"; then
+      problem "queue id: maildeliver logged queue_id=$qid to=$to, Postfix logged no such recipient under $qid"
+    fi
+  done < <(grep ' msg=delivery ' "$log")
+  while IFS='|' read -r case outcome rcpt _; do
+    [[ $outcome == deliver || $outcome == bounce || $outcome == defer ]] || continue
+    qid=$(inject_qid "$case")
+    [[ $qid == - ]] && continue
+    grep ' msg=delivery ' "$log" | grep -F " queue_id=$qid " | grep -qiF " to=$rcpt " ||
+      problem "queue id: $case: Postfix queued $rcpt as $qid, maildeliver logged no delivery line with queue_id=$qid to=$rcpt"
+  done <"$C/plan.txt"
+  ((n > 0)) || problem "queue id: maildeliver logged no delivery lines"
 }
 
 summarize_combo() {
