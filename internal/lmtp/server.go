@@ -7,6 +7,8 @@
 //
 // A transaction:
 //
+//	XFORWARD     (optional, Postfix's lmtp_send_xforward_command) IDENT= is
+//	             Postfix's queue id, logged as queue_id= for every recipient
 //	MAIL FROM    sender checked; the transaction pins the current delivery
 //	             agent (a SIGHUP reload affects new transactions only)
 //	RCPT TO      recipient resolved in the userdb at once: 550 5.1.1 unknown,
