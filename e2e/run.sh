@@ -94,6 +94,12 @@ DOC_PROBLEM=""
 mkdir -p "$T/bin"
 BUILD_ERR=()
 [[ $AGENT == dovecot ]] || build_ours "$T/bin"
+# tools/promcheck reads lmtpd's /metrics with Prometheus's own parser (check_metrics)
+GO=$(command -v go || echo /usr/local/go/bin/go)
+if [[ $AGENT == ours ]] && ! (cd "$REPO" && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/promcheck" ./tools/promcheck) >"$T/build-promcheck.log" 2>&1; then
+  BUILD_ERR+=(promcheck)
+  log "tools/promcheck does not build:"; sed 's/^/    /' "$T/build-promcheck.log" | head -20 >&2
+fi
 chmod -R a+rX "$T/bin"
 DELIVER=$T/bin/deliver LMTPD=$T/bin/lmtpd
 
@@ -127,6 +133,10 @@ run_combo() {
   mail_root_prepare
   dc_configure # first: maildeliver.toml reads Dovecot's config (dovecot_config = $DC_CONF)
   render "$E2E/conf/$setup/maildeliver.toml" "$MD_CONF"
+  if [[ $route == lmtp ]]; then # plumbing: lmtpd's metrics on a free port (check_metrics)
+    MD_METRICS_PORT=$(free_port)
+    printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$MD_METRICS_PORT" >>"$MD_CONF"
+  fi
   chmod 0644 "$MD_CONF"
   pf_configure
   pf_start
@@ -147,6 +157,7 @@ run_combo() {
 
   verify_combo
   verify_explain
+  [[ $AGENT == ours && $route == lmtp ]] && check_metrics
   log "  verified ($((SECONDS - t))s)"
   [[ $AGENT == ours && $route == lmtp ]] && lmtpd_stop
   dc_stop

@@ -2,7 +2,7 @@
 // Maildir: Postfix's pipe(8) transport (flags=DRhu user=vmail), an
 // administrator redelivering a saved message, or a script looping over many.
 //
-//	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
+//	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] [-q QUEUE_ID] -d RECIPIENT
 //	deliver [-c CONFIG] -check [-d ADDRESS]
 //	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
 //	deliver [-c CONFIG] [-m FOLDER] [-mbox-format F] -d RECIPIENT -import PATH...
@@ -33,7 +33,7 @@ import (
 	"maildeliver/internal/userdbsock"
 )
 
-const usage = `usage: deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] -d RECIPIENT
+const usage = `usage: deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-m FOLDER] [-p FILE] [-q QUEUE_ID] -d RECIPIENT
        deliver [-c CONFIG] -check [-d ADDRESS]
 
 Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
@@ -43,6 +43,7 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -a ADDRESS  original recipient (written as X-Original-To when it differs)
   -m FOLDER   Maildir++ folder to save into; "" = INBOX
   -p FILE     read the message from FILE instead of stdin
+  -q QUEUE_ID Postfix queue id (${queue_id}), logged as queue_id=
   -d ADDRESS  recipient (required)
   -check      validate the configuration, print it (secrets masked), test the userdb;
               with -d ADDRESS also look ADDRESS up, expand its mailbox and check
@@ -65,7 +66,7 @@ func main() {
 
 type options struct {
 	config, sender, orig, folder, file, rcpt string
-	quota, explain                           string
+	queueID, quota, explain                  string
 	check, recalc, version                   bool
 	senderSet                                bool // -f given (even as "")
 	imports                                  importOptions
@@ -139,7 +140,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	res, err := agent.Pipe(context.Background(), delivery.PipeRequest{
 		Sender: opt.sender, SenderFromMessage: !opt.senderSet,
 		Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
-		MaxSize: int64(cfg.Mail.MaxMessageSize),
+		MaxSize: int64(cfg.Mail.MaxMessageSize), QueueID: opt.queueID,
 	}, in)
 	if err == nil && res.File == "" {
 		// Exit 0 only for an explicit success: a file named in new/.
@@ -249,6 +250,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.folder, "m", "", "")
 	fs.StringVar(&o.file, "p", "", "")
 	fs.StringVar(&o.rcpt, "d", "", "")
+	fs.StringVar(&o.queueID, "q", "", "")
 	fs.BoolVar(&o.check, "check", false, "")
 	fs.StringVar(&o.quota, "quota", "", "")
 	fs.BoolVar(&o.recalc, "quota-recalc", false, "")
@@ -262,6 +264,10 @@ func parseFlags(args []string) (options, error) {
 		return o, o.imports.parsed(fs, o.rcpt)
 	}
 	fs.Visit(func(f *flag.Flag) { o.senderSet = o.senderSet || f.Name == "f" })
+	if err := delivery.CheckQueueID(o.queueID); err != nil {
+		// A master.cf mistake: 4.3.5, the mail stays queued.
+		return o, fmt.Errorf("-q: %w", err)
+	}
 	if o.recalc && o.quota == "" && fs.NArg() == 1 {
 		o.quota = fs.Arg(0)
 		return o, nil

@@ -46,7 +46,7 @@ Serves LMTP where [lmtp] listen says and delivers into Maildirs.
 
 Signals: SIGTERM/SIGINT shut down gracefully ([lmtp] shutdown_timeout);
 SIGHUP re-reads the configuration: the userdb and [mail]/[quota] apply to
-new transactions, [lmtp] and [log] changes need a restart.
+new transactions, [lmtp], [log] and [metrics] changes need a restart.
 `
 
 func main() {
@@ -112,8 +112,12 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.Network()+":"+a.String())
 	}
+	metrics := ""
+	if a := srv.MetricsAddr(); a != nil {
+		metrics = "http://" + a.String() + "/metrics"
+	}
 	log.Info("lmtpd started", slog.String("listen", strings.Join(addrs, " ")),
-		slog.String("userdb_socket", cfg.Userdb.Socket), slog.Int("pid", os.Getpid()))
+		slog.String("userdb_socket", cfg.Userdb.Socket), slog.String("metrics", metrics), slog.Int("pid", os.Getpid()))
 	notify(log, daemon.SdNotifyReady)
 
 	for {

@@ -40,7 +40,7 @@ pf_configure() {
       printf '%s_destination_recipient_limit = 1\n' "$SERVICE" >>"$PF_CONF/main.cf"
     done
     if [[ $AGENT == dovecot ]]; then # harness self-test: dovecot-lda instead of our deliver
-      sed -i "s|argv=$DELIVER -c $MD_CONF -f \${sender} -d \${recipient}|argv=/usr/lib/dovecot/dovecot-lda -c $DC_CONF -e -f \${sender} -d \${user}@\${nexthop} -m $FOLDER_PREFIX\${extension}|" "$PF_CONF/master.cf"
+      sed -i "s|argv=$DELIVER -c $MD_CONF -q \${queue_id} -f \${sender} -d \${recipient}|argv=/usr/lib/dovecot/dovecot-lda -c $DC_CONF -e -f \${sender} -d \${user}@\${nexthop} -m $FOLDER_PREFIX\${extension}|" "$PF_CONF/master.cf"
     fi
   fi
 }

@@ -158,6 +158,8 @@ verify_combo() {
     esac
   done <"$C/plan.txt"
 
+  [[ $AGENT == ours ]] && check_queue_ids
+
   local u
   while IFS= read -r u; do
     check_mailbox_health "$u"
@@ -178,6 +180,61 @@ verify_combo() {
   errs=$(grep -E 'warning:|fatal:|panic:|error:' "$PF_LOG" | grep -vE 'status=(bounced|deferred)' |
     grep -vE 'file system clock is [0-9]+ seconds? ahead|resetting file time stamps' || true)
   [[ -z $errs ]] || problem "Postfix logged warnings:"$'\n'"$(head -20 <<<"$errs")"
+}
+
+# check_queue_ids: Postfix's queue id joins its log to ours (deliver -q ${queue_id}; lmtpd
+# from XFORWARD IDENT). Every "delivery" line maildeliver logged carries the queue id under
+# which Postfix logged that recipient, and every recipient the plan routes to maildeliver
+# (delivered, bounced or deferred by it) has such a line.
+check_queue_ids() {
+  local log=$C/maildeliver.log line qid to n=0 case outcome rcpt
+  if [[ ! -f $log ]] || [[ $MD_LOG_TARGET != file:$log ]]; then
+    echo "$SETUP/$ROUTE: queue ids not compared (maildeliver logs to $MD_LOG_TARGET)" >>"$T/notes.txt"
+    return 0
+  fi
+  while IFS= read -r line; do
+    n=$((n + 1))
+    qid=$(sed -n 's/.* queue_id=\([0-9A-Za-z]*\) .*/\1/p' <<<"$line")
+    to=$(sed -n 's/.* to=\([^ ]*\) .*/\1/p' <<<"$line") to=${to#\"} to=${to%\"}
+    if [[ -z $qid ]]; then
+      problem "queue id: maildeliver logged a delivery without queue_id=: $line"
+    elif ! grep -qiF " $qid: to=<$to>" "$PF_LOG"; then
+      problem "queue id: maildeliver logged queue_id=$qid to=$to, Postfix logged no such recipient under $qid"
+    fi
+  done < <(grep ' msg=delivery ' "$log")
+  while IFS='|' read -r case outcome rcpt _; do
+    [[ $outcome == deliver || $outcome == bounce || $outcome == defer ]] || continue
+    qid=$(inject_qid "$case")
+    [[ $qid == - ]] && continue
+    # pipe(8)'s D flag finds this loop itself ("mail forwarding loop for") and never runs deliver
+    [[ $ROUTE == pipe ]] && pf_log_status "$qid" "$rcpt" | grep -q 'mail forwarding loop for' && continue
+    grep ' msg=delivery ' "$log" | grep -F " queue_id=$qid " | grep -qiF " to=$rcpt " ||
+      problem "queue id: $case: Postfix queued $rcpt as $qid, maildeliver logged no delivery line with queue_id=$qid to=$rcpt"
+  done <"$C/plan.txt"
+  ((n > 0)) || problem "queue id: maildeliver logged no delivery lines"
+}
+
+# check_metrics (lmtp route): after the load, lmtpd's /metrics, parsed by tools/promcheck
+# with Prometheus's text parser, counts exactly the delivery lines lmtpd logged, by result
+# and code, and their bytes; and its deliveries equal Postfix's status=sent for lmtpd.
+check_metrics() {
+  local got want log=$C/maildeliver.log sent bytes have_bytes have_sent
+  if [[ " ${BUILD_ERR[*]} " == *" promcheck "* ]]; then problem "metrics: tools/promcheck is not built"; return 0; fi
+  if ! got=$("$T/bin/promcheck" "http://127.0.0.1:$MD_METRICS_PORT/metrics" 2>&1); then
+    problem "metrics: $got"; return 0
+  fi
+  printf '%s\n' "$got" >"$C/metrics.txt"
+  want=$(grep ' msg=delivery ' "$log" | sed -n 's/.* result=\([a-z]*\) code=\([0-9.]*\).*/maildeliver_deliveries_total{code="\2",result="\1"}/p' |
+    sort | uniq -c | awk '{ print $2, $1 }' | sort)
+  got=$(grep '^maildeliver_deliveries_total{' "$C/metrics.txt" | sort)
+  [[ -n $want && $got == "$want" ]] ||
+    problem "metrics: deliveries_total is [$(tr '\n' ' ' <<<"$got")], the log says [$(tr '\n' ' ' <<<"$want")]"
+  bytes=$(grep ' msg=delivery ' "$log" | grep ' result=delivered ' | sed -n 's/.* size=\([0-9]*\) .*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+  have_bytes=$(sed -n 's/^maildeliver_delivered_bytes_total \([0-9]*\)$/\1/p' "$C/metrics.txt")
+  [[ $have_bytes == "$bytes" ]] || problem "metrics: delivered_bytes_total ${have_bytes:-missing}, the log's sizes add up to $bytes"
+  sent=$(grep -c 'status=sent (250 2.0.0 <[^>]*> saved as ' "$PF_LOG" || true)
+  have_sent=$(sed -n 's/^maildeliver_deliveries_total{code="2.0.0",result="delivered"} \([0-9]*\)$/\1/p' "$C/metrics.txt")
+  [[ $have_sent == "$sent" ]] || problem "metrics: ${have_sent:-no} deliveries counted, Postfix logged $sent status=sent from lmtpd"
 }
 
 summarize_combo() {

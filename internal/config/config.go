@@ -72,6 +72,9 @@
 //	spool_memory = "1M"
 //	dsn = true                        # advertise DSN: ORCPT becomes X-Original-To
 //
+//	[metrics]
+//	listen = ""                       # lmtpd's /metrics and /healthz, e.g. "127.0.0.1:9317"; "" = off
+//
 // Every template ([userdb] username_format, the queries' bind values,
 // [mail] location and the path keys) takes package uservars' variables and
 // is compiled when the file loads: an unknown variable, modifier, filter
@@ -91,6 +94,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -111,12 +115,13 @@ const DefaultPath = "/etc/maildeliver/maildeliver.toml"
 
 // Config is the whole file.
 type Config struct {
-	Hostname string `toml:"hostname"`
-	Log      Log    `toml:"log"`
-	Userdb   Userdb `toml:"userdb"`
-	Mail     Mail   `toml:"mail"`
-	Quota    Quota  `toml:"quota"`
-	LMTP     LMTP   `toml:"lmtp"`
+	Hostname string  `toml:"hostname"`
+	Log      Log     `toml:"log"`
+	Userdb   Userdb  `toml:"userdb"`
+	Mail     Mail    `toml:"mail"`
+	Quota    Quota   `toml:"quota"`
+	LMTP     LMTP    `toml:"lmtp"`
+	Metrics  Metrics `toml:"metrics"`
 
 	QuotaStatus QuotaStatus `toml:"quota_status"`
 
@@ -252,6 +257,12 @@ type LMTP struct {
 	SpoolDir        string   `toml:"spool_dir"`
 	SpoolMemory     Size     `toml:"spool_memory"`
 	DSN             bool     `toml:"dsn"`
+}
+
+// Metrics is lmtpd's Prometheus endpoint (package metrics).
+type Metrics struct {
+	// Listen is "HOST:PORT" for /metrics and /healthz over HTTP; "" = off.
+	Listen string `toml:"listen"`
 }
 
 // Defaults returns the configuration used for every key the file leaves out.
@@ -458,6 +469,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LMTP.CommandTimeout <= 0 || c.LMTP.DataTimeout <= 0 || c.LMTP.ShutdownTimeout <= 0 {
 		bad("lmtp timeouts must be positive")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen %q: want HOST:PORT (e.g. 127.0.0.1:9317): %v", c.Metrics.Listen, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -50,6 +50,16 @@ type Agent struct {
 	loc      *location.Location
 	username *uservars.Template
 	setupErr error
+	// Observer, if set, is told every outcome Report logs (lmtpd's
+	// metrics). Set it before the first delivery.
+	Observer Observer
+}
+
+// Observer receives each delivery outcome: result (delivered, deferred,
+// bounced), enhanced code, duration and, when delivered, the size written.
+// It runs once per recipient, so it must be cheap.
+type Observer interface {
+	ObserveDelivery(result, code string, d time.Duration, size int64)
 }
 
 // NewAgent returns an Agent.
@@ -273,6 +283,7 @@ func NewID() string {
 // Outcome is what Report logs about one recipient.
 type Outcome struct {
 	ID, MessageID, Sender, Recipient string
+	QueueID                          string // Postfix queue id (CheckQueueID), "" if unknown
 	Result                           Result
 	Err                              error
 	Start                            time.Time
@@ -285,12 +296,21 @@ type Outcome struct {
 func (a *Agent) Report(o Outcome) {
 	attrs := []slog.Attr{
 		slog.String("id", o.ID),
+	}
+	if o.QueueID != "" {
+		attrs = append(attrs, slog.String("queue_id", o.QueueID))
+	}
+	attrs = append(attrs,
 		slog.String("msgid", o.MessageID),
 		slog.String("from", o.Sender),
 		slog.String("to", o.Recipient),
-	}
-	dur := slog.Duration("duration", time.Since(o.Start).Round(time.Microsecond))
+	)
+	elapsed := time.Since(o.Start)
+	dur := slog.Duration("duration", elapsed.Round(time.Microsecond))
 	if o.Err == nil {
+		if a.Observer != nil {
+			a.Observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
+		}
 		folder := o.Result.Folder
 		if folder == "" {
 			folder = "INBOX"
@@ -305,6 +325,9 @@ func (a *Agent) Report(o Outcome) {
 	result, level := "bounced", slog.LevelWarn
 	if st.Temporary() {
 		result = "deferred"
+	}
+	if a.Observer != nil {
+		a.Observer.ObserveDelivery(result, st.Enhanced, elapsed, 0)
 	}
 	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", st.Enhanced),
 		slog.String("reason", st.Reason))

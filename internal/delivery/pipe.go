@@ -21,6 +21,7 @@ type PipeRequest struct {
 	OrigRecipient     string // -a
 	Folder            string // -m; "" = INBOX (or the +detail folder)
 	MaxSize           int64  // [mail] max_message_size; 0 = unlimited
+	QueueID           string // -q, Postfix's ${queue_id}; checked by the caller (CheckQueueID)
 }
 
 // Pipe delivers one message read from in for one recipient, as deliver
@@ -33,7 +34,7 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 	var msgID string
 	var t *Target
 	defer func() {
-		a.Report(Outcome{ID: id, MessageID: msgID, Sender: sender, Recipient: p.Recipient,
+		a.Report(Outcome{ID: id, QueueID: p.QueueID, MessageID: msgID, Sender: sender, Recipient: p.Recipient,
 			Result: res, Err: err, Start: start, Target: t})
 		if err != nil {
 			err = status.From(err)

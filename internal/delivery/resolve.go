@@ -82,6 +82,31 @@ func CheckOrigRecipient(o string) error {
 	return nil
 }
 
+// MaxQueueIDLen bounds a Postfix queue id. Short ids are up to 12
+// hexadecimal digits; long ids (enable_long_queue_ids) are about 17
+// characters of [0-9A-Za-z]; 32 leaves room without letting a log line
+// grow.
+const MaxQueueIDLen = 32
+
+// CheckQueueID validates a Postfix queue id (deliver -q ${queue_id}, LMTP
+// XFORWARD IDENT=): 1 to MaxQueueIDLen characters of [0-9A-Za-z], so that
+// it is one word on the log line. "" means none. The error says why; what
+// it means for the delivery is the caller's (deliver: a bad command line,
+// 4.3.5; lmtpd: the id is dropped, a log attribute is no reason to refuse
+// mail).
+func CheckQueueID(q string) error {
+	if len(q) > MaxQueueIDLen {
+		return fmt.Errorf("queue id longer than %d characters", MaxQueueIDLen)
+	}
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return fmt.Errorf("queue id %q: only letters and digits allowed", q)
+		}
+	}
+	return nil
+}
+
 // NormalizeSender turns "<>", "<a@b>" into "", "a@b".
 func NormalizeSender(s string) string {
 	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {

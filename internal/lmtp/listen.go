@@ -64,6 +64,7 @@ func (s *Server) Listen() error {
 		return fail(err)
 	}
 	qsl, err := s.listenQuotaStatus()
+	ml, err := s.listenMetrics()
 	if err != nil {
 		if udb != nil {
 			udb.Close()
@@ -74,6 +75,7 @@ func (s *Server) Listen() error {
 	s.listeners = append(s.listeners, ls...)
 	s.userdbListener = udb
 	s.quotaStatusListener = qsl
+	s.metricsListener = ml
 	s.mu.Unlock()
 	return nil
 }

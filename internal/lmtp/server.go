@@ -7,6 +7,8 @@
 //
 // A transaction:
 //
+//	XFORWARD     (optional, Postfix's lmtp_send_xforward_command) IDENT= is
+//	             Postfix's queue id, logged as queue_id= for every recipient
 //	MAIL FROM    sender checked; the transaction pins the current delivery
 //	             agent (a SIGHUP reload affects new transactions only)
 //	RCPT TO      recipient resolved in the userdb at once: 550 5.1.1 unknown,
@@ -42,6 +44,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"reflect"
 	"sync"
 	"time"
@@ -52,6 +55,7 @@ import (
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
+	"maildeliver/internal/metrics"
 	"maildeliver/internal/quotastatus"
 	"maildeliver/internal/userdbsock"
 )
@@ -98,6 +102,9 @@ type Server struct {
 	// quotaStatus answers Postfix's check_policy_service on [quota_status]
 	// listen; nil when it is not set.
 	quotaStatus *quotastatus.Server
+	// metrics and metricsHTTP serve [metrics] listen; nil when it is "".
+	metrics     *metrics.Metrics
+	metricsHTTP *http.Server
 
 	mu        sync.Mutex
 	agent     *agentRef
@@ -110,6 +117,7 @@ type Server struct {
 
 	userdbListener      net.Listener // [userdb] socket after Listen; guarded by mu
 	quotaStatusListener net.Listener // [quota_status] listen after Listen; guarded by mu
+	metricsListener     net.Listener // [metrics] listen after Listen; guarded by mu
 }
 
 // agentRef is a delivery agent with its userdb, counted by the
@@ -131,6 +139,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, open: opt.OpenUserdb, commit: maildir.NewGroupSync(),
 		conns: make(map[*conn]struct{})}
+	s.newMetrics()
 	if s.open == nil {
 		s.open = func(c *config.Config) (Userdb, error) {
 			return lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
@@ -171,19 +180,21 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 	}
 	a := delivery.NewAgent(cfg, db, s.log)
 	a.SyncNew = s.commit.Sync
-	return &agentRef{agent: a, db: db}, nil
+	ref := &agentRef{agent: a, db: db}
+	s.observe(ref)
+	return ref, nil
 }
 
 // Serve accepts connections on every listener until Shutdown. It returns
 // nil after Shutdown, or the first listener's failure.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	ls, udb, qsl := s.listeners, s.userdbListener, s.quotaStatusListener
+	ls, udb, qsl, ml := s.listeners, s.userdbListener, s.quotaStatusListener, s.metricsListener
 	s.mu.Unlock()
 	if len(ls) == 0 {
 		return errors.New("lmtp: Serve without listeners")
 	}
-	errc := make(chan error, len(ls)+1)
+	errc := make(chan error, len(ls)+2)
 	for _, l := range ls {
 		go func() { errc <- s.smtp.Serve(l) }()
 	}
@@ -195,6 +206,10 @@ func (s *Server) Serve() error {
 	if qsl != nil {
 		n++
 		go func() { errc <- s.quotaStatus.Serve(qsl) }()
+	}
+	if ml != nil {
+		n++
+		go func() { errc <- s.serveMetrics(ml) }()
 	}
 	for range n {
 		if err := <-errc; err != nil && !s.isDraining() {
@@ -223,7 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.drain()
 	}
-	ls, udb, qsl := s.listeners, s.userdbListener, s.quotaStatusListener
+	ls, udb, qsl, ml := s.listeners, s.userdbListener, s.quotaStatusListener, s.metricsListener
 	s.mu.Unlock()
 	for _, l := range ls {
 		l.Close()
@@ -238,6 +253,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// default action (see README: default_action=DUNNO).
 		qsErr = s.quotaStatus.Shutdown(ctx)
 	}
+	// /metrics and /healthz stay up while transactions drain.
+	defer s.closeMetrics(ml)
 	var userdbErr error
 	if s.userdb != nil {
 		if udb != nil {
@@ -286,8 +303,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if !reflect.DeepEqual(cfg.LMTP, s.cfg.LMTP) || cfg.Log != s.cfg.Log {
-		s.log.Warn("reload: [lmtp] and [log] changes take effect at the next restart")
+	if !reflect.DeepEqual(cfg.LMTP, s.cfg.LMTP) || cfg.Log != s.cfg.Log || cfg.Metrics != s.cfg.Metrics {
+		s.log.Warn("reload: [lmtp], [log] and [metrics] changes take effect at the next restart")
 	}
 	if cfg.Userdb.Socket != s.cfg.Userdb.Socket || cfg.Userdb.SocketMode != s.cfg.Userdb.SocketMode ||
 		cfg.Userdb.SocketGroup != s.cfg.Userdb.SocketGroup {

@@ -26,6 +26,7 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	sess := &session{srv: b.s, c: c, remote: remoteName(c.Conn().RemoteAddr())}
 	sess.conn, _ = c.Conn().(*conn)
+	b.s.metrics.SessionStart()
 	return sess, nil
 }
 
@@ -40,18 +41,20 @@ type session struct {
 	conn   *conn // nil only if the listener was not ours
 	remote string
 
-	mu sync.Mutex
-	tx *txn
+	mu      sync.Mutex
+	tx      *txn
+	queueID string // XFORWARD IDENT= for the next transaction
 }
 
 // txn is one mail transaction, from MAIL to the end of the data phase.
 type txn struct {
-	id     string // delivery id, shared by the transaction's recipients
-	sender string
-	size   int64 // MAIL SIZE=, 0 when not given
-	helo   string
-	agent  *agentRef
-	rcpts  []rcpt
+	id      string // delivery id, shared by the transaction's recipients
+	queueID string // Postfix's queue id (XFORWARD IDENT), "" if not sent
+	sender  string
+	size    int64 // MAIL SIZE=, 0 when not given
+	helo    string
+	agent   *agentRef
+	rcpts   []rcpt
 }
 
 // rcpt is an accepted recipient.
@@ -85,7 +88,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 	if err != nil {
 		return reject(err, "")
 	}
-	tx := &txn{id: delivery.NewID(), sender: from, helo: cleanHelo(s.c.Hostname()), agent: a}
+	tx := &txn{id: delivery.NewID(), queueID: s.queueID, sender: from, helo: cleanHelo(s.c.Hostname()), agent: a}
 	if opts != nil {
 		tx.size = opts.Size
 	}
@@ -115,7 +118,8 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		err = agent.QuotaCheck(s.srv.ctx, t, tx.size)
 	}
 	if err != nil {
-		agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: to, Err: err, Start: start})
+		agent.Report(delivery.Outcome{ID: tx.id, QueueID: tx.queueID, Sender: tx.sender, Recipient: to,
+			Err: err, Start: start})
 		return reject(err, tx.id)
 	}
 	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: orig, target: t})
@@ -152,14 +156,52 @@ func (s *session) Reset() {
 	s.mu.Lock()
 	tx := s.tx
 	s.tx = nil
+	// XFORWARD_README: the attributes last until the end of the next
+	// transaction (DOT or RSET); go-smtp calls Reset there.
+	s.queueID = ""
 	s.mu.Unlock()
 	if tx != nil {
 		s.srv.release(tx.agent)
 	}
 }
 
+// xforwardAttrs are the XFORWARD attributes advertised in the LHLO reply
+// (Postfix sends only those, with lmtp_send_xforward_command = yes).
+// IDENT, Postfix's queue id, goes on every delivery log line as
+// queue_id=. The others describe the up-stream SMTP client; they are
+// accepted, so that Postfix's command succeeds whatever it holds, and not
+// used: Received names the LMTP client, and XFORWARD_README's note 4
+// forbids mixing the two.
+var xforwardAttrs = []string{"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"}
+
+// XForwardAttributes makes session a go-smtp XForwardSession (a patch in
+// third_party/go-smtp).
+func (s *session) XForwardAttributes() []string { return xforwardAttrs }
+
+// XForward takes IDENT for the next transaction. "[UNAVAILABLE]" erases
+// it; a value that is not a queue id (delivery.CheckQueueID) is dropped
+// with a warning: a log attribute is no reason to refuse mail, and a 5xx
+// here would make Postfix bounce it.
+func (s *session) XForward(attrs map[string]string) error {
+	id, ok := attrs["IDENT"]
+	if !ok {
+		return nil
+	}
+	if strings.EqualFold(id, "[UNAVAILABLE]") {
+		id = ""
+	} else if err := delivery.CheckQueueID(id); err != nil {
+		s.srv.log.Warn("XFORWARD IDENT ignored", slog.String("remote", s.remote), slog.String("error", err.Error()))
+		id = ""
+	}
+	s.mu.Lock()
+	s.queueID = id
+	s.mu.Unlock()
+	return nil
+}
+
 func (s *session) Logout() error {
 	s.Reset()
+	s.srv.metrics.SessionEnd() // go-smtp calls Logout once, from Close
 	return nil
 }
 
@@ -195,7 +237,7 @@ func (s *session) LMTPData(r io.Reader, sc smtp.StatusCollector) (err error) {
 	if err != nil {
 		// Every recipient gets this reply (go-smtp) and its log line.
 		for _, rc := range tx.rcpts {
-			tx.agent.agent.Report(delivery.Outcome{ID: tx.id, Sender: tx.sender, Recipient: rc.addr,
+			tx.agent.agent.Report(delivery.Outcome{ID: tx.id, QueueID: tx.queueID, Sender: tx.sender, Recipient: rc.addr,
 				Err: err, Start: start})
 		}
 		return reject(err, tx.id)
@@ -284,7 +326,7 @@ func (s *session) deliverOne(tx *txn, r rcpt, p *parsed) (rep *smtp.SMTPError) {
 		if x := recover(); x != nil {
 			err = errInternal.Wrap(fmt.Errorf("panic: %v\n%s", x, debug.Stack()))
 		}
-		agent.Report(delivery.Outcome{ID: tx.id, MessageID: p.header.MessageID, Sender: tx.sender,
+		agent.Report(delivery.Outcome{ID: tx.id, QueueID: tx.queueID, MessageID: p.header.MessageID, Sender: tx.sender,
 			Recipient: r.addr, Result: res, Err: err, Start: start, Target: r.target})
 		if err != nil {
 			rep = reply(err, tx.id)

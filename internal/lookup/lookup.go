@@ -35,7 +35,19 @@ type DB struct {
 	delim   string
 	timeout time.Duration
 	cache   *cache // nil when both TTLs are 0
+	obs     Observer
 }
+
+// Observer is told about every Lookup (lmtpd's metrics): how long it
+// took, whether the cache answered, and its error (nil, ErrNotFound or a
+// failure). It must be cheap: it runs on every lookup.
+type Observer interface {
+	ObserveLookup(d time.Duration, cached bool, err error)
+}
+
+// SetObserver sets o as the DB's Observer. Call it before the first
+// Lookup; it is not synchronised with lookups.
+func (db *DB) SetObserver(o Observer) { db.obs = o }
 
 // Open validates the queries (variable syntax, driver) and prepares a
 // pool. It does not connect, so a database that is down makes each
@@ -119,9 +131,14 @@ func (db *DB) Lookup(ctx context.Context, address string) (*User, error) {
 	if !utf8.ValidString(address) || strings.IndexByte(address, 0) >= 0 {
 		return nil, ErrNotFound
 	}
+	start := time.Now()
 	if e, hit := db.cache.get(address); hit {
 		trace.Step(ctx, "userdb", "<%s> answered from the cache ([userdb] cache_ttl)", address)
-		return e.answer()
+		u, err := e.answer()
+		if db.obs != nil {
+			db.obs.ObserveLookup(time.Since(start), true, err)
+		}
+		return u, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, db.timeout)
 	defer cancel()
@@ -136,6 +153,9 @@ func (db *DB) Lookup(ctx context.Context, address string) (*User, error) {
 		err = &timeoutError{timeout: db.timeout, err: err}
 	}
 	db.cache.put(address, u, err)
+	if db.obs != nil {
+		db.obs.ObserveLookup(time.Since(start), false, err)
+	}
 	return u, err
 }
 

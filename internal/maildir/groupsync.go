@@ -21,6 +21,9 @@ type GroupSync struct {
 	mu   sync.Mutex
 	dirs map[dirKey]*dirSync
 	sync func(*os.File) error // (*os.File).Sync; replaced in tests
+	// Observe, if set, is told how many deliveries each fsync covers
+	// (lmtpd's metrics). Set it before the first Sync.
+	Observe func(batch int)
 }
 
 type dirKey struct{ dev, ino uint64 }
@@ -32,6 +35,7 @@ type dirSync struct {
 	running bool
 	lastErr error // result of fsync number done
 	waiters int
+	next    int // waiters covered by the fsync not yet started (Observe)
 }
 
 // NewGroupSync returns an empty GroupSync.
@@ -54,6 +58,7 @@ func (g *GroupSync) Sync(dir *os.File) error {
 		g.dirs[key] = d
 	}
 	d.waiters++
+	d.next++
 	// The fsync that covers us is the next one to start.
 	target := d.started + 1
 	for d.done < target {
@@ -64,7 +69,12 @@ func (g *GroupSync) Sync(dir *os.File) error {
 		d.running = true
 		d.started++
 		n := d.started
+		batch := d.next // those who arrived since the last fsync started
+		d.next = 0
 		g.mu.Unlock()
+		if g.Observe != nil {
+			g.Observe(batch)
+		}
 		err := g.sync(dir)
 		g.mu.Lock()
 		d.running = false

@@ -33,6 +33,8 @@ func TestGroupSyncCovers(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
+	var batches, batchSum atomic.Int64
+	g.Observe = func(b int) { batches.Add(1); batchSum.Add(int64(b)) }
 	const n = 200
 	var wg sync.WaitGroup
 	calls := make([]span, n)
@@ -61,6 +63,12 @@ func TestGroupSyncCovers(t *testing.T) {
 		}
 	}
 	t.Logf("%d callers, %d fsyncs", n, syncs.Load())
+	// Observe (lmtpd's batch-size metric) sees every fsync, and every
+	// caller in exactly one batch.
+	if batches.Load() != syncs.Load() || batchSum.Load() != n {
+		t.Errorf("Observe: %d batches summing to %d; want %d batches summing to %d",
+			batches.Load(), batchSum.Load(), syncs.Load(), n)
+	}
 	if len(g.dirs) != 0 {
 		t.Errorf("%d directory entries left", len(g.dirs))
 	}

@@ -145,6 +145,8 @@ func (c *Conn) handle(cmd string, arg string) {
 		c.handleAuth(arg)
 	case "STARTTLS":
 		c.handleStartTLS()
+	case "XFORWARD": // maildeliver patch, see xforward.go
+		c.handleXForward(arg)
 	default:
 		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
 		c.protocolError(500, EnhancedCode{5, 5, 2}, msg)
@@ -308,6 +310,10 @@ func (c *Conn) handleGreet(enhanced bool, arg string) {
 		} else {
 			caps = append(caps, fmt.Sprintf("MT-PRIORITY %s", c.server.MtPriorityProfile))
 		}
+	}
+
+	if xf := c.xforwardCap(); xf != "" { // maildeliver patch, see xforward.go
+		caps = append(caps, xf)
 	}
 
 	args := []string{"Hello " + domain}

@@ -22,6 +22,10 @@ func parseCmd(line string) (cmd string, arg string, err error) {
 	switch {
 	case strings.HasPrefix(strings.ToUpper(line), "STARTTLS"):
 		return "STARTTLS", "", nil
+	case strings.EqualFold(line, "XFORWARD"): // maildeliver patch, see xforward.go
+		return "XFORWARD", "", nil
+	case l > 9 && strings.EqualFold(line[:9], "XFORWARD "):
+		return "XFORWARD", strings.TrimSpace(line[9:]), nil
 	case l == 0:
 		return "", "", nil
 	case l < 4:
