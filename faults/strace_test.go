@@ -53,7 +53,9 @@ func TestInject(t *testing.T) {
 func TestInjectLmtpd(t *testing.T) {
 	for _, f := range []struct{ name, inject string }{
 		{"lmtpd fsync EIO, every 3rd call", "fsync,fdatasync:error=EIO:when=2+3"},
-		{"lmtpd renameat2/link EIO, every 2nd call", "rename,renameat,renameat2,link,linkat:error=EIO:when=1+2"},
+		// From the 2nd call: lmtpd's 1st rename puts its socket in place
+		// (bound in a private directory, see internal/lmtp/unixsock.go).
+		{"lmtpd renameat2/link EIO, every 2nd call", "rename,renameat,renameat2,link,linkat:error=EIO:when=2+2"},
 		{"lmtpd openat EACCES, every 7th call", "open,openat:error=EACCES:when=7+7"},
 		{"lmtpd mkdirat EDQUOT, every 3rd call", "mkdir,mkdirat:error=EDQUOT:when=3+3"},
 	} {

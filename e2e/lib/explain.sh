@@ -84,7 +84,13 @@ verify_explain() {
     esac
     case $status in
     sent) [[ $x_exit == 0 ]] && ok=0 || ok=1 ;;
-    bounced | rejected) [[ $x_exit != 0 && $x_exit != 75 && $x_dsn == "$dsn" ]] && ok=0 || ok=1 ;;
+    bounced) [[ $x_exit != 0 && $x_exit != 75 && $x_dsn == "$dsn" ]] && ok=0 || ok=1 ;;
+    rejected) # at RCPT (quota policy): 5.x.x as a bounce, 4.x.x (full = "defer") as a deferral
+      if [[ $dsn == 4.* ]]; then
+        [[ $x_exit == 75 && $x_dsn == "$dsn" ]] && ok=0 || ok=1
+      else
+        [[ $x_exit != 0 && $x_exit != 75 && $x_dsn == "$dsn" ]] && ok=0 || ok=1
+      fi ;;
     deferred) [[ $x_exit == 75 && $x_dsn == "$dsn" ]] && ok=0 || ok=1 ;;
     direct) [[ $x_exit == "$dsn" ]] && ok=0 || ok=1 ;;
     *) continue ;; # nothing logged: verify_combo reports it
