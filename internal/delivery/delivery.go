@@ -96,13 +96,13 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 	prefix := a.prefix(t, req)
 	var res Result
 	err := privilege.Run(t.UID, t.GID, func() error {
-		d, err := maildir.Open(t.Maildir, t.UID)
+		d, err := maildir.OpenOwn(t.Maildir, t.Mailbox.RootOwn, t.UID)
 		if err != nil {
 			return err
 		}
 		defer d.Close()
 		if t.Mailbox.Inbox != "" {
-			if err := d.UseInbox(t.Mailbox.Inbox); err != nil {
+			if err := d.UseInbox(t.Mailbox.Inbox, t.Mailbox.InboxOwn); err != nil {
 				return err
 			}
 		}

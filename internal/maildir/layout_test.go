@@ -136,7 +136,7 @@ func TestUseInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if err := d.UseInbox(inbox); err != nil {
+	if err := d.UseInbox(inbox, ""); err != nil {
 		t.Fatal(err)
 	}
 	f, err := d.Folder("", true)
@@ -158,7 +158,7 @@ func TestUseInbox(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, ".Sent", "new")); err != nil {
 		t.Error(err)
 	}
-	if err := d.UseInbox("relative/x"); err == nil {
+	if err := d.UseInbox("relative/x", ""); err == nil {
 		t.Error("relative INBOX= accepted")
 	}
 }
