@@ -3,6 +3,7 @@ package maildir
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,11 +99,11 @@ func createChain(f *os.File, missing []string, shared int) (*os.File, error) {
 		}
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		mode := uint32(dirMode)
-		if len(missing)-1-i < shared {
-			mode = sharedMode
+		mode, copied := uint32(dirMode), false
+		if len(missing)-1-i < shared && sharedMode != dirMode {
+			mode, copied = sharedMode, true
 		}
-		next, err := mkdirOpen(f, missing[i], mode)
+		next, err := mkdirOpen(f, missing[i], mode, copied)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -113,38 +114,80 @@ func createChain(f *os.File, missing []string, shared int) (*os.File, error) {
 }
 
 // mkdirOpen creates name below parent with mode (unless it exists), syncs
-// parent, and opens it. mode is applied exactly, whatever the umask: a
-// shared directory that came out 0750 instead of 2770 would lock the
-// other users out.
-func mkdirOpen(parent *os.File, name string, mode uint32) (*os.File, error) {
-	err := unix.Mkdirat(int(parent.Fd()), name, mode&0o777)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, accessError("mkdir", filepath.Join(parent.Name(), name), parent.Name(), permWrite|permSearch, err)
+// parent, and opens it. A shared directory is published complete: made
+// under a temporary name, given its exact mode whatever the umask, then
+// renamed into place. Another user's delivery racing for the same new
+// domain must never find it with the umask's mode (2750 instead of 2770)
+// and be locked out. (A crash between the two leaves an empty ".mkdir.*"
+// directory behind, harmless.)
+func mkdirOpen(parent *os.File, name string, mode uint32, shared bool) (*os.File, error) {
+	made, err := mkdirExact(parent, name, mode, shared)
+	if err != nil {
+		return nil, err
 	}
-	created := err == nil
-	if created {
+	if made {
 		if err := parent.Sync(); err != nil {
 			return nil, err
 		}
 	}
-	next, err := openSub(parent, name)
-	if err != nil || !created {
-		return next, err
+	return openSub(parent, name)
+}
+
+// mkdirExact makes name below parent with exactly mode; made is false when
+// it existed already.
+func mkdirExact(parent *os.File, name string, mode uint32, shared bool) (made bool, err error) {
+	pfd := int(parent.Fd())
+	target := name
+	if shared {
+		target = fmt.Sprintf(".mkdir.%016x", rand.Uint64())
 	}
+	if err := unix.Mkdirat(pfd, target, mode&0o777); err != nil {
+		if errors.Is(err, unix.EEXIST) && !shared {
+			return false, nil
+		}
+		return false, accessError("mkdir", filepath.Join(parent.Name(), name), parent.Name(), permWrite|permSearch, err)
+	}
+	if err := setMode(parent, target, mode); err != nil || !shared {
+		if err != nil && shared {
+			unix.Unlinkat(pfd, target, unix.AT_REMOVEDIR)
+		}
+		return err == nil, err
+	}
+	err = unix.Renameat2(pfd, target, pfd, name, unix.RENAME_NOREPLACE)
+	if err == nil {
+		return true, nil
+	}
+	unix.Unlinkat(pfd, target, unix.AT_REMOVEDIR)
+	switch {
+	case errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY):
+		return false, nil // another delivery made it first
+	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
+		// No RENAME_NOREPLACE here, and a plain rename would replace an
+		// empty directory another delivery just made: in place then.
+		return mkdirExact(parent, name, mode, false)
+	}
+	return false, &os.PathError{Op: "rename", Path: filepath.Join(parent.Name(), name), Err: err}
+}
+
+// setMode gives the directory name below parent exactly mode. The kernel
+// adds the setgid bit itself below a setgid directory; only bits the
+// umask took need a chmod.
+func setMode(parent *os.File, name string, mode uint32) error {
+	d, err := openSub(parent, name)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(int(next.Fd()), &st); err != nil {
-		next.Close()
-		return nil, err
+	if err := unix.Fstat(int(d.Fd()), &st); err != nil {
+		return err
 	}
-	// The kernel adds the setgid bit itself below a setgid directory;
-	// only missing bits (the umask's) need a chmod.
 	if want := mode | st.Mode&unix.S_ISGID; st.Mode&0o7777 != want {
-		if err := unix.Fchmod(int(next.Fd()), want); err != nil {
-			next.Close()
-			return nil, &os.PathError{Op: "chmod", Path: next.Name(), Err: err}
+		if err := unix.Fchmod(int(d.Fd()), want); err != nil {
+			return &os.PathError{Op: "chmod", Path: d.Name(), Err: err}
 		}
 	}
-	return next, nil
+	return nil
 }
 
 // makeSubdirs creates the missing ones of cur, new and tmp below base and

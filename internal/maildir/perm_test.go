@@ -120,6 +120,9 @@ func TestSharedParentUIDPerUser(t *testing.T) {
 			t.Fatalf("delivery for uid %d: %v", u.uid, err)
 		}
 	}
+	if ents, _ := os.ReadDir(vmail); len(ents) != 1 {
+		t.Errorf("%s holds %v, want new.example only (no temporary directory left)", vmail, ents)
+	}
 	dom := filepath.Join(vmail, "new.example")
 	if got, want := statDir(t, dom), (dirInfo{uidA, sharedGID, 0o2770}); got != want {
 		t.Errorf("%s: %+v, want %+v (the setgid parent's mode and group)", dom, got, want)
