@@ -198,5 +198,8 @@ func (a *Agent) mailbox(u *lookup.User) (location.Mailbox, error) {
 	if err != nil {
 		return location.Mailbox{}, status.Temp("bad mailbox location").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
+	if sep := a.cfg.Mail.Separator; sep != "" { // validated: one character
+		m.Naming.Sep = sep[0]
+	}
 	return m, nil
 }

@@ -212,3 +212,27 @@ func TestPrefix(t *testing.T) {
 		t.Errorf("prefix = %q", got)
 	}
 }
+
+// TestSeparator: [mail] separator is Dovecot's namespace separator; it
+// splits the requested folder into levels, the layout joins them on disk
+// (seed 002: LAYOUT=fs with separator '.' stores a.b as a/b).
+func TestSeparator(t *testing.T) {
+	db := fakeDB{"a@x": user("a@x", "/home/x/a", 1001)}
+	for _, tc := range []struct {
+		loc, sep, folder, dir string
+	}{
+		{"maildir:~/Maildir:LAYOUT=fs", "", "a.b", "a.b"},
+		{"maildir:~/Maildir:LAYOUT=fs", ".", "a.b", "a/b"},
+		{"maildir:~/Maildir:LAYOUT=fs", ".", "a/b", ""}, // refused: INBOX
+		{"maildir:~/Maildir", "/", "a/b", ".a.b"},
+		{"maildir:~/Maildir", "/", "a.b", ""},
+		{"maildir:~/Maildir", "", "a.b", ".a.b"},
+	} {
+		cfg := config.Defaults()
+		cfg.Mail.Location, cfg.Mail.Separator = tc.loc, tc.sep
+		tg, err := NewAgent(cfg, db, nil).Resolve(context.Background(), "a@x", tc.folder)
+		if err != nil || tg.FolderDir != tc.dir {
+			t.Errorf("%s separator %q folder %q: dir %q (%v), want %q", tc.loc, tc.sep, tc.folder, tg.FolderDir, err, tc.dir)
+		}
+	}
+}
