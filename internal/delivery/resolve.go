@@ -130,7 +130,8 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	if t.Quota, err = quota.LimitFor(u, a.cfg.Quota.Default); err != nil {
 		return nil, status.Temp("bad quota rule for the user").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
-	t.Quota.Layout = t.Mailbox.Naming.Layout // a recount must find every folder
+	// A recount must find every folder, and the INBOX where it is.
+	t.Quota.Layout, t.Quota.Inbox = t.Mailbox.Naming.Layout, t.Mailbox.Inbox
 	if folder == "" && a.cfg.Mail.DetailFolder {
 		folder = detailAsGiven(rcpt, u.Detail, a.cfg.Mail.RecipientDelimiter)
 	}

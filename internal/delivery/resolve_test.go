@@ -44,7 +44,7 @@ func TestResolve(t *testing.T) {
 		"rel@x":    user("rel@x", "relative/home", 1001),
 		"dots@x":   user("dots@x", "/home/../etc", 1001),
 		"nohome@x": user("nohome@x", "", 1001),
-		"mail@x":   &lookup.User{Address: "mail@x", Mail: "maildir:/var/mail/m:LAYOUT=fs", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
+		"mail@x":   &lookup.User{Address: "mail@x", Mail: "maildir:/var/mail/m:LAYOUT=fs:INBOX=/var/mail/inbox/m", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
 		"badloc@x": &lookup.User{Address: "badloc@x", Mail: "maildir:/var/mail/m:MAILBOXDIR=x", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
 		"noid@x":   &lookup.User{Address: "noid@x", Home: "/home/noid", UID: lookup.NoID, GID: lookup.NoID, QuotaBytes: -1, QuotaMessages: -1},
 		"quota@x":  &lookup.User{Address: "quota@x", Home: "/home/q", UID: 1001, GID: 1001, QuotaRule: "*:storage=1M", QuotaBytes: -1, QuotaMessages: -1},
@@ -102,9 +102,9 @@ func TestResolve(t *testing.T) {
 			}
 		})
 	}
-	// The mail column's LAYOUT=fs reaches the quota recount.
-	if tg, err := a.Resolve(context.Background(), "mail@x", ""); err != nil || tg.Quota.Layout != maildir.FS {
-		t.Errorf("mail@x: layout %v, %v", tg.Quota.Layout, err)
+	// The mail column's LAYOUT=fs and INBOX= reach the quota recount.
+	if tg, err := a.Resolve(context.Background(), "mail@x", ""); err != nil || tg.Quota.Layout != maildir.FS || tg.Quota.Inbox != "/var/mail/inbox/m" {
+		t.Errorf("mail@x: layout %v inbox %q, %v", tg.Quota.Layout, tg.Quota.Inbox, err)
 	}
 	// A static uid from [mail] when the row has none.
 	cfg2 := *cfg
