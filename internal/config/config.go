@@ -36,6 +36,7 @@
 //	max_message_size = "0"            # deliver's limit (5.2.3); 0 = unlimited
 //	allowed_roots = []                # if set, every maildir must lie under one of these
 //	autosubscribe = true              # folders created at delivery go into "subscriptions"
+//	separator = ""                    # Dovecot's namespace separator; "" = the layout's
 //	driver = ""                       # Dovecot 2.4 form of location (mail_driver, mail_path,
 //	path = ""                         #   mail_inbox_path, mailbox_list_layout,
 //	inbox_path = ""                   #   mailbox_list_utf8); not together with location
@@ -107,6 +108,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"maildeliver/internal/location"
+	"maildeliver/internal/maildir"
 	"maildeliver/internal/uservars"
 )
 
@@ -162,6 +164,9 @@ type Mail struct {
 	MaxMessageSize     Size     `toml:"max_message_size"`
 	AllowedRoots       []string `toml:"allowed_roots"`
 	Autosubscribe      bool     `toml:"autosubscribe"`
+	// Separator is Dovecot's namespace separator: what splits a folder
+	// name into levels. "" = the layout's own ('.' Maildir++, '/' fs).
+	Separator string `toml:"separator"`
 	// Dovecot 2.4's mail_driver, mail_path, mail_inbox_path,
 	// mailbox_list_layout, mailbox_list_utf8: the other form of location.
 	Driver    string `toml:"driver"`
@@ -414,6 +419,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Mail.RecipientDelimiter, "@\x00\r\n") {
 		bad("mail.recipient_delimiter %q contains a forbidden character", c.Mail.RecipientDelimiter)
+	}
+	if !maildir.ValidSeparator(c.Mail.Separator) {
+		bad("mail.separator %q: want one printable ASCII character, or \"\" for the layout's own", c.Mail.Separator)
 	}
 	if c.Mail.FileMode != 0o600 && c.Mail.FileMode != 0o660 {
 		bad("mail.file_mode %04o: want 0600 or 0660", uint32(c.Mail.FileMode))

@@ -9,8 +9,9 @@ import (
 	"maildeliver/internal/dovecotconf"
 )
 
-// applyDovecotConfig fills [userdb] driver, connect and user_query from
-// the Dovecot configuration named by [userdb] dovecot_config (package
+// applyDovecotConfig fills [userdb] driver, connect and user_query, and
+// [mail] separator (from a dovecot.conf's inbox namespace), from the
+// Dovecot configuration named by [userdb] dovecot_config (package
 // dovecotconf), each one unless the TOML file sets it: an explicit key
 // wins. It records where each value came from for -check (Effective).
 func (c *Config) applyDovecotConfig(md toml.MetaData, name string) error {
@@ -49,12 +50,22 @@ func (c *Config) applyDovecotConfig(md toml.MetaData, name string) error {
 		*f.dst = s.Value
 		c.userdbFrom = append(c.userdbFrom, fmt.Sprintf("userdb.%s: %s", f.key, s.From))
 	}
+	// The folder separator Dovecot's inbox namespace uses, where a
+	// dovecot.conf says (a dovecot-sql.conf.ext cannot).
+	if sep := u.Separator; sep.From != "" {
+		if md.IsDefined("mail", "separator") {
+			c.userdbFrom = append(c.userdbFrom, fmt.Sprintf("mail.separator: %s ([mail] separator is set there and wins over %s)", name, sep.From))
+		} else {
+			c.Mail.Separator = sep.Value
+			c.userdbFrom = append(c.userdbFrom, "mail.separator: "+sep.From)
+		}
+	}
 	return nil
 }
 
 // UserdbSources says, one line per key, which file [userdb] driver,
-// connect and user_query came from when dovecot_config is set (nil
-// otherwise): what -check prints.
+// connect and user_query (and [mail] separator, from a dovecot.conf) came
+// from when dovecot_config is set (nil otherwise): what -check prints.
 func (c *Config) UserdbSources() []string { return c.userdbFrom }
 
 // sourcesComment renders UserdbSources as TOML comments.

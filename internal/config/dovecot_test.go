@@ -77,3 +77,27 @@ user_query = SELECT '/home/'||home AS home, uid, gid \
 		t.Errorf("default: %v %q", err, c.UserdbSources())
 	}
 }
+
+// [mail] separator comes from the dovecot.conf's inbox namespace unless
+// the TOML file sets it.
+func TestDovecotConfigSeparator(t *testing.T) {
+	dir := t.TempDir()
+	sqlFile := filepath.Join(dir, "dovecot-sql.conf.ext")
+	os.WriteFile(sqlFile, []byte("driver = sqlite\nconnect = /x.db\nuser_query = SELECT 1 FROM u WHERE a = '%u'\n"), 0o644)
+	conf := filepath.Join(dir, "dovecot.conf")
+	os.WriteFile(conf, []byte("namespace {\n  inbox = yes\n  prefix = INBOX.\n  separator = .\n}\nuserdb {\n  driver = sql\n  args = "+sqlFile+"\n}\n"), 0o644)
+	c, err := Parse([]byte("[userdb]\ndovecot_config = \""+conf+"\"\n"), "md.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mail.Separator != "." || !strings.Contains(c.Effective(), "#   mail.separator: "+conf) {
+		t.Errorf("separator %q:\n%s", c.Mail.Separator, c.Effective())
+	}
+	c, err = Parse([]byte("[userdb]\ndovecot_config = \""+conf+"\"\n[mail]\nseparator = \"/\"\n"), "md.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mail.Separator != "/" || !strings.Contains(c.Effective(), "mail.separator: md.toml ([mail] separator is set there and wins") {
+		t.Errorf("explicit separator %q:\n%s", c.Mail.Separator, c.Effective())
+	}
+}

@@ -130,13 +130,13 @@ type storeOptions struct {
 func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write func(io.Writer) error) (Result, error) {
 	var res Result
 	err := privilege.Run(t.UID, t.GID, func() error {
-		d, err := maildir.Open(t.Maildir, t.UID)
+		d, err := maildir.OpenOwn(t.Maildir, t.Mailbox.RootOwn, t.UID)
 		if err != nil {
 			return err
 		}
 		defer d.Close()
 		if t.Mailbox.Inbox != "" {
-			if err := d.UseInbox(t.Mailbox.Inbox); err != nil {
+			if err := d.UseInbox(t.Mailbox.Inbox, t.Mailbox.InboxOwn); err != nil {
 				return err
 			}
 		}

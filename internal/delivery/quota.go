@@ -57,7 +57,7 @@ func (a *Agent) QuotaCheck(ctx context.Context, t *Target, size int64) error {
 		return nil
 	}
 	err := privilege.Run(t.UID, t.GID, func() error {
-		d, err := maildir.Open(t.Maildir, t.UID)
+		d, err := maildir.OpenOwn(t.Maildir, t.Mailbox.RootOwn, t.UID)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (a *Agent) Quota(ctx context.Context, rcpt string, recalc bool) (QuotaRepor
 		return QuotaReport{}, classify(err)
 	}
 	r := QuotaReport{Recipient: rcpt, Maildir: t.Maildir, Limit: t.Quota}
-	d, err := maildir.Open(t.Maildir, t.UID)
+	d, err := maildir.OpenOwn(t.Maildir, t.Mailbox.RootOwn, t.UID)
 	if err != nil {
 		return r, classify(err)
 	}

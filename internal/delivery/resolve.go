@@ -161,7 +161,8 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	if t.Quota, err = quota.LimitFor(u, a.cfg.Quota.Default); err != nil {
 		return nil, status.Temp("bad quota rule for the user").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
-	t.Quota.Layout = t.Mailbox.Naming.Layout // a recount must find every folder
+	// A recount must find every folder, and the INBOX where it is.
+	t.Quota.Layout, t.Quota.Inbox = t.Mailbox.Naming.Layout, t.Mailbox.Inbox
 	a.resolveFolder(ctx, t, rcpt, folder)
 	return t, nil
 }
@@ -240,6 +241,9 @@ func (a *Agent) mailbox(u *lookup.User) (location.Mailbox, error) {
 	m, err := loc.Expand(uservars.Values{User: u.Address, Home: u.Home}, a.cfg.Mail.AllowedRoots)
 	if err != nil {
 		return location.Mailbox{}, status.Temp("bad mailbox location").Wrap(fmt.Errorf("%s: %w", u.Address, err))
+	}
+	if sep := a.cfg.Mail.Separator; sep != "" { // validated: one character
+		m.Naming.Sep = sep[0]
 	}
 	return m, nil
 }

@@ -44,7 +44,7 @@ func TestResolve(t *testing.T) {
 		"rel@x":    user("rel@x", "relative/home", 1001),
 		"dots@x":   user("dots@x", "/home/../etc", 1001),
 		"nohome@x": user("nohome@x", "", 1001),
-		"mail@x":   &lookup.User{Address: "mail@x", Mail: "maildir:/var/mail/m:LAYOUT=fs", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
+		"mail@x":   &lookup.User{Address: "mail@x", Mail: "maildir:/var/mail/m:LAYOUT=fs:INBOX=/var/mail/inbox/m", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
 		"badloc@x": &lookup.User{Address: "badloc@x", Mail: "maildir:/var/mail/m:MAILBOXDIR=x", UID: 1001, GID: 1001, QuotaBytes: -1, QuotaMessages: -1},
 		"noid@x":   &lookup.User{Address: "noid@x", Home: "/home/noid", UID: lookup.NoID, GID: lookup.NoID, QuotaBytes: -1, QuotaMessages: -1},
 		"quota@x":  &lookup.User{Address: "quota@x", Home: "/home/q", UID: 1001, GID: 1001, QuotaRule: "*:storage=1M", QuotaBytes: -1, QuotaMessages: -1},
@@ -102,9 +102,9 @@ func TestResolve(t *testing.T) {
 			}
 		})
 	}
-	// The mail column's LAYOUT=fs reaches the quota recount.
-	if tg, err := a.Resolve(context.Background(), "mail@x", ""); err != nil || tg.Quota.Layout != maildir.FS {
-		t.Errorf("mail@x: layout %v, %v", tg.Quota.Layout, err)
+	// The mail column's LAYOUT=fs and INBOX= reach the quota recount.
+	if tg, err := a.Resolve(context.Background(), "mail@x", ""); err != nil || tg.Quota.Layout != maildir.FS || tg.Quota.Inbox != "/var/mail/inbox/m" {
+		t.Errorf("mail@x: layout %v inbox %q, %v", tg.Quota.Layout, tg.Quota.Inbox, err)
 	}
 	// A static uid from [mail] when the row has none.
 	cfg2 := *cfg
@@ -210,5 +210,29 @@ func TestPrefix(t *testing.T) {
 	}
 	if got := a.prefix(tg, Request{Sender: "s@y", OrigRecipient: "BOB@x"}); got != "Return-Path: <s@y>\nDelivered-To: bob@x\n" {
 		t.Errorf("prefix = %q", got)
+	}
+}
+
+// TestSeparator: [mail] separator is Dovecot's namespace separator; it
+// splits the requested folder into levels, the layout joins them on disk
+// (seed 002: LAYOUT=fs with separator '.' stores a.b as a/b).
+func TestSeparator(t *testing.T) {
+	db := fakeDB{"a@x": user("a@x", "/home/x/a", 1001)}
+	for _, tc := range []struct {
+		loc, sep, folder, dir string
+	}{
+		{"maildir:~/Maildir:LAYOUT=fs", "", "a.b", "a.b"},
+		{"maildir:~/Maildir:LAYOUT=fs", ".", "a.b", "a/b"},
+		{"maildir:~/Maildir:LAYOUT=fs", ".", "a/b", ""}, // refused: INBOX
+		{"maildir:~/Maildir", "/", "a/b", ".a.b"},
+		{"maildir:~/Maildir", "/", "a.b", ""},
+		{"maildir:~/Maildir", "", "a.b", ".a.b"},
+	} {
+		cfg := config.Defaults()
+		cfg.Mail.Location, cfg.Mail.Separator = tc.loc, tc.sep
+		tg, err := NewAgent(cfg, db, nil).Resolve(context.Background(), "a@x", tc.folder)
+		if err != nil || tg.FolderDir != tc.dir {
+			t.Errorf("%s separator %q folder %q: dir %q (%v), want %q", tc.loc, tc.sep, tc.folder, tg.FolderDir, err, tc.dir)
+		}
 	}
 }

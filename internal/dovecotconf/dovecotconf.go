@@ -1,8 +1,9 @@
 // Package dovecotconf owns reading Dovecot's own configuration for
 // [userdb] dovecot_config: given the file an administrator already has, it
 // returns the SQL driver, connect string and user query Dovecot would use
-// for a userdb lookup, each with the file and line it came from (what
-// -check prints). It reads three formats:
+// for a userdb lookup, and from a dovecot.conf the inbox namespace's
+// folder separator, each with the file and line it came from (what -check
+// prints). It reads three formats:
 //
 //   - Dovecot 2.3's dovecot-sql.conf.ext: driver, connect, user_query (and
 //     password_query), with "#" comments, "\" continuation lines, quoted
@@ -44,9 +45,29 @@ type Setting struct {
 }
 
 // Userdb is what Read found: maildeliver's [userdb] driver (pgsql, mysql,
-// sqlite), connect and user_query.
+// sqlite), connect and user_query, and [mail] separator: the inbox
+// namespace's separator (Value "" = the layout's own; From "" when the
+// file cannot say, as a dovecot-sql.conf.ext).
 type Userdb struct {
 	Driver, Connect, UserQuery Setting
+	Separator                  Setting
+}
+
+// inboxSeparator is the separator of the inbox namespace (inbox = yes), in
+// a dovecot.conf read into top: "" when it sets none or there is no inbox
+// namespace (Dovecot then uses the layout's). get finds a setting of a
+// block (2.3: the block's own; 2.4: also its global form).
+func inboxSeparator(top []*entry, get func(b *entry, key string) *entry, place func(*entry) string, path string) Setting {
+	for _, ns := range blocks(top, "namespace") {
+		if in := get(ns, "inbox"); in == nil || in.value != "yes" {
+			continue
+		}
+		if sep := get(ns, "separator"); sep != nil {
+			return Setting{Value: sep.value, From: place(sep) + " (inbox namespace separator)"}
+		}
+		return Setting{From: place(ns) + " (inbox namespace without a separator: the layout's)"}
+	}
+	return Setting{From: path + " (no inbox namespace: the layout's separator)"}
 }
 
 // Read reads the Dovecot configuration at path (a dovecot-sql.conf.ext or

@@ -125,7 +125,40 @@ func TestSeed002(t *testing.T) {
 			!strings.Contains(u.UserQuery.From, "the userdb is static") {
 			t.Errorf("provenance %q", u.UserQuery.From)
 		}
+		// The inbox namespace's "separator = .": [mail] separator.
+		if u.Separator.Value != "." || !strings.HasPrefix(u.Separator.From, dir+"/dovecot.conf") ||
+			!strings.HasSuffix(u.Separator.From, "(inbox namespace separator)") {
+			t.Errorf("separator %+v", u.Separator)
+		}
 	})
+}
+
+// A dovecot.conf without an inbox namespace separator says so: the
+// layout's own ("" ), with where it looked; a bare SQL file cannot say.
+func TestSeparatorDefault(t *testing.T) {
+	dir := t.TempDir()
+	sql := filepath.Join(dir, "sql.conf.ext")
+	os.WriteFile(sql, []byte("driver = sqlite\nconnect = /x.db\nuser_query = SELECT 1 FROM u WHERE a = '%u'\n"), 0o644)
+	for name, ns := range map[string]string{
+		"none":         "",
+		"no-separator": "namespace inbox {\n  inbox = yes\n  prefix =\n}\n",
+		"not-inbox":    "namespace inbox {\n  inbox = yes\n}\nnamespace shared {\n  type = shared\n  separator = /\n  prefix = shared/%%u/\n  location = maildir:/srv/%%u\n}\n",
+	} {
+		conf := filepath.Join(dir, name+".conf")
+		os.WriteFile(conf, []byte("userdb {\n  driver = sql\n  args = "+sql+"\n}\n"+ns), 0o644)
+		withDoveconf(t, func(t *testing.T) {
+			u, err := Read(conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Separator.Value != "" || !strings.HasPrefix(u.Separator.From, conf) {
+				t.Errorf("%s: separator %+v", name, u.Separator)
+			}
+		})
+	}
+	if u, err := Read(sql); err != nil || u.Separator != (Setting{}) {
+		t.Errorf("sql file: %+v, %v", u, err)
+	}
 }
 
 // Seed 004 authenticates through PAM with a static userdb: nothing to read.
@@ -253,4 +286,29 @@ func TestDebianLayout(t *testing.T) {
 			t.Errorf("provenance %q", u.UserQuery.From)
 		}
 	})
+}
+
+// Dovecot 2.4: the inbox namespace's separator, inside the block or by its
+// global name.
+func TestSeparatorV24(t *testing.T) {
+	base, err := os.ReadFile("testdata/v24/sqlite.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ ns, want string }{
+		"inside": {"namespace inbox {\n  inbox = yes\n  separator = /\n}\n", "/"},
+		"global": {"namespace_separator = .\nnamespace inbox {\n  inbox = yes\n}\n", "."},
+		"unset":  {"namespace inbox {\n  inbox = yes\n}\n", ""},
+	} {
+		conf := filepath.Join(dir, name+".conf")
+		os.WriteFile(conf, append(append([]byte{}, base...), tc.ns...), 0o644)
+		u, err := Read(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Separator.Value != tc.want || !strings.HasPrefix(u.Separator.From, conf) {
+			t.Errorf("%s: separator %+v, want %q", name, u.Separator, tc.want)
+		}
+	}
 }

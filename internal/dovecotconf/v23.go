@@ -36,6 +36,18 @@ func readV23(path string) (*Userdb, error) {
 	if err != nil {
 		return nil, err
 	}
+	res, err := readV23Userdb(top, path, via)
+	if err != nil {
+		return nil, err
+	}
+	res.Separator = inboxSeparator(top, func(b *entry, key string) *entry { return find(b.sub, key) },
+		func(e *entry) string { return where(e, path, via) }, path)
+	return res, nil
+}
+
+// readV23Userdb follows the first userdb of a 2.3 dovecot.conf to its SQL
+// file.
+func readV23Userdb(top []*entry, path, via string) (*Userdb, error) {
 	for _, u := range blocks(top, "userdb") {
 		drv := find(u.sub, "driver")
 		switch {
@@ -113,7 +125,7 @@ func where(b *entry, path, via string) string {
 	return b.where()
 }
 
-// v23Tree reads a 2.3 dovecot.conf: its passdb and userdb sections
+// v23Tree reads a 2.3 dovecot.conf: its passdb, userdb and namespace sections
 // through "doveconf -n" if installed (via says so), else with the parser.
 func v23Tree(path string) (top []*entry, via string, err error) {
 	dc := doveconfPath()
@@ -123,8 +135,8 @@ func v23Tree(path string) (top []*entry, via string, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), doveconfTimeout)
 	defer cancel()
-	// Only the two sections: nothing else of doveconf's output is parsed.
-	cmd := exec.CommandContext(ctx, dc, "-c", path, "-n", "passdb", "userdb")
+	// Only these sections: nothing else of doveconf's output is parsed.
+	cmd := exec.CommandContext(ctx, dc, "-c", path, "-n", "passdb", "userdb", "namespace")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

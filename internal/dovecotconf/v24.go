@@ -17,6 +17,18 @@ func readV24(path string) (*Userdb, error) {
 	if err != nil {
 		return nil, err
 	}
+	res, err := readV24Userdb(path, top)
+	if err != nil {
+		return nil, err
+	}
+	res.Separator = inboxSeparator(top, func(b *entry, key string) *entry { return lookup(b, top, key, "namespace_"+key) },
+		(*entry).where, path)
+	return res, nil
+}
+
+// readV24Userdb finds the SQL userdb (or the passdb that stands for a
+// static one) of a 2.4 dovecot.conf.
+func readV24Userdb(path string, top []*entry) (*Userdb, error) {
 	for _, u := range blocks(top, "userdb") {
 		switch drv := driverOf(u); drv {
 		case "prefetch": // fields of the passdb's login lookup, which deliver never does

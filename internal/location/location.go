@@ -46,10 +46,15 @@ type Location struct {
 
 // Mailbox is a Location expanded for one user.
 type Mailbox struct {
-	Root          string // the maildir root (maildirsize, folders)
-	Inbox         string // "" = Root
-	Subscriptions maildir.Subscriptions
-	Naming        maildir.Naming
+	Root  string // the maildir root (maildirsize, folders)
+	Inbox string // "" = Root
+	// RootOwn and InboxOwn are the user's own directories of Root and
+	// Inbox: the path itself or an ancestor. Missing directories above
+	// them are shared with other users and created like their nearest
+	// existing parent when it is setgid (maildir.OpenOwn).
+	RootOwn, InboxOwn string
+	Subscriptions     maildir.Subscriptions
+	Naming            maildir.Naming
 }
 
 // String returns the location as written.
@@ -208,24 +213,28 @@ func (l *Location) Expand(v uservars.Values, allowed []string) (Mailbox, error) 
 	m := Mailbox{Naming: l.naming}
 	m.Subscriptions.File = l.subscriptions
 	var err error
-	if m.Root, err = expandPath(l.path, v, allowed); err != nil {
+	if m.Root, m.RootOwn, err = expandPath(l.path, v, allowed); err != nil {
 		return Mailbox{}, err
 	}
 	if l.inbox != nil {
-		if m.Inbox, err = expandPath(l.inbox, v, allowed); err != nil {
+		if m.Inbox, m.InboxOwn, err = expandPath(l.inbox, v, allowed); err != nil {
 			return Mailbox{}, fmt.Errorf("INBOX: %w", err)
 		}
 	}
 	if l.control != nil {
-		if m.Subscriptions.Dir, err = expandPath(l.control, v, allowed); err != nil {
+		if m.Subscriptions.Dir, _, err = expandPath(l.control, v, allowed); err != nil {
 			return Mailbox{}, fmt.Errorf("CONTROL: %w", err)
 		}
 	}
 	return m, nil
 }
 
-func expandPath(t *uservars.Template, v uservars.Values, allowed []string) (string, error) {
-	p, err := t.ExpandPath(v)
+// expandPath expands t for v and returns the path and the user's own
+// directory in it: where the template's last variable ends (Dovecot's
+// rule); for a template without variables (a userdb mail column holds the
+// whole path) the home when the path lies in it, else the path itself.
+func expandPath(t *uservars.Template, v uservars.Values, allowed []string) (path, own string, err error) {
+	p, own, err := t.ExpandPathOwn(v)
 	if err == nil && !filepath.IsAbs(p) {
 		err = fmt.Errorf("maildir path %q is not absolute", p)
 	}
@@ -235,14 +244,29 @@ func expandPath(t *uservars.Template, v uservars.Values, allowed []string) (stri
 	if err == nil && len(allowed) > 0 {
 		err = fmt.Errorf("maildir %q is outside mail.allowed_roots", p)
 		for _, r := range allowed {
-			if rel, e := filepath.Rel(r, p); e == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			if within(p, r) {
 				err = nil
 				break
 			}
 		}
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return filepath.Clean(p), nil
+	p = filepath.Clean(p)
+	switch {
+	case own != "" && within(p, own):
+		own = filepath.Clean(own)
+	case v.Home != "" && filepath.IsAbs(v.Home) && within(p, v.Home):
+		own = filepath.Clean(v.Home)
+	default:
+		own = p
+	}
+	return p, own, nil
+}
+
+// within reports whether p is dir or lies below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

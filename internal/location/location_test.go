@@ -37,6 +37,7 @@ func TestParse(t *testing.T) {
 			continue
 		}
 		got, err := l.Expand(bob, nil)
+		got.RootOwn, got.InboxOwn = "", "" // TestOwn
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
@@ -104,7 +105,7 @@ func TestFromKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := l.Expand(bob, nil)
-	want := Mailbox{Root: "/v/example.com/bob", Inbox: "/home/bob/inbox", Naming: maildir.Naming{Layout: maildir.FS, UTF8: true}}
+	want := Mailbox{Root: "/v/example.com/bob", Inbox: "/home/bob/inbox", RootOwn: "/v/example.com/bob", InboxOwn: "/home/bob", Naming: maildir.Naming{Layout: maildir.FS, UTF8: true}}
 	if err != nil || m != want {
 		t.Errorf("%+v, %v; want %+v", m, err, want)
 	}
@@ -154,4 +155,27 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOwn: the user's own directory, above which missing directories are
+// shared (Dovecot's rule: where the last variable ends; without a variable
+// the home when the path lies in it, else the path).
+func TestOwn(t *testing.T) {
+	for _, tc := range []struct{ loc, root, inbox string }{
+		{"maildir:/var/vmail/%Ld/%Ln/Maildir", "/var/vmail/example.com/bob", ""},
+		{"maildir:/var/vmail/%Ld/%Ln", "/var/vmail/example.com/bob", ""},
+		{"maildir:~/Maildir", "/home/bob", ""},
+		{"maildir:/home/bob/Maildir", "/home/bob", ""},
+		{"maildir:/var/vmail/example.com/bob/", "/var/vmail/example.com/bob", ""},
+		{"maildir:~/Maildir:INBOX=/var/mail/%Ln/inbox", "/home/bob", "/var/mail/bob"},
+	} {
+		l, err := Parse(tc.loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := l.Expand(bob, nil)
+		if err != nil || m.RootOwn != tc.root || m.InboxOwn != tc.inbox {
+			t.Errorf("%s: own %q inbox own %q (%v), want %q %q", tc.loc, m.RootOwn, m.InboxOwn, err, tc.root, tc.inbox)
+		}
+	}
 }

@@ -58,6 +58,26 @@ func (l Layout) sep() string {
 type Naming struct {
 	Layout Layout
 	UTF8   bool
+	// Sep is the hierarchy separator of folder names as delivered (-m,
+	// +detail): Dovecot's namespace separator. 0 is the layout's own, as
+	// in Dovecot 2.3: '.' for Maildir++, '/' for fs. It only splits names
+	// into levels; on disk levels are joined with the layout's separator
+	// (with LAYOUT=fs and separator '.', folder a.b is <root>/a/b).
+	Sep byte
+}
+
+// nameSep is the separator that splits a folder name into levels.
+func (n Naming) nameSep() string {
+	if n.Sep != 0 {
+		return string(n.Sep)
+	}
+	return n.Layout.sep()
+}
+
+// ValidSeparator reports whether s can be a namespace separator: "" (the
+// layout's own) or one printable ASCII character, as Dovecot allows.
+func ValidSeparator(s string) bool {
+	return s == "" || (len(s) == 1 && s[0] > ' ' && s[0] < 0x7f)
 }
 
 // FolderPath is a folder's place below the maildir root.
@@ -77,9 +97,11 @@ var rootFiles = map[string]bool{"maildirsize": true, "subscriptions": true, "mai
 
 // FolderPath returns where folder name lives, or ok false when the name is
 // not safe: it has NUL or control characters, an empty level, a level
-// starting with '.' or equal to "..", is not valid UTF-8, a '/' in
-// Maildir++, or a directory name longer than 255 bytes. Callers deliver such messages to INBOX. ""
-// and INBOX (any case) are the INBOX.
+// starting with '.' or equal to "..", is not valid UTF-8, a level holding
+// '/' or the layout's own separator (Maildir++ '.' when Sep is another
+// character: Dovecot's "Character not allowed in mailbox name"), or a
+// directory name longer than 255 bytes. Callers deliver such messages to
+// INBOX. "" and INBOX (any case) are the INBOX.
 func (n Naming) FolderPath(name string) (FolderPath, bool) {
 	if name == "" || strings.EqualFold(name, "INBOX") {
 		return FolderPath{}, true
@@ -92,15 +114,15 @@ func (n Naming) FolderPath(name string) (FolderPath, bool) {
 			return FolderPath{}, false
 		}
 	}
-	// Maildir++ separates levels with '.', and a '/' in a name is refused
-	// (Dovecot 2.3: "Name must not have '/' characters"); fs uses '/'.
-	if n.Layout == MaildirPlusPlus && strings.ContainsRune(name, '/') {
-		return FolderPath{}, false
-	}
-	levels := strings.Split(name, n.Layout.sep())
+	// A level must not hold '/' (Dovecot 2.3: "Name must not have '/'
+	// characters") nor the layout's separator on disk.
+	levels := strings.Split(name, n.nameSep())
 	for i, l := range levels {
 		if l == "" || strings.HasPrefix(l, ".") {
 			return FolderPath{}, false // "a..b", ".x", "x/", "a//b"
+		}
+		if strings.ContainsRune(l, '/') || strings.Contains(l, n.Layout.sep()) {
+			return FolderPath{}, false
 		}
 		if !n.UTF8 {
 			levels[i] = encodeMUTF7(l)

@@ -12,6 +12,7 @@ import (
 
 func TestFolderPath(t *testing.T) {
 	pp, fs := Naming{}, Naming{Layout: FS}
+	fsDot, ppSlash := Naming{Layout: FS, Sep: '.'}, Naming{Sep: '/'}
 	for _, tc := range []struct {
 		n      Naming
 		name   string
@@ -46,6 +47,17 @@ func TestFolderPath(t *testing.T) {
 		{fs, "tab\tx", "", nil, false},
 		{fs, strings.Repeat("a", 256), "", nil, false},
 		{pp, "cur", ".cur", []string{"cur"}, true},
+		// Dovecot's namespace separator (dovecot-lda -m on Dovecot 2.3.19):
+		// it splits the name; on disk the layout's separator joins levels.
+		{fsDot, "a.b", "a/b", []string{"a", "b"}, true},
+		{fsDot, "Straße.Über", "Stra&AN8-e/&ANw-ber", []string{"Stra&AN8-e", "&ANw-ber"}, true},
+		{fsDot, "a/b", "", nil, false}, // "Character not allowed in mailbox name: '/'"
+		{fsDot, "a..b", "", nil, false},
+		{fsDot, "cur.x", "", nil, false},
+		{ppSlash, "a/b", ".a.b", []string{"a", "b"}, true},
+		{ppSlash, "a.b", "", nil, false}, // "Character not allowed in mailbox name: '.'"
+		{Naming{Layout: FS, Sep: '/'}, "a.b", "a.b", []string{"a.b"}, true},
+		{Naming{Sep: '.'}, "a.b", ".a.b", []string{"a", "b"}, true},
 	} {
 		p, ok := tc.n.FolderPath(tc.name)
 		if ok != tc.ok || p.Dir != tc.dir || strings.Join(p.Levels, "|") != strings.Join(tc.levels, "|") {
@@ -136,7 +148,7 @@ func TestUseInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if err := d.UseInbox(inbox); err != nil {
+	if err := d.UseInbox(inbox, ""); err != nil {
 		t.Fatal(err)
 	}
 	f, err := d.Folder("", true)
@@ -158,7 +170,7 @@ func TestUseInbox(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, ".Sent", "new")); err != nil {
 		t.Error(err)
 	}
-	if err := d.UseInbox("relative/x"); err == nil {
+	if err := d.UseInbox("relative/x", ""); err == nil {
 		t.Error("relative INBOX= accepted")
 	}
 }

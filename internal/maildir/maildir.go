@@ -29,8 +29,10 @@
 // Every path below the maildir root is opened relative to an open directory
 // with O_NOFOLLOW: a symbolic link inside the mailbox is never followed, and
 // every directory used must be owned by the mailbox's uid. Directories the
-// package creates are mode 0700, and the parent of each is fsynced so the
-// new entry survives a crash.
+// package creates are mode 0700, but for missing parents that several
+// users share (a domain's directory, see OpenOwn): those copy a setgid
+// parent's mode and group, as Dovecot does. The parent of each new
+// directory is fsynced so the new entry survives a crash.
 //
 // Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
 // default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
@@ -83,13 +85,21 @@ type Dir struct {
 	inbox *os.File // INBOX= directory; nil: the root
 }
 
-// Open opens the maildir at path, creating it and any missing parent (mode
-// 0700) when it does not exist, and checks that it is owned by uid.
-func Open(path string, uid int) (*Dir, error) {
+// Open opens the maildir at path, creating it and any missing parent
+// when it does not exist, and checks that it is owned by uid: OpenOwn with
+// path as the user's own directory.
+func Open(path string, uid int) (*Dir, error) { return OpenOwn(path, path, uid) }
+
+// OpenOwn is Open where own, path or an ancestor of it, is the user's own
+// directory (location.Mailbox.RootOwn): the missing directories above own
+// are shared with other users (a domain's directory) and get the mode and
+// group of their nearest existing parent when that is setgid, as Dovecot
+// creates them; the others are 0700.
+func OpenOwn(path, own string, uid int) (*Dir, error) {
 	if err := CheckPath(path); err != nil {
 		return nil, err
 	}
-	root, err := openDirAll(path)
+	root, err := openDirAll(path, own)
 	if err != nil {
 		return nil, err
 	}
@@ -132,12 +142,16 @@ func (d *Dir) Close() error {
 
 // UseInbox makes the INBOX live at path instead of the root (Dovecot's
 // INBOX= option, 2.4's mail_inbox_path): opened like the root (created
-// when missing, owned by the mailbox's uid, no symlink as last component).
-func (d *Dir) UseInbox(path string) error {
+// when missing, owned by the mailbox's uid, no symlink as last component),
+// own being the user's own directory as for OpenOwn ("" = path).
+func (d *Dir) UseInbox(path, own string) error {
 	if err := CheckPath(path); err != nil {
 		return err
 	}
-	f, err := openDirAll(path)
+	if own == "" {
+		own = path
+	}
+	f, err := openDirAll(path, own)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func (d *Dir) Subscribe(s Subscriptions, n Naming, p FolderPath) error {
 		if err := CheckPath(s.Dir); err != nil {
 			return err
 		}
-		f, err := openDirAll(s.Dir)
+		f, err := openDirAll(s.Dir, s.Dir)
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,7 @@ func checkConsistent(t *testing.T, m *testMaildir, want Usage) {
 		t.Fatalf("maildirsize definition %+v, want %+v", c.limit, l)
 	}
 	root := m.open()
-	s, stable, err := recount(int(root.Fd()), maildir.MaildirPlusPlus)
+	s, stable, err := recount(int(root.Fd()), shape{layout: maildir.MaildirPlusPlus})
 	if err != nil || !stable {
 		t.Fatalf("recount: %v (stable %v)", err, stable)
 	}

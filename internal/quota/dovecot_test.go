@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/maildir"
 )
 
 // These tests run Dovecot's own Maildir++ quota code (doveadm, standalone
@@ -30,6 +31,7 @@ type dovecot struct {
 	conf     string
 	maildir  *testMaildir
 	uid, gid int
+	locOpts  string // appended to mail_location (":INBOX=...")
 }
 
 func newDovecot(t *testing.T) *dovecot {
@@ -79,7 +81,7 @@ func (d *dovecot) configure(rules ...string) {
 	}
 	b.WriteString("ssl = no\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n")
 	b.WriteString("mail_uid = " + strconv.Itoa(d.uid) + "\nmail_gid = " + strconv.Itoa(d.gid) + "\n")
-	b.WriteString("mail_location = maildir:" + d.maildir.dir + "\nmail_plugins = quota\n")
+	b.WriteString("mail_location = maildir:" + d.maildir.dir + d.locOpts + "\nmail_plugins = quota\n")
 	b.WriteString("plugin {\n  quota = maildir:User quota\n")
 	for i, r := range rules {
 		key := "quota_rule"
@@ -116,8 +118,11 @@ func (d *dovecot) chown() {
 	if os.Getuid() != 0 {
 		return
 	}
-	for _, dir := range []string{d.maildir.dir, filepath.Join(d.base, "home")} {
+	for _, dir := range []string{d.maildir.dir, filepath.Join(d.base, "home"), filepath.Join(d.base, "inbox")} {
 		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if os.IsNotExist(err) && p == dir {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -317,5 +322,65 @@ func TestDovecotRuleUnits(t *testing.T) {
 		if got := strings.SplitN(d.maildir.maildirsize(), "\n", 2)[0]; got != want.String() {
 			t.Errorf("%s: Dovecot writes definition %q, we write %q", rule, got, want.String())
 		}
+	}
+}
+
+// TestDovecotCountsMovedInbox: with INBOX= the INBOX is not the root, and
+// Dovecot's recount counts it where it is, folders below the root, and not
+// the root's own cur/new (no mailbox there). Ours must agree.
+func TestDovecotCountsMovedInbox(t *testing.T) {
+	d := newDovecot(t)
+	inbox := &testMaildir{t: t, dir: filepath.Join(d.base, "inbox")}
+	inbox.mkdirs("new", "cur", "tmp")
+	inbox.msg("new/1700000001.M1P1.host,S=1500", 1500)
+	inbox.msg("cur/1700000002.M2P1.host,S=2700:2,S", 2700)
+	d.maildir.msg("new/1700000003.M3P1.host,S=5000", 5000) // the root's own: no mailbox
+	d.maildir.folder("Sent")
+	d.maildir.msg(".Sent/cur/1700000004.M4P1.host,S=4100:2,S", 4100)
+	d.locOpts = ":INBOX=" + inbox.dir
+	const rule = "*:storage=10M"
+	d.configure(rule)
+	l, err := ParseRule(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Inbox = inbox.dir
+	want := Usage{Bytes: 1500 + 2700 + 4100, Messages: 3}
+	if u, err := Recalculate(d.maildir.open(), l); err != nil || u != want {
+		t.Fatalf("Recalculate = %+v, %v; want %+v", u, err, want)
+	}
+	d.agree("our recalculation", want)
+	d.run("quota", "recalc")
+	c, err := parseFile([]byte(d.maildir.maildirsize()))
+	if err != nil || c.usage != want {
+		t.Fatalf("Dovecot's recount: %+v, %v; want %+v", c.usage, err, want)
+	}
+}
+
+// TestDovecotCountsInboxInsideFSRoot: with LAYOUT=fs and the INBOX moved
+// into the root (INBOX=<root>/INBOX), the INBOX directory is also a
+// directory below the root: counted once, as Dovecot does.
+func TestDovecotCountsInboxInsideFSRoot(t *testing.T) {
+	d := newDovecot(t)
+	m := d.maildir
+	m.mkdirs("INBOX/new", "INBOX/cur", "INBOX/tmp", "Sent/new", "Sent/cur", "Sent/tmp")
+	m.msg("INBOX/new/1700000001.M1P1.host,S=1500", 1500)
+	m.msg("Sent/cur/1700000004.M4P1.host,S=4100:2,S", 4100)
+	d.locOpts = ":LAYOUT=fs:INBOX=" + m.path("INBOX")
+	const rule = "*:storage=10M"
+	d.configure(rule)
+	l, err := ParseRule(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Layout, l.Inbox = maildir.FS, m.path("INBOX")
+	want := Usage{Bytes: 1500 + 4100, Messages: 2}
+	if u, err := Recalculate(m.open(), l); err != nil || u != want {
+		t.Fatalf("Recalculate = %+v, %v; want %+v", u, err, want)
+	}
+	d.agree("our recalculation", want)
+	d.run("quota", "recalc")
+	if c, err := parseFile([]byte(m.maildirsize())); err != nil || c.usage != want {
+		t.Fatalf("Dovecot's recount: %+v, %v; want %+v", c.usage, err, want)
 	}
 }

@@ -23,6 +23,10 @@ type Limit struct {
 	// finds them all: Maildir++ ".Name" folders, or LAYOUT=fs directories.
 	// Like Grace, it is not part of the maildirsize definition.
 	Layout maildir.Layout
+	// Inbox is the INBOX's directory when the location moves it (INBOX=,
+	// mail_inbox_path); "" = the root. A recount counts the INBOX there
+	// and, as Dovecot, not the root's own cur/new then.
+	Inbox string
 }
 
 // Unlimited reports whether neither dimension is limited.

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"maildeliver/internal/config"
-	"maildeliver/internal/maildir"
 )
 
 // Usage is what a maildir holds, as counted for quota.
@@ -209,12 +208,12 @@ func Get(root *os.File, limit Limit) (Usage, error) {
 	if !errors.Is(err, errRecalc) {
 		return Usage{}, err
 	}
-	return count(fd, limit.Layout)
+	return count(fd, limit.shape())
 }
 
 // count is one counting pass, for callers that do not write maildirsize.
-func count(root int, layout maildir.Layout) (Usage, error) {
-	u, err := countAll(root, layout)
+func count(root int, sh shape) (Usage, error) {
+	u, err := countAll(root, sh)
 	if err != nil {
 		return u, fmt.Errorf("quota: count: %w", err)
 	}
@@ -306,7 +305,7 @@ func Peek(root *os.File, limit Limit, grace config.Grace, size int64) (Peeked, e
 	}
 	p := Peeked{Usage: u, Recounted: !trusted}
 	if !trusted {
-		if p.Usage, err = count(fd, limit.Layout); err != nil {
+		if p.Usage, err = count(fd, limit.shape()); err != nil {
 			return p, err
 		}
 	}
@@ -396,11 +395,11 @@ func recalcOnce(root int, l Limit, force bool) (s scan, done bool, err error) {
 	if !before.regular && !force {
 		var busy bool
 		if lk, busy = lockRoot(root, unix.LOCK_EX); busy {
-			s.usage, err = count(root, l.Layout) // nothing is written: one pass will do
+			s.usage, err = count(root, l.shape()) // nothing is written: one pass will do
 			return s, true, err
 		}
 	}
-	s, stable, err := recount(root, l.Layout)
+	s, stable, err := recount(root, l.shape())
 	if err != nil {
 		return s, true, fmt.Errorf("quota: recount: %w", err)
 	}

@@ -30,27 +30,36 @@ type scan struct {
 	// stamps holds the mtime of every new/ and cur/ directory counted,
 	// keyed by "<folder>/<sub>", taken before counting.
 	stamps map[string]unix.Timespec
-	layout maildir.Layout
+	shape  shape
 }
 
+// shape is what a recount must know of the mailbox besides its root: the
+// folder layout, and where the INBOX is when the location moved it.
+type shape struct {
+	layout maildir.Layout
+	inbox  string // absolute path; "" = the root
+}
+
+func (l Limit) shape() shape { return shape{layout: l.Layout, inbox: l.Inbox} }
+
 // recount counts every message of the maildir at root: new/ and cur/ of
-// INBOX (the root itself) and of every Maildir++ folder (a ".Name"
-// directory, not a symlink), except .Trash. It returns stable=false when a
+// INBOX (the root itself, or sh.inbox) and of every folder (a ".Name"
+// directory, not a symlink, or with LAYOUT=fs any directory), except Trash. It returns stable=false when a
 // counted directory changed while it was being counted (its mtime moved, a
 // folder appeared or vanished), after trying a few times.
-func recount(root int, layout maildir.Layout) (s scan, stable bool, err error) {
-	s.layout = layout
+func recount(root int, sh shape) (s scan, stable bool, err error) {
+	s.shape = sh
 	for range 3 {
-		if s.stamps, err = snapshot(root, layout); err != nil {
+		if s.stamps, err = snapshot(root, sh); err != nil {
 			return s, false, err
 		}
-		if s.usage, err = countAll(root, layout); err != nil {
+		if s.usage, err = countAll(root, sh); err != nil {
 			return s, false, err
 		}
 		if testHookAfterCount != nil {
 			testHookAfterCount()
 		}
-		after, err := snapshot(root, layout)
+		after, err := snapshot(root, sh)
 		if err != nil {
 			return s, false, err
 		}
@@ -63,15 +72,38 @@ func recount(root int, layout maildir.Layout) (s scan, stable bool, err error) {
 
 // unchanged reports whether the directories counted by s still look the same.
 func (s scan) unchanged(root int) bool {
-	now, err := snapshot(root, s.layout)
+	now, err := snapshot(root, s.shape)
 	return err == nil && maps.Equal(s.stamps, now)
 }
 
 // folders lists the folders counted for quota: "" for INBOX, then each
 // ".Name" directory at the root except ".Trash" (and except names starting
 // with "..", which Maildir++ does not allow), or with LAYOUT=fs every
-// directory below the root (fsFolders). Symlinks are skipped.
-func folders(root int, layout maildir.Layout) ([]string, error) {
+// directory below the root (fsFolders). Symlinks are skipped, and so is a
+// folder that is the moved INBOX itself (INBOX=<root>/INBOX with
+// LAYOUT=fs): it is counted once, as INBOX.
+func folders(root int, sh shape) ([]string, error) {
+	list, err := listFolders(root, sh.layout)
+	if err != nil || sh.inbox == "" {
+		return list, err
+	}
+	var in unix.Stat_t
+	if err := unix.Stat(sh.inbox, &in); err != nil {
+		return list, nil // no INBOX yet: nothing to tell apart
+	}
+	out := list[:1]
+	for _, f := range list[1:] {
+		var st unix.Stat_t
+		if unix.Fstatat(root, f, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Dev == in.Dev && st.Ino == in.Ino {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// listFolders is folders without the INBOX= check.
+func listFolders(root int, layout maildir.Layout) ([]string, error) {
 	if layout == maildir.FS {
 		return fsFolders(root)
 	}
@@ -100,14 +132,25 @@ func folders(root int, layout maildir.Layout) ([]string, error) {
 	return list, err
 }
 
-// openFolder opens a folder directory; "" is the root itself and is
-// returned as is (close is then a no-op). ok is false when the folder is
-// gone or is not a directory (a symlink put there since it was listed). An
-// fs-layout path "a/b" is opened one level at a time, none followed if it
-// is a symlink.
-func openFolder(root int, folder string) (fd int, closeFn func(), ok bool, err error) {
-	if folder == "" {
+// openFolder opens a folder directory; "" is the INBOX: the root itself,
+// returned as is (close is then a no-op), or the moved INBOX, opened by its
+// path (the last component not followed if a symlink, as package maildir
+// opens it). ok is false when the folder is gone or is not a directory (a
+// symlink put there since it was listed). An fs-layout path "a/b" is
+// opened one level at a time, none followed if it is a symlink.
+func openFolder(root int, folder string, sh shape) (fd int, closeFn func(), ok bool, err error) {
+	if folder == "" && sh.inbox == "" {
 		return root, func() {}, true, nil
+	}
+	if folder == "" {
+		fd, err := unix.Open(sh.inbox, openDirFlags, 0)
+		if err != nil {
+			if vanished(err) {
+				return -1, nil, false, nil
+			}
+			return -1, nil, false, fmt.Errorf("open INBOX %s: %w", sh.inbox, err)
+		}
+		return fd, func() { unix.Close(fd) }, true, nil
 	}
 	fd = root
 	for _, level := range strings.Split(folder, "/") {
@@ -206,14 +249,14 @@ func vanished(err error) bool {
 var subdirs = [...]string{"new", "cur"}
 
 // snapshot records the mtime of new/ and cur/ of every counted folder.
-func snapshot(root int, layout maildir.Layout) (map[string]unix.Timespec, error) {
-	list, err := folders(root, layout)
+func snapshot(root int, sh shape) (map[string]unix.Timespec, error) {
+	list, err := folders(root, sh)
 	if err != nil {
 		return nil, err
 	}
 	stamps := make(map[string]unix.Timespec, 2*len(list))
 	for _, folder := range list {
-		fd, closeFn, ok, err := openFolder(root, folder)
+		fd, closeFn, ok, err := openFolder(root, folder, sh)
 		if err != nil {
 			return nil, err
 		}
@@ -236,14 +279,14 @@ func snapshot(root int, layout maildir.Layout) (map[string]unix.Timespec, error)
 }
 
 // countAll sums the messages of every counted folder.
-func countAll(root int, layout maildir.Layout) (Usage, error) {
+func countAll(root int, sh shape) (Usage, error) {
 	var u Usage
-	list, err := folders(root, layout)
+	list, err := folders(root, sh)
 	if err != nil {
 		return u, err
 	}
 	for _, folder := range list {
-		fd, closeFn, ok, err := openFolder(root, folder)
+		fd, closeFn, ok, err := openFolder(root, folder, sh)
 		if err != nil {
 			return u, err
 		}

@@ -354,3 +354,39 @@ func (t *Template) ExpandPath(v Values) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// ExpandPathOwn is ExpandPath that also returns own: the expanded path up
+// to the end of the component that holds the template's last variable (a
+// leading "~" counts as %h), "" when the template has none. That is the
+// user's own directory in Dovecot's sense (mailbox_list_try_mkdir_root_parent):
+// for /var/vmail/%d/%n/Maildir it is /var/vmail/<domain>/<name>, and the
+// directories above it are shared with other users.
+func (t *Template) ExpandPathOwn(v Values) (path, own string, err error) {
+	path, err = t.ExpandPath(v)
+	if err != nil {
+		return "", "", err
+	}
+	end := -1 // offset in path just after the last variable's value
+	n := 0
+	for k, p := range t.pieces {
+		s := p.Value(v)
+		if !p.isVar && k == 0 && strings.HasPrefix(s, "~") {
+			s = v.Home + s[1:]
+			end = len(v.Home)
+		}
+		n += len(s)
+		if p.isVar {
+			end = n
+		}
+	}
+	if end <= 0 {
+		return path, "", nil
+	}
+	if path[end-1] == '/' { // a home ending in '/': its last component
+		return path, strings.TrimRight(path[:end], "/"), nil
+	}
+	if i := strings.IndexByte(path[end:], '/'); i >= 0 {
+		return path, path[:end+i], nil
+	}
+	return path, path, nil
+}

@@ -139,3 +139,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestExpandPathOwn: the user's own directory is where the component with
+// the last variable ends, as Dovecot's mailbox_list_try_mkdir_root_parent
+// splits /var/mail/%d/%2n/%n/Maildir.
+func TestExpandPathOwn(t *testing.T) {
+	v := Values{User: "Bob@Example.org", Home: "/home/vmail/example.org/bob"}
+	for _, tc := range []struct{ tmpl, path, own string }{
+		{"/var/vmail/%d/%n/Maildir", "/var/vmail/Example.org/Bob/Maildir", "/var/vmail/Example.org/Bob"},
+		{"/var/vmail/%Ld/%Ln", "/var/vmail/example.org/bob", "/var/vmail/example.org/bob"},
+		{"/var/vmail/%d/x%{user|username|lower}y/Maildir", "/var/vmail/Example.org/xboby/Maildir", "/var/vmail/Example.org/xboby"},
+		{"/var/spool/vmail/%u", "/var/spool/vmail/Bob@Example.org", "/var/spool/vmail/Bob@Example.org"},
+		{"~/Maildir", "/home/vmail/example.org/bob/Maildir", "/home/vmail/example.org/bob"},
+		{"%h/Maildir", "/home/vmail/example.org/bob/Maildir", "/home/vmail/example.org/bob"},
+		{"/var/vmail/fixed/Maildir", "/var/vmail/fixed/Maildir", ""},
+		{"/var/vmail/100%%/Maildir", "/var/vmail/100%/Maildir", ""},
+	} {
+		p, own, err := MustParse(tc.tmpl, Path).ExpandPathOwn(v)
+		if err != nil || p != tc.path || own != tc.own {
+			t.Errorf("%s: %q own %q (%v), want %q own %q", tc.tmpl, p, own, err, tc.path, tc.own)
+		}
+	}
+	slash := Values{User: "a@b", Home: "/h/a/"}
+	if _, own, _ := MustParse("~/Maildir", Path).ExpandPathOwn(slash); own != "/h/a" {
+		t.Errorf("home with trailing slash: own %q, want /h/a", own)
+	}
+}
