@@ -201,7 +201,7 @@ check_queue_ids() {
     elif ! grep -qiF " $qid: to=<$to>" "$PF_LOG"; then
       problem "queue id: maildeliver logged queue_id=$qid to=$to, Postfix logged no such recipient under $qid"
     fi
-  done < <(grep ' msg=delivery ' "$log")
+  done < <(grep ' msg=delivery ' "$log" | grep -v ' msgid=<direct-') # by hand (direct-*): no queue
   while IFS='|' read -r case outcome rcpt _; do
     [[ $outcome == deliver || $outcome == bounce || $outcome == defer ]] || continue
     qid=$(inject_qid "$case")
