@@ -68,5 +68,9 @@ type currentPolicy struct{ s *Server }
 func (p currentPolicy) QuotaStatus(ctx context.Context, rcpt string, size int64) error {
 	a := p.s.pin()
 	defer p.s.release(a)
-	return a.agent.QuotaStatus(ctx, rcpt, size)
+	err := a.agent.QuotaStatus(ctx, rcpt, size)
+	if quotastatus.Decide(err) != quotastatus.ActionDunno {
+		p.s.metrics.QuotaRefusal("policy") // the answer the server gives is this refusal
+	}
+	return err
 }

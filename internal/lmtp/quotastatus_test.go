@@ -43,6 +43,7 @@ func TestQuotaStatusService(t *testing.T) {
 				c.QuotaStatus.Listen = "unix:" + sock
 				c.QuotaStatus.SocketGroup = ""
 				c.QuotaStatus.SocketMode = 0o600
+				withMetrics(c)
 			}})
 			if st, err := os.Stat(sock); err != nil || st.Mode().Perm() != 0o600 {
 				t.Fatalf("socket: %v %v", st, err)
@@ -82,6 +83,10 @@ func TestQuotaStatusService(t *testing.T) {
 				if got := policyAsk(t, c, r, q.rcpt, q.size); got != q.want {
 					t.Errorf("%s size=%d: action=%s, want %s", q.rcpt, q.size, got, q.want)
 				}
+			}
+			// Every refusal the service answered is counted, nothing else.
+			if v := metricValue(e.scrape(), "maildeliver_quota_refusals_total", "stage=policy"); v != 4 {
+				t.Errorf("quota_refusals_total{stage=policy} = %v, want 4", v)
 			}
 			// A question never creates a mailbox.
 			if _, err := os.Stat(e.users["bob@foo.org"].maildir); !os.IsNotExist(err) {
