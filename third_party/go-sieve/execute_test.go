@@ -667,8 +667,9 @@ func TestMailbox(t *testing.T) {
 		// fileinto :create combined with flags
 		script := `require ["fileinto", "mailbox", "imap4flags"]; fileinto :create :flags "\\Seen" "Archive";`
 		testExecute(ctx, t, script, eml, false, Result{
-			Fileinto:     []string{"Archive"},
-			Flags:        []string{"\\seen"},
+			Fileinto: []string{"Archive"},
+			// maildeliver patch: :flags belongs to this fileinto only
+			// (RFC 5232 section 5), the flag variable stays empty.
 			ImplicitKeep: false,
 		})
 	})
@@ -891,15 +892,15 @@ func TestFlags(t *testing.T) {
 		script := `require "imap4flags"; setflag "Seen"; addflag "FLAGGED"; removeflag "seen"; keep;`
 		testExecute(ctx, t, script, eml, false, Result{
 			Keep:         true,
-			Flags:        []string{"flagged"},
-			ImplicitKeep: true, // keep does NOT cancel implicit keep
+			Flags:        []string{"FLAGGED"}, // maildeliver patch: keywords keep their case
+			ImplicitKeep: true,                // keep does NOT cancel implicit keep
 		})
 	})
 	t.Run("keep-with-flags", func(t *testing.T) {
 		script := `require "imap4flags"; keep :flags ["\\Answered", "MyFlag"];`
 		testExecute(ctx, t, script, eml, false, Result{
-			Keep:         true,
-			Flags:        []string{"\\answered", "myflag"},
+			Keep: true,
+			// maildeliver patch: keep :flags does not set the variable.
 			ImplicitKeep: true, // keep does NOT cancel implicit keep
 		})
 	})

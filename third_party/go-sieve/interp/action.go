@@ -3,6 +3,7 @@ package interp
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 type CmdStop struct{}
@@ -30,6 +31,9 @@ func (c CmdFileInto) Execute(_ context.Context, d *RuntimeData) error {
 		return nil
 	}
 	d.Mailboxes = append(d.Mailboxes, mailbox)
+	if err := d.countAction(); err != nil {
+		return err
+	}
 
 	// RFC 5490: Track mailboxes that should be created
 	if c.Create {
@@ -50,9 +54,14 @@ func (c CmdFileInto) Execute(_ context.Context, d *RuntimeData) error {
 		d.ImplicitKeep = false
 	}
 
+	// RFC 5232 section 5: :flags applies to this fileinto only; without it
+	// the current value of the internal flag variable is used.
+	flags := d.Flags
 	if c.Flags != nil {
-		d.Flags = canonicalFlags(expandVarsList(d, c.Flags), nil, d.FlagAliases)
+		flags = canonicalFlags(expandVarsList(d, c.Flags), nil, d.FlagAliases)
 	}
+	d.Actions = append(d.Actions, Action{Kind: ActionFileInto, Mailbox: mailbox,
+		Flags: append(Flags(nil), flags...), Copy: c.Copy, Create: c.Create})
 	return nil
 }
 
@@ -71,7 +80,16 @@ func (c CmdRedirect) Execute(ctx context.Context, d *RuntimeData) error {
 	if !ok {
 		return nil
 	}
+	for _, a := range d.RedirectAddr {
+		if strings.EqualFold(a, addr) {
+			return nil // RFC 5228 section 2.10.3: duplicate redirects are one
+		}
+	}
 	d.RedirectAddr = append(d.RedirectAddr, addr)
+	d.Actions = append(d.Actions, Action{Kind: ActionRedirect, Addr: addr, Copy: c.Copy})
+	if err := d.countAction(); err != nil {
+		return err
+	}
 
 	// RFC3894: If :copy is specified, do not set ImplicitKeep to false
 	if !c.Copy {
@@ -79,7 +97,7 @@ func (c CmdRedirect) Execute(ctx context.Context, d *RuntimeData) error {
 	}
 
 	if len(d.RedirectAddr) > d.Script.opts.MaxRedirects {
-		return fmt.Errorf("too many actions")
+		return fmt.Errorf("too many redirect actions (limit %d)", d.Script.opts.MaxRedirects)
 	}
 	return nil
 }
@@ -90,18 +108,23 @@ type CmdKeep struct {
 
 func (c CmdKeep) Execute(_ context.Context, d *RuntimeData) error {
 	d.Keep = true
-	// keep is a non-terminating action - it does NOT cancel implicit keep
+	// keep is a non-terminating action - it does NOT cancel implicit keep.
+	// RFC 5232 section 5: :flags applies to this keep only.
+	flags := d.Flags
 	if c.Flags != nil {
-		d.Flags = canonicalFlags(expandVarsList(d, c.Flags), nil, d.FlagAliases)
+		flags = canonicalFlags(expandVarsList(d, c.Flags), nil, d.FlagAliases)
 	}
-	return nil
+	d.Actions = append(d.Actions, Action{Kind: ActionKeep, Flags: append(Flags(nil), flags...)})
+	return d.countAction()
 }
 
 type CmdDiscard struct{}
 
 func (c CmdDiscard) Execute(_ context.Context, d *RuntimeData) error {
+	// discard only cancels the implicit keep (RFC 5228 section 4.4); the
+	// flag variable is left alone for a later keep/fileinto.
 	d.ImplicitKeep = false
-	d.Flags = make([]string, 0)
+	d.Actions = append(d.Actions, Action{Kind: ActionDiscard})
 	return nil
 }
 
@@ -124,13 +147,9 @@ func (c CmdAddFlag) Execute(_ context.Context, d *RuntimeData) error {
 	if c.Flags != nil {
 		flags := expandVarsList(d, c.Flags)
 
-		if d.Flags == nil {
-			d.Flags = make([]string, len(flags))
-			copy(d.Flags, flags)
-		} else {
-			// Use canonicalFlags to remove duplicates
-			d.Flags = canonicalFlags(append(d.Flags, flags...), nil, d.FlagAliases)
-		}
+		// canonicalFlags splits "a b" and removes duplicates, also for
+		// the first addflag.
+		d.Flags = canonicalFlags(append(append([]string(nil), d.Flags...), flags...), nil, d.FlagAliases)
 	}
 	return nil
 }

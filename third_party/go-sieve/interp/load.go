@@ -30,6 +30,13 @@ var supportedRequires = map[string]struct{}{
 	"mailbox":    {}, // RFC5490 - Mailbox Extension
 	"subaddress": {}, // RFC5233 - Subaddress Extension
 	"body":       {}, // RFC5173 - Body Extension
+	// Added for maildeliver (PATCHES.md).
+	"reject":           {}, // RFC5429
+	"ereject":          {}, // RFC5429
+	"include":          {}, // RFC6609
+	"duplicate":        {}, // RFC7352
+	"environment":      {}, // RFC5183
+	"vacation-seconds": {}, // RFC6131
 }
 
 var (
@@ -62,6 +69,12 @@ func init() {
 		// RFC 5293 (editheader extension)
 		"addheader":    loadAddHeader,
 		"deleteheader": loadDeleteHeader,
+		// Added for maildeliver (PATCHES.md).
+		"reject":  loadRejectCmd(false),
+		"ereject": loadRejectCmd(true),
+		"include": loadInclude,
+		"return":  loadReturn,
+		"global":  loadGlobal,
 		// vnd.dovecot.testsuite
 		"test":             loadDovecotTest,
 		"test_set":         loadDovecotTestSet,
@@ -99,6 +112,9 @@ func init() {
 		"mailboxexists": loadMailboxExistsTest,
 		// RFC 5173 (body extension)
 		"body": loadBodyTest,
+		// Added for maildeliver (PATCHES.md).
+		"duplicate":   loadDuplicateTest,
+		"environment": loadEnvironmentTest,
 		// vnd.dovecot.testsuite
 		"test_script_compile": loadDovecotCompile, // compile script (to test for compile errors)
 		"test_script_run":     loadDovecotRun,     // run script (to test for run-time errors)

@@ -9,41 +9,54 @@ import (
 
 type Flags []string
 
+// systemFlags are the RFC 3501 system flags in their canonical spelling.
+var systemFlags = map[string]string{
+	`\seen`: `\Seen`, `\answered`: `\Answered`, `\flagged`: `\Flagged`,
+	`\deleted`: `\Deleted`, `\draft`: `\Draft`, `\recent`: `\Recent`,
+}
+
+// canonicalFlags splits space-separated flag lists, applies aliases, removes
+// the flags in remove, and deduplicates. Flags compare case-insensitively
+// (RFC 3501, RFC 5232 section 3) but keep their spelling: system flags in the
+// RFC 3501 form (`\Seen`), keywords as first written, since IMAP servers
+// (Dovecot) store a keyword's case as given.
 func canonicalFlags(src []string, remove Flags, aliases map[string]string) Flags {
-	// This does four things
-	// * Translate space delimited lists of flags into separate flags
-	// * Handle flag aliases
-	// * Deduplicate
-	// * Sort
-	// * (optionally) remove flags
-	c := make(Flags, 0, len(src))
-	fm := make(map[string]struct{})
+	fm := make(map[string]string)
+	add := func(f string) {
+		k := strings.ToLower(f)
+		if fc, ok := aliases[k]; ok {
+			k, f = strings.ToLower(fc), fc
+		}
+		if sf, ok := systemFlags[k]; ok {
+			f = sf
+		}
+		if _, seen := fm[k]; !seen {
+			fm[k] = f
+		}
+	}
 	for _, fl := range src {
-		for _, f := range strings.Split(fl, " ") {
-			// RFC 3501: Flags are case-insensitive.
-			f = strings.ToLower(f)
-			if fc, ok := aliases[f]; ok {
-				fm[fc] = struct{}{}
-			} else {
-				fm[f] = struct{}{}
-			}
+		for _, f := range strings.Fields(fl) {
+			add(f)
 		}
 	}
 	for _, fl := range remove {
-		for _, f := range strings.Split(fl, " ") {
-			// RFC 3501: Flags are case-insensitive.
-			f = strings.ToLower(f)
-			if fc, ok := aliases[f]; ok {
-				delete(fm, fc)
-			} else {
-				delete(fm, f)
+		for _, f := range strings.Fields(fl) {
+			k := strings.ToLower(f)
+			if fc, ok := aliases[k]; ok {
+				k = strings.ToLower(fc)
 			}
+			delete(fm, k)
 		}
 	}
-	for f := range fm {
-		c = append(c, f)
+	keys := make([]string, 0, len(fm))
+	for k := range fm {
+		keys = append(keys, k)
 	}
-	sort.Strings(c)
+	sort.Strings(keys)
+	c := make(Flags, 0, len(keys))
+	for _, k := range keys {
+		c = append(c, fm[k])
+	}
 	return c
 }
 

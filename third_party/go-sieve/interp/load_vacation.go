@@ -16,7 +16,8 @@ func loadVacation(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	}
 
 	cmd := CmdVacation{
-		Days: 7, // Default value as per RFC 5230
+		Days:    7, // Default value as per RFC 5230
+		Seconds: -1,
 	}
 	err := LoadSpec(s, &Spec{
 		Tags: map[string]SpecTag{
@@ -24,6 +25,12 @@ func loadVacation(s *Script, pcmd parser.Cmd) (Cmd, error) {
 				NeedsValue: true,
 				MatchNum: func(val int) {
 					cmd.Days = val
+				},
+			},
+			"seconds": {
+				NeedsValue: true,
+				MatchNum: func(val int) {
+					cmd.Seconds = val
 				},
 			},
 			"subject": {
@@ -76,6 +83,9 @@ func loadVacation(s *Script, pcmd parser.Cmd) (Cmd, error) {
 	}, pcmd.Position, pcmd.Args, pcmd.Tests, pcmd.Block)
 	if err != nil {
 		return nil, err
+	}
+	if cmd.Seconds >= 0 && !s.RequiresExtension("vacation-seconds") {
+		return nil, parser.ErrorAt(pcmd.Position, "missing require 'vacation-seconds'")
 	}
 
 	return cmd, nil

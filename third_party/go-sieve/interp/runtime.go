@@ -69,6 +69,19 @@ type RuntimeData struct {
 	// Vacation extension state
 	VacationResponses map[string]VacationResponse
 
+	// Actions lists every action the script executed, in order, each with
+	// its own arguments (patch: maildeliver, see PATCHES.md).
+	Actions []Action
+	// Environment holds the RFC 5183 environment items ("domain", "host",
+	// "location", "name", "phase", "remote-host", "remote-ip", "version").
+	Environment map[string]string
+	// Duplicate answers the RFC 7352 duplicate test; nil: never a duplicate.
+	Duplicate DuplicateTracker
+	// included holds the include targets already run (for :once).
+	included map[string]bool
+	// actionCount counts actions against Options.MaxActions.
+	actionCount int
+
 	// vnd.dovecot.testsuit state
 	testName        string
 	testFailMessage string // if set - test failed.
@@ -98,6 +111,10 @@ func (d *RuntimeData) Copy() *RuntimeData {
 		testFailAt:      d.testFailAt,
 		testScript:      d.testScript,
 		testMaxNesting:  d.testMaxNesting,
+		Actions:         append([]Action(nil), d.Actions...),
+		Environment:     d.Environment,
+		Duplicate:       d.Duplicate,
+		actionCount:     d.actionCount,
 	}
 
 	// Copy vacation responses if they exist

@@ -15,6 +15,14 @@ type Cmd interface {
 
 type Options struct {
 	MaxRedirects int
+	// MaxActions bounds the actions one execution may take (keep, fileinto,
+	// redirect, reject, vacation); 0 = no limit (patch: maildeliver).
+	MaxActions int
+	// Include resolves an include target to its source; nil disables the
+	// include extension (patch: maildeliver).
+	Include IncludeResolver
+	// includeStack holds the targets being loaded, for loop detection.
+	includeStack []string
 
 	MaxVariableCount   int
 	MaxVariableNameLen int
@@ -39,6 +47,8 @@ type Script struct {
 	extensions        map[string]struct{}
 	cmd               []Cmd
 	enabledExtensions []string
+	// globals are the variables this script declared with "global".
+	globals map[string]bool
 
 	opts *Options
 }
@@ -92,9 +102,22 @@ func (s Script) Execute(ctx context.Context, d *RuntimeData) error {
 	if s.opts != nil {
 		ctx = ContextWithRegexLimits(ctx, EffectiveRegexLimits(s.opts.RegexLimits))
 	}
+	err := s.run(ctx, d)
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// run executes the commands; "return" ends this script only, "stop" (an
+// ErrStop) ends every script and is passed up.
+func (s *Script) run(ctx context.Context, d *RuntimeData) error {
 	for _, c := range s.cmd {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := c.Execute(ctx, d); err != nil {
-			if errors.Is(err, ErrStop) {
+			if errors.Is(err, ErrReturn) {
 				return nil
 			}
 			return err

@@ -2,7 +2,6 @@ package interp
 
 import (
 	"context"
-	"fmt"
 )
 
 // VacationResponse represents an autoresponse to be sent.
@@ -24,6 +23,13 @@ type VacationResponse struct {
 
 	// Days specifies the minimum number of days between autoresponses to the same sender.
 	Days int
+
+	// Seconds is the period from :seconds (RFC 6131), or Days in seconds.
+	Seconds int
+	// Addresses are the recipient's own addresses from :addresses.
+	Addresses []string
+	// Sender is the envelope sender the reply would go to.
+	Sender string
 }
 
 // CmdVacation represents the vacation command as defined in RFC 5230.
@@ -31,6 +37,8 @@ type CmdVacation struct {
 	// Days specifies the minimum number of days between autoresponses to the same sender.
 	// Default is 7 days if not specified.
 	Days int
+	// Seconds is :seconds (RFC 6131); -1 when not given.
+	Seconds int
 
 	// Subject specifies the subject to be used in the autoresponse.
 	// Default is "Automated reply" if not specified.
@@ -57,53 +65,31 @@ type CmdVacation struct {
 
 // Execute implements the vacation command as defined in RFC 5230.
 func (c CmdVacation) Execute(ctx context.Context, d *RuntimeData) error {
-	// Expand variables in all string fields
-	subject := expandVars(d, c.Subject)
-	if subject == "" {
-		subject = "Automated reply"
+	// Whether a reply is sent (null sender, lists, period, own address in
+	// To/Cc) is decided by the caller from RFC 3834 and RFC 5230 section 4,
+	// which needs the message and a reply record: the interpreter only
+	// records what the script asked for (patch: maildeliver). Section 4.7:
+	// the reason, subject, from and handle are variables-expanded here.
+	seconds := c.Days * 24 * 3600
+	if c.Seconds >= 0 {
+		seconds = c.Seconds
 	}
-
-	from := expandVars(d, c.From)
-	reason := expandVars(d, c.Reason)
-	handle := expandVars(d, c.Handle)
-
-	addresses := expandVarsList(d, c.Addresses)
-
-	// Get the sender's address from the message
-	// We'll use the envelope from address as the sender
-	sender := d.Envelope.EnvelopeFrom()
-	if sender == "" {
-		return fmt.Errorf("vacation: failed to get sender from envelope")
+	resp := VacationResponse{
+		From:      expandVars(d, c.From),
+		Subject:   expandVars(d, c.Subject),
+		Body:      expandVars(d, c.Reason),
+		IsMime:    c.Mime,
+		Handle:    expandVars(d, c.Handle),
+		Days:      c.Days,
+		Seconds:   seconds,
+		Addresses: expandVarsList(d, c.Addresses),
+		Sender:    d.Envelope.EnvelopeFrom(),
 	}
-
-	// Check if the sender is in the list of "my" addresses
-	for _, addr := range addresses {
-		if addr == sender {
-			// Don't send autoresponse to our own addresses
-			return nil
-		}
-	}
-
-	// In a real implementation, we would check if we've already sent an autoresponse
-	// to this sender recently, and we would send the autoresponse if allowed.
-	// For now, we'll just add the autoresponse to the runtime data.
-
-	// Add the autoresponse to the runtime data
 	if d.VacationResponses == nil {
 		d.VacationResponses = make(map[string]VacationResponse)
 	}
-
-	d.VacationResponses[sender] = VacationResponse{
-		From:    from,
-		Subject: subject,
-		Body:    reason,
-		IsMime:  c.Mime,
-		Handle:  handle,
-		Days:    c.Days,
-	}
-
+	d.VacationResponses[resp.Sender] = resp
+	d.Actions = append(d.Actions, Action{Kind: ActionVacation, Vacation: &resp})
 	// Per RFC 5230 Section 4: "The vacation action does not cancel the implicit keep."
-	// Therefore, we do NOT set d.ImplicitKeep = false here.
-
-	return nil
+	return d.countAction()
 }
