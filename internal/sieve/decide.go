@@ -71,7 +71,9 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 		e.collect(plan, in, d)
 		plan.Edits = append(plan.Edits, convertEdits(d.HeaderEdits)...)
 		flags = d.Flags
-		keep = d.ImplicitKeep
+		// An explicit keep replaces the implicit one (Pigeonhole prints
+		// "Implicit keep: (none)" after keep) but lets the next script run.
+		keep = d.ImplicitKeep && !d.Keep
 		if !d.ImplicitKeep && !d.Keep {
 			break
 		}

@@ -324,3 +324,45 @@ func loadEnvironmentTest(s *Script, test parser.Test) (Test, error) {
 	}
 	return loaded, nil
 }
+
+// --- index (RFC 5260 section 6) for header and address ---
+
+// fieldIndex is the :index / :last of the header and address tests.
+type fieldIndex struct {
+	Index int // 1-based; 0 = every field
+	Last  bool
+}
+
+func (f *fieldIndex) addIndexTags(spec *Spec) *Spec {
+	if spec.Tags == nil {
+		spec.Tags = map[string]SpecTag{}
+	}
+	spec.Tags["index"] = SpecTag{NeedsValue: true, MatchNum: func(v int) { f.Index = v }}
+	spec.Tags["last"] = SpecTag{MatchBool: func() { f.Last = true }}
+	return spec
+}
+
+func (f *fieldIndex) check(s *Script) error {
+	if (f.Index > 0 || f.Last) && !s.RequiresExtension("index") {
+		return fmt.Errorf("missing require 'index' for :index/:last")
+	}
+	if f.Last && f.Index == 0 {
+		return fmt.Errorf(":last requires :index")
+	}
+	return nil
+}
+
+// pick returns the field the index names, or all of them without one.
+func (f fieldIndex) pick(values []string) []string {
+	if f.Index <= 0 {
+		return values
+	}
+	i := f.Index - 1
+	if f.Last {
+		i = len(values) - f.Index
+	}
+	if i < 0 || i >= len(values) {
+		return nil
+	}
+	return values[i : i+1]
+}

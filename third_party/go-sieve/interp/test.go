@@ -25,6 +25,7 @@ type Test interface {
 
 type AddressTest struct {
 	matcherTest
+	fieldIndex
 
 	AddressPart    AddressPart
 	AddressPartCnt int // Counter to detect duplicate address parts
@@ -83,6 +84,10 @@ func (a AddressTest) Check(ctx context.Context, d *RuntimeData) (bool, error) {
 		values, err := GetHeaderWithEdits(d, hdr)
 		if err != nil {
 			return false, err
+		}
+		values = a.fieldIndex.pick(values)
+		if len(values) == 0 && a.fieldIndex.Index > 0 {
+			continue // no such field: nothing to match, not an empty one
 		}
 
 		// Handle case where header exists but has no values (empty header)
@@ -314,6 +319,7 @@ func (t TrueTest) Check(context.Context, *RuntimeData) (bool, error) {
 
 type HeaderTest struct {
 	matcherTest
+	fieldIndex
 
 	Header []string
 }
@@ -326,6 +332,7 @@ func (h HeaderTest) Check(ctx context.Context, d *RuntimeData) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		values = h.fieldIndex.pick(values)
 
 		for _, value := range values {
 			if h.isCount() {
