@@ -53,8 +53,10 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 	var flags []string
 	keep := true
 	for _, st := range in.Scripts.sequence() {
-		d, err := e.runOne(ctx, in, st, flags)
+		marks := len(plan.marks)
+		d, err := e.runOne(ctx, in, st, flags, plan)
 		if err != nil {
+			plan.marks = plan.marks[:marks] // a failed script's tests do not count
 			if parent := context.Cause(ctx); parent != nil && errors.Is(parent, context.Canceled) {
 				return nil, err
 			}
@@ -86,7 +88,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 }
 
 // runOne compiles and runs one script.
-func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string) (*interp.RuntimeData, error) {
+func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, plan *Plan) (*interp.RuntimeData, error) {
 	s, err := e.CompileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && st.global {
@@ -97,7 +99,9 @@ func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string)
 	d := gosieve.NewRuntimeData(s.compiled, policy{}, in.Envelope, in.Message)
 	d.Flags = append([]string(nil), flags...)
 	d.Environment = environment(in)
-	d.Duplicate = in.Duplicate
+	if in.Duplicates != nil {
+		d.Duplicate = duplicateCheck{rec: in.Duplicates, plan: plan}
+	}
 	if err := s.compiled.Execute(ctx, d); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("run time limit of %s reached", e.opts.Limits.RunTime)

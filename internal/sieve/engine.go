@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/migadu/go-sieve/interp"
 )
 
 // Supported lists the extensions scripts may require, as in SPEC's list.
@@ -138,8 +137,10 @@ type Input struct {
 	// Environment items for the environment extension (RFC 5183); "name",
 	// "location" and "phase" default to maildeliver's.
 	Environment map[string]string
-	// Duplicate backs the duplicate extension; nil: never a duplicate.
-	Duplicate interp.DuplicateTracker
+	// Duplicates backs the duplicate extension (the user's
+	// DuplicateRecordFile); nil: nothing is ever a duplicate. Ids are
+	// recorded by Plan.Commit, not by Decide.
+	Duplicates *Record
 }
 
 // Failure is one script that did not compile or failed at run time.
@@ -158,6 +159,8 @@ type Plan struct {
 	Actions  []Action
 	Edits    []HeaderEdit
 	Failures []Failure
+
+	marks []mark // duplicate ids to record on Commit
 }
 
 // UserFailed reports whether the user's script failed (sieve=error on

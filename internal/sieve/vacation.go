@@ -118,7 +118,14 @@ func ownAddresses(in *Input, v Vacation) []string {
 	if in.Envelope.OrigTo != "" {
 		out = append(out, in.Envelope.OrigTo)
 	}
-	return append(out, v.Addresses...)
+	for _, a := range v.Addresses {
+		// Nextcloud Mail writes "Name <addr>"; compare the address.
+		if p, err := mail.ParseAddress(a); err == nil {
+			a = p.Address
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // addressedTo reports whether one of mine is in the recipient fields
