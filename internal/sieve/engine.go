@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
 )
 
 // Supported lists the extensions scripts may require, as in SPEC's list.

@@ -193,8 +193,8 @@ func TestVacationPeriodClamped(t *testing.T) {
 	e := newEngine(t, Options{VacationMinPeriod: time.Hour, VacationMaxPeriod: 48 * time.Hour})
 	for src, want := range map[string]int{
 		`require ["vacation","vacation-seconds"]; vacation :seconds 60 "x";`: 3600,
-		`require "vacation"; vacation :days 30 "x";`:                          48 * 3600,
-		`require "vacation"; vacation "x";`:                                   48 * 3600,
+		`require "vacation"; vacation :days 30 "x";`:                         48 * 3600,
+		`require "vacation"; vacation "x";`:                                  48 * 3600,
 	} {
 		p := decide(t, e, Scripts{User: writeScript(t, dir, "u.sieve", src)}, "alice@example.org", plainMsg)
 		if v, ok := p.Actions[0].(Vacation); !ok || v.Seconds != want {
