@@ -290,3 +290,12 @@ func TestUnknownExtensionOption(t *testing.T) {
 		t.Fatalf("missing script: %v", err)
 	}
 }
+
+// The letters Dovecot writes for keep :flags [\Seen \Flagged \Answered
+// \Draft \Deleted $Label1 Work] are ":2,DFRSTab" (sieve-test -e).
+func TestMaildirFlags(t *testing.T) {
+	letters, kw := MaildirFlags([]string{`\Seen`, `\flagged`, `\Answered`, `\Draft`, `\Deleted`, "$Label1", "Work", `\Recent`, "work"})
+	if letters != "DFRST" || strings.Join(kw, " ") != "$Label1 Work" {
+		t.Fatalf("letters %q keywords %q", letters, kw)
+	}
+}
