@@ -25,9 +25,10 @@ type Script struct {
 
 // fileStamp identifies one version of a file for the cache.
 type fileStamp struct {
-	path  string
-	mtime time.Time
-	size  int64
+	path   string
+	target string // the file path resolves to: ManageSieve re-points ~/.dovecot.sieve
+	mtime  time.Time
+	size   int64
 }
 
 func stamp(path string) (fileStamp, error) {
@@ -35,7 +36,11 @@ func stamp(path string) (fileStamp, error) {
 	if err != nil {
 		return fileStamp{}, err
 	}
-	return fileStamp{path: path, mtime: st.ModTime(), size: st.Size()}, nil
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{path: path, target: target, mtime: st.ModTime(), size: st.Size()}, nil
 }
 
 // cache holds compiled scripts by path; an entry is used while the script
@@ -56,7 +61,7 @@ func (c *cache) get(key string) *Script {
 	}
 	for _, d := range s.deps {
 		now, err := stamp(d.path)
-		if err != nil || !now.mtime.Equal(d.mtime) || now.size != d.size {
+		if err != nil || now != d {
 			return nil
 		}
 	}

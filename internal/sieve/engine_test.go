@@ -299,3 +299,26 @@ func TestMaildirFlags(t *testing.T) {
 		t.Fatalf("letters %q keywords %q", letters, kw)
 	}
 }
+
+// ManageSieve activates a script by re-pointing ~/.dovecot.sieve: the
+// cache follows the link even when both scripts have one size and mtime.
+func TestCacheFollowsActiveSymlink(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, "sieve"), 0o755)
+	a := writeScript(t, home, "sieve/a.sieve", `require "fileinto"; fileinto "A";`)
+	b := writeScript(t, home, "sieve/b.sieve", `require "fileinto"; fileinto "B";`)
+	same := time.Now().Add(-time.Hour)
+	os.Chtimes(a, same, same)
+	os.Chtimes(b, same, same)
+	active := filepath.Join(home, ".dovecot.sieve")
+	os.Symlink("sieve/a.sieve", active)
+	e := newEngine(t, Options{})
+	if got := actionLines(decide(t, e, Scripts{User: active}, "x@y.org", plainMsg)); got != `fileinto "A"` {
+		t.Fatalf("a active: %q", got)
+	}
+	os.Remove(active)
+	os.Symlink("sieve/b.sieve", active)
+	if got := actionLines(decide(t, e, Scripts{User: active}, "x@y.org", plainMsg)); got != `fileinto "B"` {
+		t.Fatalf("b active: %q", got)
+	}
+}
