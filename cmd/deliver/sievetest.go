@@ -36,7 +36,7 @@ func sieveTest(cfg *config.Config, opt options, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return cli.Fail(stderr, status.Usage("cannot read the message: "+cli.OneLine(err.Error())))
 	}
-	eng, err := sieve.New(cfg.Sieve.EngineOptions())
+	eng, err := sieve.New(cfg.Sieve.EngineOptions(cfg.Mail.RecipientDelimiter))
 	if err != nil {
 		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
 	}

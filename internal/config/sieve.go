@@ -172,14 +172,16 @@ func (s *Sieve) Locations() sieve.Locations {
 		Before: s.Before, After: s.After}
 }
 
-// EngineOptions returns the engine's options.
-func (s *Sieve) EngineOptions() sieve.Options {
+// EngineOptions returns the engine's options; delimiter is [mail]
+// recipient_delimiter.
+func (s *Sieve) EngineOptions(delimiter string) sieve.Options {
 	return sieve.Options{
 		Limits: sieve.Limits{MaxScriptSize: int64(s.MaxScriptSize), MaxActions: s.MaxActions,
 			MaxRedirects: s.MaxRedirects, RunTime: s.RunTimeout.D()},
-		Extensions:        s.Extensions,
-		VacationMinPeriod: s.VacationMinPeriod.D(),
-		VacationMaxPeriod: s.VacationMaxPeriod.D(),
+		Extensions:         s.Extensions,
+		VacationMinPeriod:  s.VacationMinPeriod.D(),
+		VacationMaxPeriod:  s.VacationMaxPeriod.D(),
+		RecipientDelimiter: delimiter,
 	}
 }
 

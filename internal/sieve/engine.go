@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/migadu/go-sieve/interp"
 )
 
 // Supported lists the extensions scripts may require, as in SPEC's list.
@@ -54,6 +56,10 @@ type Options struct {
 	// only when VacationMinPeriod allows it.
 	VacationMinPeriod time.Duration
 	VacationMaxPeriod time.Duration
+	// RecipientDelimiter is what :user and :detail (RFC 5233) split on,
+	// [mail] recipient_delimiter ("" = "+"). go-sieve keeps it in one
+	// process-wide variable: every Engine of a process must agree.
+	RecipientDelimiter string
 }
 
 // Engine compiles and runs Sieve scripts. It is safe for concurrent use;
@@ -81,6 +87,9 @@ func New(opts Options) (*Engine, error) {
 			}
 		}
 		exts = opts.Extensions
+	}
+	if opts.RecipientDelimiter != "" && interp.SubaddressSeparator != opts.RecipientDelimiter {
+		interp.SubaddressSeparator = opts.RecipientDelimiter
 	}
 	return &Engine{opts: opts, exts: exts, cache: newCache()}, nil
 }

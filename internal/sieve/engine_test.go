@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/migadu/go-sieve/interp"
 )
 
 const plainMsg = "From: Alice <alice@example.org>\r\nTo: bob@example.com\r\nSubject: Hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHi\r\n"
@@ -320,5 +322,21 @@ func TestCacheFollowsActiveSymlink(t *testing.T) {
 	os.Symlink("sieve/b.sieve", active)
 	if got := actionLines(decide(t, e, Scripts{User: active}, "x@y.org", plainMsg)); got != `fileinto "B"` {
 		t.Fatalf("b active: %q", got)
+	}
+}
+
+// :detail splits on [mail] recipient_delimiter, as Pigeonhole on Dovecot's.
+func TestRecipientDelimiter(t *testing.T) {
+	defer func(old string) { interp.SubaddressSeparator = old }(interp.SubaddressSeparator)
+	e := newEngine(t, Options{RecipientDelimiter: "-"})
+	dir := t.TempDir()
+	p, err := e.Decide(context.Background(), &Input{
+		Envelope: Envelope{From: "a@b.org", To: "bob-lists@example.com"},
+		Message:  NewMessage([]byte(plainMsg)),
+		Scripts: Scripts{User: writeScript(t, dir, "u.sieve",
+			`require ["envelope","subaddress","fileinto"]; if envelope :detail "to" "lists" { fileinto "Lists"; }`)},
+	})
+	if err != nil || actionLines(p) != `fileinto "Lists"` {
+		t.Fatalf("%v %q", err, actionLines(p))
 	}
 }
