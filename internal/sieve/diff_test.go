@@ -217,7 +217,7 @@ func parseSection(set map[string]bool, printed, executed string) {
 		case reSecs.MatchString(line):
 			state := "suppressed"
 			if strings.Contains(executed, "vacation action: sent vacation response") {
-				state = "sent"
+				state = "sent " + sentReply(executed)
 			}
 			set["vacation "+reSecs.FindStringSubmatch(line)[1]+"s "+state] = true
 		}
@@ -240,7 +240,7 @@ func normOurs(p *Plan) []string {
 		case Reject:
 			set["reject "+a.Reason] = true
 		case Vacation:
-			state := "sent"
+			state := fmt.Sprintf("sent to=%s subject=%q", a.To, a.Subject)
 			if a.Suppressed != "" {
 				state = "suppressed"
 			}
@@ -275,6 +275,25 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+var (
+	reReplySubject = regexp.MustCompile(`(?m)^Subject: (.*)$`)
+	reReplyRcpt    = regexp.MustCompile(`(?m)^RECIPIENT: (.*)$`)
+)
+
+// sentReply is the reply sieve-test -e printed: its recipient and decoded
+// Subject.
+func sentReply(executed string) string {
+	_, reply, _ := strings.Cut(executed, "X-Sieve: ")
+	subj, rcpt := "", ""
+	if m := reReplySubject.FindStringSubmatch(reply); m != nil {
+		subj = decodeHeader(strings.TrimSpace(m[1]))
+	}
+	if m := reReplyRcpt.FindStringSubmatch(reply); m != nil {
+		rcpt = strings.TrimSpace(m[1])
+	}
+	return fmt.Sprintf("to=%s subject=%q", rcpt, subj)
 }
 
 var reBefore = regexp.MustCompile(`(?m)^# diff-before: (\S+)`)
