@@ -68,8 +68,15 @@ func (c *cache) get(key string) *Script {
 	return s
 }
 
+// maxCached bounds the cache (lmtpd serves many users): past it the
+// cache starts over, which costs one compile per user.
+const maxCached = 4096
+
 func (c *cache) put(key string, s *Script) {
 	c.mu.Lock()
+	if len(c.m) >= maxCached {
+		c.m = make(map[string]*Script, maxCached)
+	}
 	c.m[key] = s
 	c.mu.Unlock()
 }
