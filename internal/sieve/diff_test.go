@@ -46,7 +46,7 @@ import (
 var knownDifferences = map[string]string{}
 
 type diffCase struct {
-	msg, from, to string
+	msg, from, to, orig string
 }
 
 func readEnvelopes(t *testing.T) []diffCase {
@@ -63,7 +63,11 @@ func readEnvelopes(t *testing.T) []diffCase {
 		if len(fs) == 0 || strings.HasPrefix(fs[0], "#") {
 			continue
 		}
-		out = append(out, diffCase{msg: fs[0], from: fs[1], to: fs[2]})
+		c := diffCase{msg: fs[0], from: fs[1], to: fs[2]}
+		if len(fs) > 3 {
+			c.orig = fs[3]
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -139,6 +143,9 @@ plugin {
 func (p *pigeonhole) run(t *testing.T, execute bool, script string, before []string, c diffCase) string {
 	t.Helper()
 	args := []string{"-c", p.conf, "-f", c.from, "-r", c.to}
+	if c.orig != "" {
+		args = append(args, "-a", c.orig)
+	}
 	if execute {
 		args = append(args, "-e")
 	}
@@ -320,6 +327,9 @@ func TestDifferentialPigeonhole(t *testing.T) {
 		name := filepath.Base(sp)
 		for _, c := range cases {
 			key := strings.TrimSuffix(name, ".sieve") + "/" + c.msg
+			if c.orig != "" {
+				key += "(orig " + c.orig + ")"
+			}
 			printed := ph.run(t, false, name, before, c)
 			executed := ""
 			if strings.Contains(string(src), "vacation") {
@@ -353,7 +363,7 @@ func ours(t *testing.T, eng *Engine, dir, script string, before []string, c diff
 		t.Fatal(err)
 	}
 	in := &Input{
-		Envelope: Envelope{From: c.from, To: c.to},
+		Envelope: Envelope{From: c.from, To: c.to, OrigTo: c.orig},
 		Message:  NewMessage(raw),
 		Scripts: Scripts{
 			User:        filepath.Join("testdata/diff/scripts", script),

@@ -111,13 +111,13 @@ func isSystemSender(addr string) bool {
 	return false
 }
 
-// ownAddresses are the recipient's addresses: the envelope recipients and
-// :addresses (RFC 5230 section 4.5).
+// ownAddresses are the recipient's addresses: the final envelope
+// recipient and :addresses (RFC 5230 section 4.5). Not the original
+// recipient: Pigeonhole leaves it out too (sieve_vacation_use_original_
+// recipient = no), so mail to an alias is answered only when the alias
+// is listed in :addresses.
 func ownAddresses(in *Input, v Vacation) []string {
 	out := []string{in.Envelope.To}
-	if in.Envelope.OrigTo != "" {
-		out = append(out, in.Envelope.OrigTo)
-	}
 	for _, a := range v.Addresses {
 		// Nextcloud Mail writes "Name <addr>"; compare the address.
 		if p, err := mail.ParseAddress(a); err == nil {
