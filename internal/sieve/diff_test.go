@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,9 +41,9 @@ import (
 //     duplicate database; we mark redirected copies with
 //     X-Maildeliver-Redirected-By and refuse a second redirect by the same
 //     recipient (outbox_test.go).
-//   - regex and comparator-i;unicode-casemap, which go-sieve has and
-//     Pigeonhole 0.5 does not, are not offered (the corpus checks that a
-//     script asking for unicode-casemap fails in both).
+//   - comparator-i;unicode-casemap, which go-sieve has and Pigeonhole 0.5
+//     does not, is not offered (the corpus checks that a script asking
+//     for it fails in both).
 var knownDifferences = map[string]string{}
 
 type diffCase struct {
@@ -231,7 +232,7 @@ func parseSection(set map[string]bool, printed, executed string) {
 	}
 }
 
-func normOurs(p *Plan) []string {
+func normOurs(p *Plan, msg *Message) []string {
 	if p.UserFailed() {
 		return []string{"error", "store INBOX"}
 	}
@@ -247,7 +248,7 @@ func normOurs(p *Plan) []string {
 		case Reject:
 			set["reject "+a.Reason] = true
 		case Vacation:
-			state := fmt.Sprintf("sent to=%s subject=%q", a.To, a.Subject)
+			state := fmt.Sprintf("sent to=%s subject=%q", replyTo(a, msg).Address, a.Subject)
 			if a.Suppressed != "" {
 				state = "suppressed"
 			}
@@ -286,19 +287,30 @@ func sortedKeys(m map[string]bool) []string {
 
 var (
 	reReplySubject = regexp.MustCompile(`(?m)^Subject: (.*)$`)
-	reReplyRcpt    = regexp.MustCompile(`(?m)^RECIPIENT: (.*)$`)
+	reReplyRcpt    = regexp.MustCompile(`(?m)^To: (.*)$`)
 )
 
-// sentReply is the reply sieve-test -e printed: its recipient and decoded
-// Subject.
+// sentReply is the reply sieve-test -e printed: its To address and
+// decoded Subject.
 func sentReply(executed string) string {
-	_, reply, _ := strings.Cut(executed, "X-Sieve: ")
+	// Redirected copies are printed too: the reply is the message that
+	// carries Auto-Submitted.
+	reply := ""
+	for _, m := range strings.Split(executed, "X-Sieve: ") {
+		if strings.Contains(m, "\nAuto-Submitted: auto-replied") {
+			reply = m
+			break
+		}
+	}
 	subj, rcpt := "", ""
 	if m := reReplySubject.FindStringSubmatch(reply); m != nil {
 		subj = decodeHeader(strings.TrimSpace(m[1]))
 	}
 	if m := reReplyRcpt.FindStringSubmatch(reply); m != nil {
 		rcpt = strings.TrimSpace(m[1])
+		if a, err := mail.ParseAddress(rcpt); err == nil {
+			rcpt = a.Address
+		}
 	}
 	return fmt.Sprintf("to=%s subject=%q", rcpt, subj)
 }
@@ -337,7 +349,8 @@ func TestDifferentialPigeonhole(t *testing.T) {
 				executed = ph.run(t, true, name, before, c)
 			}
 			want := normPigeonhole(printed, executed)
-			got := normOurs(ours(t, eng, ph.dir, name, before, c))
+			plan, msg := ours(t, eng, name, before, c)
+			got := normOurs(plan, msg)
 			if why, ok := knownDifferences[key]; ok {
 				t.Logf("%s: kept difference (%s): pigeonhole %q, ours %q", key, why, want, got)
 				continue
@@ -356,7 +369,7 @@ func TestDifferentialPigeonhole(t *testing.T) {
 	}
 }
 
-func ours(t *testing.T, eng *Engine, dir, script string, before []string, c diffCase) *Plan {
+func ours(t *testing.T, eng *Engine, script string, before []string, c diffCase) (*Plan, *Message) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata/diff/messages", c.msg))
 	if err != nil {
@@ -380,5 +393,5 @@ func ours(t *testing.T, eng *Engine, dir, script string, before []string, c diff
 	if err != nil {
 		t.Fatal(err)
 	}
-	return plan
+	return plan, in.Message
 }

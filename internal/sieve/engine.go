@@ -9,15 +9,16 @@ import (
 	"github.com/migadu/go-sieve/interp"
 )
 
-// Supported lists the extensions scripts may require, as in SPEC's list.
-// go-sieve also has "regex" and "comparator-i;unicode-casemap"; Pigeonhole
-// 0.5 has neither by default, so scripts using them fail there: left out.
+// Supported lists the extensions scripts may require: SPEC's list and
+// regex (Pigeonhole enables it by default; Roundcube writes :regex rules).
+// go-sieve also has "comparator-i;unicode-casemap", which Pigeonhole 0.5
+// does not have, so scripts using it fail there: left out.
 var Supported = []string{
 	"fileinto", "reject", "ereject", "envelope", "encoded-character",
 	"comparator-i;octet", "comparator-i;ascii-casemap", "comparator-i;ascii-numeric",
 	"imap4flags", "variables", "relational",
 	"vacation", "vacation-seconds", "copy", "date", "index", "editheader",
-	"mailbox", "subaddress", "body", "include", "duplicate", "environment",
+	"mailbox", "subaddress", "body", "include", "duplicate", "environment", "regex",
 }
 
 // Limits bound what one script or one run may cost. Zero fields take the

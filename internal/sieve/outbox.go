@@ -126,7 +126,10 @@ type Mailer struct {
 func (m *Mailer) Redirect(ctx context.Context, raw []byte, r Redirect, env Envelope, userEmail string) error {
 	msg := NewMessage(raw)
 	vals, _ := msg.HeaderGet(RedirectedHeader)
-	for _, v := range vals {
+	// Pigeonhole marks its redirects with X-Sieve-Redirected-From: mail
+	// redirected before a site switched counts too.
+	pigeonhole, _ := msg.HeaderGet("X-Sieve-Redirected-From")
+	for _, v := range append(vals, pigeonhole...) {
 		if strings.EqualFold(strings.TrimSpace(v), env.To) {
 			return fmt.Errorf("%w: already redirected by <%s>", ErrRedirectLoop, env.To)
 		}

@@ -25,7 +25,7 @@ func BuildVacationReply(v Vacation, orig *Message, recipient, hostname string, n
 		from = "<" + recipient + ">"
 	}
 	h.Set("From", from)
-	h.SetAddressList("To", []*mail.Address{{Address: v.To}})
+	h.SetAddressList("To", []*mail.Address{replyTo(v, orig)})
 	h.SetSubject(v.Subject)
 	h.SetDate(now)
 	h.Set("Message-ID", newMessageID(hostname))
@@ -86,4 +86,14 @@ func newMessageID(hostname string) string {
 		hostname = "localhost"
 	}
 	return fmt.Sprintf("<maildeliver-sieve-%s@%s>", hex.EncodeToString(b[:]), hostname)
+}
+
+// replyTo is the reply's To field: the original From (with its display
+// name) when it is the envelope sender being answered, else the envelope
+// sender alone, as Pigeonhole writes it.
+func replyTo(v Vacation, orig *Message) *mail.Address {
+	if from, err := mail.ParseAddress(orig.Header("From")); err == nil && strings.EqualFold(from.Address, v.To) {
+		return from
+	}
+	return &mail.Address{Address: v.To}
 }
