@@ -41,6 +41,10 @@ import (
 //     duplicate database; we mark redirected copies with
 //     X-Maildeliver-Redirected-By and refuse a second redirect by the same
 //     recipient (outbox_test.go).
+//   - :regex is Go's RE2 (go-sieve), Pigeonhole's is POSIX ERE: the
+//     common syntax (classes, alternation, anchors, {n}) agrees, but RE2
+//     also accepts (?i) and \d, which Pigeonhole refuses at compile time;
+//     back-references, which ERE has, RE2 refuses.
 //   - comparator-i;unicode-casemap, which go-sieve has and Pigeonhole 0.5
 //     does not, is not offered (the corpus checks that a script asking
 //     for it fails in both).
@@ -248,7 +252,7 @@ func normOurs(p *Plan, msg *Message) []string {
 		case Reject:
 			set["reject "+a.Reason] = true
 		case Vacation:
-			state := fmt.Sprintf("sent to=%s subject=%q", replyTo(a, msg).Address, a.Subject)
+			state := fmt.Sprintf("sent to=%s subject=%q", replyTo(a, msg).Address, strings.TrimSpace(a.Subject))
 			if a.Suppressed != "" {
 				state = "suppressed"
 			}
