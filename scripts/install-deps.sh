@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (as root, from Debian) and starts what the tests need: the
 # machine's PostgreSQL and MariaDB, Postfix and Dovecot for the real-stack
-# suite and the quota interoperability test, swaks, strace, quota and
+# suite, the quota interoperability test and the Sieve differential test
+# (dovecot-sieve: sieve-test), swaks, strace, quota and
 # e2fsprogs (the capability test mounts a small ext4 image with user quota),
 # man-db and groff (the man page tests render with man -l), mtail (README's
 # recipe for deliver's metrics). Idempotent and
@@ -24,7 +25,7 @@ mariadb-admin ping >/dev/null || { echo "MariaDB is not running" >&2; exit 1; }
 
 need=""
 for p in postfix postfix-pgsql postfix-mysql postfix-sqlite dovecot-core dovecot-imapd dovecot-lmtpd \
-  dovecot-pgsql dovecot-mysql dovecot-sqlite swaks strace quota e2fsprogs util-linux \
+  dovecot-pgsql dovecot-mysql dovecot-sqlite dovecot-sieve swaks strace quota e2fsprogs util-linux \
   man-db groff-base mtail; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done

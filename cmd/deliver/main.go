@@ -7,6 +7,7 @@
 //	deliver [-c CONFIG] -quota RECIPIENT [-quota-recalc]
 //	deliver [-c CONFIG] [-m FOLDER] [-mbox-format F] -d RECIPIENT -import PATH...
 //	deliver [-c CONFIG] [-m FOLDER] [-p FILE] -explain ADDRESS
+//	deliver [-c CONFIG] [-f SENDER] [-a ORIGINAL_RCPT] [-p FILE] -sieve-test SCRIPT -d ADDRESS
 //
 // On failure it writes exactly one line to stderr, starting with an RFC 3463
 // enhanced status code, and exits with a sysexits(3) code (see package
@@ -57,6 +58,8 @@ Delivers one message (stdin, or -p FILE) into RECIPIENT's Maildir.
   -explain ADDRESS print every step of the decision for ADDRESS, one per line, without
               delivering (with -m FOLDER, and -p FILE for the loop check and the
               message's size); exit 0 when it would deliver, else the code it would get
+  -sieve-test SCRIPT  run the Sieve SCRIPT for -d ADDRESS on the message (stdin or -p FILE)
+              and print the actions it would take, one per line; performs none
   -h, -help   this text
 `
 
@@ -67,6 +70,7 @@ func main() {
 type options struct {
 	config, sender, orig, folder, file, rcpt string
 	queueID, quota, explain                  string
+	sieveTest                                string
 	check, recalc, version                   bool
 	senderSet                                bool // -f given (even as "")
 	imports                                  importOptions
@@ -103,6 +107,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	if opt.explain != "" {
 		return explain(cfg, opt, stdout, stderr)
+	}
+	if opt.sieveTest != "" {
+		return sieveTest(cfg, opt, stdin, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/deliver", StderrIsOutput: true})
@@ -257,6 +264,7 @@ func parseFlags(args []string) (options, error) {
 	o.imports.flags(fs)
 	fs.BoolVar(&o.version, "version", false, "")
 	fs.StringVar(&o.explain, "explain", "", "")
+	fs.StringVar(&o.sieveTest, "sieve-test", "", "")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -279,6 +287,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-quota-recalc needs a recipient")
 	case o.quota != "" || o.explain != "":
 		return o, nil
+	case o.sieveTest != "" && o.rcpt == "":
+		return o, errors.New("-sieve-test needs -d ADDRESS")
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.check:

@@ -126,6 +126,7 @@ type Config struct {
 	Metrics  Metrics `toml:"metrics"`
 
 	QuotaStatus QuotaStatus `toml:"quota_status"`
+	Sieve       Sieve       `toml:"sieve"`
 
 	userdbFrom      []string         // where dovecot_config's values came from (UserdbSources)
 	warningTemplate *WarningTemplate // [quota] warning_message, read at load
@@ -315,6 +316,7 @@ func Defaults() *Config {
 			SpoolMemory:     1 << 20,
 			DSN:             true,
 		},
+		Sieve: defaultSieve(),
 	}
 }
 
@@ -458,6 +460,7 @@ func (c *Config) Validate() error {
 		bad("quota.warning_message %q: want an absolute path", p)
 	}
 	errs = append(errs, c.QuotaStatus.validate()...)
+	errs = append(errs, c.Sieve.validate()...)
 	if len(c.LMTP.Listen) == 0 {
 		bad("lmtp.listen is empty")
 	}

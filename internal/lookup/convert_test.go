@@ -54,6 +54,8 @@ func TestUserFromRow(t *testing.T) {
 			User{UID: NoID, GID: NoID, QuotaBytes: 0, QuotaMessages: 0}},
 		{"2.3 column first wins over 2.4", []string{"quota_bytes", "quota_storage_size"}, []any{int64(100), "1G"},
 			User{UID: NoID, GID: NoID, QuotaBytes: 100, QuotaMessages: -1}},
+		{"sieve column", []string{"userdb_sieve", "home"}, []any{[]byte(" /srv/sieve/bob.sieve "), "/h"},
+			User{Home: "/h", Sieve: "/srv/sieve/bob.sieve", UID: NoID, GID: NoID, QuotaBytes: -1, QuotaMessages: -1}},
 		{"userdb_ prefixed 2.4", []string{"userdb_quota_storage_size"}, []any{int64(2048)},
 			User{UID: NoID, GID: NoID, QuotaBytes: 2048, QuotaMessages: -1}},
 	} {

@@ -61,7 +61,8 @@
 //
 // The first row wins. Columns are read by name, case-insensitively, with or
 // without Dovecot's "userdb_" prefix: home, mail, uid, gid, quota_rule,
-// quota_bytes, quota_messages, and user; other columns are ignored and NULL
+// quota_bytes, quota_messages, sieve (the user's active Sieve script), and
+// user; other columns are ignored and NULL
 // counts as absent, so a row with none of them still means "the user
 // exists". As in Dovecot, a non-empty user column renames the user: it
 // becomes User.Address, which lets a query matching '%Lu' return the

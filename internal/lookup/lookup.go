@@ -330,6 +330,10 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 			u.Mail, err = asString(v)
 		case "quota_rule":
 			u.QuotaRule, err = asString(v)
+		case "sieve":
+			if u.Sieve, err = asString(v); err == nil {
+				u.Sieve = strings.TrimSpace(u.Sieve)
+			}
 		case "quota_storage_grace":
 			if u.QuotaGrace, err = asString(v); err == nil {
 				u.QuotaGrace = strings.TrimSpace(u.QuotaGrace)

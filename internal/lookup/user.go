@@ -31,6 +31,10 @@ type User struct {
 	// QuotaGrace is 2.4's "quota_storage_grace" (a size such as "10M", or
 	// a percentage); "" when absent: [quota] grace applies.
 	QuotaGrace string
+
+	// Sieve is column "sieve": the user's active Sieve script, overriding
+	// [sieve] script (Pigeonhole's userdb field "sieve"); "" when absent.
+	Sieve string
 }
 
 // ErrNotFound means the userdb answered and has no such user. It is the only

@@ -118,18 +118,19 @@ type wireUser struct {
 	QuotaBytes    int64  `json:"quota_bytes"`
 	QuotaMessages int64  `json:"quota_messages"`
 	QuotaGrace    string `json:"quota_storage_grace,omitempty"`
+	Sieve         string `json:"sieve,omitempty"`
 }
 
 func toWire(u *lookup.User) *wireUser {
 	return &wireUser{Address: u.Address, Detail: u.Detail, Home: u.Home, Mail: u.Mail,
 		UID: u.UID, GID: u.GID, QuotaRule: u.QuotaRule,
-		QuotaBytes: u.QuotaBytes, QuotaMessages: u.QuotaMessages, QuotaGrace: u.QuotaGrace}
+		QuotaBytes: u.QuotaBytes, QuotaMessages: u.QuotaMessages, QuotaGrace: u.QuotaGrace, Sieve: u.Sieve}
 }
 
 func (w *wireUser) user() *lookup.User {
 	return &lookup.User{Address: w.Address, Detail: w.Detail, Home: w.Home, Mail: w.Mail,
 		UID: w.UID, GID: w.GID, QuotaRule: w.QuotaRule,
-		QuotaBytes: w.QuotaBytes, QuotaMessages: w.QuotaMessages, QuotaGrace: w.QuotaGrace}
+		QuotaBytes: w.QuotaBytes, QuotaMessages: w.QuotaMessages, QuotaGrace: w.QuotaGrace, Sieve: w.Sieve}
 }
 
 // UnmarshalJSON starts from "not returned" for every member, so that a

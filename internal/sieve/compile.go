@@ -1,0 +1,172 @@
+package sieve
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	gosieve "github.com/migadu/go-sieve"
+	"github.com/migadu/go-sieve/interp"
+)
+
+// Script is a compiled script.
+type Script struct {
+	Path     string
+	compiled *gosieve.Script
+	deps     []fileStamp // the script and every file it includes
+}
+
+// fileStamp identifies one version of a file for the cache.
+type fileStamp struct {
+	path   string
+	target string // the file path resolves to: ManageSieve re-points ~/.dovecot.sieve
+	mtime  time.Time
+	size   int64
+}
+
+func stamp(path string) (fileStamp, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{path: path, target: target, mtime: st.ModTime(), size: st.Size()}, nil
+}
+
+// cache holds compiled scripts by path; an entry is used while the script
+// and all its includes keep their modification time and size.
+type cache struct {
+	mu sync.Mutex
+	m  map[string]*Script
+}
+
+func newCache() *cache { return &cache{m: map[string]*Script{}} }
+
+func (c *cache) get(key string) *Script {
+	c.mu.Lock()
+	s := c.m[key]
+	c.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	for _, d := range s.deps {
+		now, err := stamp(d.path)
+		if err != nil || now != d {
+			return nil
+		}
+	}
+	return s
+}
+
+// maxCached bounds the cache (lmtpd serves many users): past it the
+// cache starts over, which costs one compile per user.
+const maxCached = 4096
+
+func (c *cache) put(key string, s *Script) {
+	c.mu.Lock()
+	if len(c.m) >= maxCached {
+		c.m = make(map[string]*Script, maxCached)
+	}
+	c.m[key] = s
+	c.mu.Unlock()
+}
+
+// CompileFile compiles the script at path (symlinks followed, as
+// ManageSieve leaves ~/.dovecot.sieve), resolving include :personal in
+// personalDir and include :global in globalDir. A missing file is
+// reported with an error matching fs.ErrNotExist.
+func (e *Engine) CompileFile(path, personalDir, globalDir string) (*Script, error) {
+	key := path + "\x00" + personalDir + "\x00" + globalDir
+	if s := e.cache.get(key); s != nil {
+		return s, nil
+	}
+	st, err := stamp(path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := e.readScript(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Script{Path: path, deps: []fileStamp{st}}
+	s.compiled, err = e.compile(src, func(global bool, name string) (string, []byte, error) {
+		dir := personalDir
+		if global {
+			dir = globalDir
+		}
+		if dir == "" {
+			return "", nil, interp.ErrIncludeNotFound
+		}
+		p := filepath.Join(dir, name+".sieve")
+		st, err := stamp(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil, interp.ErrIncludeNotFound
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		b, err := e.readScript(p)
+		if err != nil {
+			return "", nil, err
+		}
+		s.deps = append(s.deps, st)
+		return p, b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.cache.put(key, s)
+	return s, nil
+}
+
+// Compile compiles a script from memory; include is not available.
+func (e *Engine) Compile(name string, src []byte) (*Script, error) {
+	if int64(len(src)) > e.opts.Limits.MaxScriptSize {
+		return nil, fmt.Errorf("script is %d bytes, over the limit of %d", len(src), e.opts.Limits.MaxScriptSize)
+	}
+	c, err := e.compile(src, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Script{Path: name, compiled: c}, nil
+}
+
+func (e *Engine) readScript(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(f, e.opts.Limits.MaxScriptSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > e.opts.Limits.MaxScriptSize {
+		return nil, fmt.Errorf("script is over the size limit of %d bytes", e.opts.Limits.MaxScriptSize)
+	}
+	return buf.Bytes(), nil
+}
+
+func (e *Engine) compile(src []byte, include interp.IncludeResolver) (*gosieve.Script, error) {
+	opts := gosieve.DefaultOptions()
+	opts.EnabledExtensions = e.exts
+	opts.Interp.MaxRedirects = e.opts.Limits.MaxRedirects
+	opts.Interp.MaxActions = e.opts.Limits.MaxActions
+	opts.Interp.Include = include
+	s, err := gosieve.Load(bytes.NewReader(src), opts)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %s", strings.TrimPrefix(err.Error(), "LoadBlock: "))
+	}
+	return s, nil
+}

@@ -1,0 +1,212 @@
+package sieve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Outbox sends a message that Sieve makes: a redirected copy or a
+// vacation reply. from "" is the null sender.
+type Outbox interface {
+	Send(ctx context.Context, from string, to []string, msg []byte) error
+}
+
+// SMTPOutbox submits over SMTP to submission_host (normally Postfix on
+// 127.0.0.1:25), which queues, retries and bounces.
+type SMTPOutbox struct {
+	Addr     string // host:port
+	Hostname string // EHLO name
+	Timeout  time.Duration
+}
+
+// Send implements Outbox. A reply the server refuses is returned as
+// *smtp.SMTPError so the caller can tell 4xx from 5xx.
+func (o SMTPOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("submission_host %s: %w", o.Addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	name := o.Hostname
+	if name == "" {
+		name = "localhost"
+	}
+	if err := c.Hello(name); err != nil {
+		return fmt.Errorf("submission_host %s: EHLO: %w", o.Addr, err)
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return fmt.Errorf("submission_host %s: MAIL FROM:<%s>: %w", o.Addr, from, err)
+	}
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			return fmt.Errorf("submission_host %s: RCPT TO:<%s>: %w", o.Addr, rcpt, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("submission_host %s: DATA: %w", o.Addr, err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return fmt.Errorf("submission_host %s: DATA: %w", o.Addr, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("submission_host %s: end of DATA: %w", o.Addr, err)
+	}
+	return c.Quit()
+}
+
+// SendmailOutbox runs sendmail_path (Postfix's sendmail), as Pigeonhole
+// does without a submission_host.
+type SendmailOutbox struct {
+	Path string
+}
+
+// Send implements Outbox: `sendmail -i -f FROM -- TO...` with the message
+// on stdin; a non-zero exit is an error carrying sendmail's stderr.
+func (o SendmailOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	if from == "" {
+		from = "<>"
+	}
+	args := append([]string{"-i", "-f", from, "--"}, to...)
+	cmd := exec.CommandContext(ctx, o.Path, args...)
+	cmd.Stdin = bytes.NewReader(msg)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", o.Path, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// RedirectedHeader is the field maildeliver prepends to a redirected
+// message, naming the recipient whose script redirected it; a message
+// that already carries it for the same recipient is not redirected again
+// (a loop between two users' redirects).
+const RedirectedHeader = "X-Maildeliver-Redirected-By"
+
+// ErrRedirectLoop: the message was already redirected by this recipient
+// or was already delivered to the target.
+var ErrRedirectLoop = errors.New("redirect loop")
+
+// Mailer performs the outgoing actions of a plan.
+type Mailer struct {
+	Outbox   Outbox
+	Hostname string
+	// EnvelopeFrom is redirect_envelope_from: sender, recipient,
+	// orig_recipient, user_email, postmaster or an address.
+	EnvelopeFrom string
+	// Postmaster is postmaster_address ("" = postmaster@<recipient domain>).
+	Postmaster string
+	Now        func() time.Time
+}
+
+// Redirect sends raw (with the plan's header edits already applied) on
+// to r.Address, with our loop-protection field prepended. userEmail is the
+// user's canonical address (for redirect_envelope_from = user_email).
+func (m *Mailer) Redirect(ctx context.Context, raw []byte, r Redirect, env Envelope, userEmail string) error {
+	msg := NewMessage(raw)
+	vals, _ := msg.HeaderGet(RedirectedHeader)
+	// Pigeonhole marks its redirects with X-Sieve-Redirected-From: mail
+	// redirected before a site switched counts too.
+	pigeonhole, _ := msg.HeaderGet("X-Sieve-Redirected-From")
+	for _, v := range append(vals, pigeonhole...) {
+		if strings.EqualFold(strings.TrimSpace(v), env.To) {
+			return fmt.Errorf("%w: already redirected by <%s>", ErrRedirectLoop, env.To)
+		}
+	}
+	dtos, _ := msg.HeaderGet("Delivered-To")
+	for _, v := range dtos {
+		if strings.EqualFold(strings.TrimSpace(v), r.Address) {
+			return fmt.Errorf("%w: already delivered to <%s>", ErrRedirectLoop, r.Address)
+		}
+	}
+	out := append([]byte(RedirectedHeader+": "+env.To+"\r\n"), raw...)
+	return m.Outbox.Send(ctx, m.redirectFrom(env, userEmail), []string{r.Address}, out)
+}
+
+// redirectFrom applies redirect_envelope_from like Pigeonhole's
+// sieve_redirect_envelope_from; the null sender stays null for "sender".
+func (m *Mailer) redirectFrom(env Envelope, userEmail string) string {
+	switch m.EnvelopeFrom {
+	case "", "sender":
+		return env.From
+	case "recipient":
+		return env.To
+	case "orig_recipient":
+		return env.EnvelopeTo()
+	case "user_email":
+		if userEmail != "" {
+			return userEmail
+		}
+		return env.To
+	case "postmaster":
+		return m.postmaster(env)
+	default:
+		return strings.Trim(m.EnvelopeFrom, "<>")
+	}
+}
+
+func (m *Mailer) postmaster(env Envelope) string {
+	if m.Postmaster != "" {
+		return m.Postmaster
+	}
+	_, dom, _ := strings.Cut(env.To, "@")
+	return "postmaster@" + dom
+}
+
+// SendVacation sends the reply for v unless a rule suppresses it or one
+// was sent to this sender with this handle within the period (rec). It
+// reports whether a reply went out. The reply's envelope sender is null
+// (RFC 3834 section 3.3), so it cannot start a loop of replies.
+func (m *Mailer) SendVacation(ctx context.Context, v Vacation, orig *Message, env Envelope, rec *Record) (bool, error) {
+	if v.Suppressed != "" {
+		return false, nil
+	}
+	key := v.Handle + "\x00" + strings.ToLower(v.To)
+	if rec != nil {
+		seen, err := rec.Seen(key)
+		if err != nil {
+			return false, err
+		}
+		if seen {
+			return false, nil
+		}
+	}
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	reply, err := BuildVacationReply(v, orig, env.To, m.Hostname, now())
+	if err != nil {
+		return false, err
+	}
+	if err := m.Outbox.Send(ctx, "", []string{v.To}, reply); err != nil {
+		return false, err
+	}
+	if rec != nil {
+		if err := rec.Mark(key, time.Duration(v.Seconds)*time.Second); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,3 @@
+require ["include","fileinto"];
+if header :contains "subject" "Hello" { return; }
+fileinto "not-hello";

@@ -1,0 +1,7 @@
+require ["fileinto"];
+# rule:[Spam]
+if header :contains "x-spam-flag" "YES"
+{
+	fileinto "Junk";
+	stop;
+}

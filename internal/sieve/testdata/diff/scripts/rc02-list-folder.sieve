@@ -1,0 +1,6 @@
+require ["fileinto"];
+# rule:[dev list]
+if header :contains "list-id" "dev.lists.example.org"
+{
+	fileinto "Lists/dev";
+}

@@ -1,0 +1,3 @@
+require ["fileinto","copy"];
+fileinto :copy "Copy1";
+redirect :copy "archive@example.net";

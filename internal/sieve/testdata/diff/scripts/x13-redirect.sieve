@@ -1,0 +1,1 @@
+if header :contains "subject" "Meeting" { redirect "assistant@example.com"; }

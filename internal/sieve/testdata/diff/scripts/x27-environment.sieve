@@ -1,0 +1,3 @@
+require ["environment","fileinto"];
+if environment :contains "name" "Pigeonhole" { fileinto "env-name"; }
+if environment :is "unknown-item" "" { fileinto "env-unknown"; }

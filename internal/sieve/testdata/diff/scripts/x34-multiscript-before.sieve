@@ -1,0 +1,3 @@
+# diff-before: spam
+require ["fileinto"];
+fileinto "UserFolder";

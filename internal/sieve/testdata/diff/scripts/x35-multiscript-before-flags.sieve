@@ -1,0 +1,3 @@
+# diff-before: flagger
+require ["fileinto"];
+if header :contains "subject" "Hello" { fileinto "Hello"; }

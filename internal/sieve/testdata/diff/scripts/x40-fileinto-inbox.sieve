@@ -1,0 +1,3 @@
+require ["fileinto","imap4flags"];
+addflag "z";
+fileinto "INBOX";

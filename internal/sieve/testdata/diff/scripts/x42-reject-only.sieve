@@ -1,0 +1,2 @@
+require ["reject"];
+if header :contains "from" "Prize" { reject "No thanks."; }

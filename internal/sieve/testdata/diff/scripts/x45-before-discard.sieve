@@ -1,0 +1,3 @@
+# diff-before: discarder
+require ["fileinto"];
+fileinto "NeverReached";

@@ -1,0 +1,1 @@
+if anyof (size :over 500, header :contains "subject" "Release") { discard; }
