@@ -77,8 +77,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
 			// Never exit 2 (Go's panic status): Postfix would bounce.
-			fmt.Fprintln(stderr, "4.3.0 internal error, message queued for retry")
-			code = status.ExitTempFail
+			code = cli.Fail(stderr, status.Internal(fmt.Errorf("panic: %v", p)))
 		}
 	}()
 	opt, err := parseFlags(args)
@@ -144,7 +143,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}, in)
 	if err == nil && res.File == "" {
 		// Exit 0 only for an explicit success: a file named in new/.
-		err = status.Temp("internal error, message queued for retry")
+		err = status.Internal(nil)
 	}
 	if err != nil {
 		code := cli.Fail(stderr, status.From(err))

@@ -64,8 +64,7 @@ type options struct {
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(stderr, "4.3.0 lmtpd: internal error: %v\n", cli.OneLine(fmt.Sprint(p)))
-			code = status.ExitTempFail
+			code = cli.Fail(stderr, status.Temp("lmtpd: internal error: "+cli.OneLine(fmt.Sprint(p))))
 		}
 	}()
 	opt, err := parseFlags(args)

@@ -178,7 +178,7 @@ func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write fu
 		return err
 	})
 	if err != nil {
-		return Result{}, classify(err)
+		return Result{}, status.From(err)
 	}
 	return res, nil
 }
@@ -253,23 +253,6 @@ func oneField(f string) bool {
 	return true
 }
 
-// classify maps the errors of maildir and privilege to public outcomes.
-func classify(err error) *status.Error {
-	switch {
-	case errors.Is(err, privilege.ErrUIDMismatch):
-		return status.Temp("mailbox belongs to another uid than this process").Wrap(err)
-	case errors.Is(err, privilege.ErrSwitch):
-		return status.Temp("cannot switch to the mailbox owner").Wrap(err)
-	case errors.Is(err, maildir.ErrNotOwner):
-		return status.Temp("mailbox directory owned by another uid").Wrap(err)
-	case errors.Is(err, maildir.ErrSymlink):
-		return status.Temp("symbolic link in the mailbox refused").Wrap(err)
-	case errors.Is(err, maildir.ErrBadPath):
-		return status.Temp("bad mailbox location").Wrap(err)
-	}
-	return status.From(err)
-}
-
 // NewID returns a new delivery id: 16 characters, sortable by time at the
 // second, unique per call.
 func NewID() string {
@@ -327,9 +310,9 @@ func (a *Agent) Report(o Outcome) {
 		result = "deferred"
 	}
 	if a.Observer != nil {
-		a.Observer.ObserveDelivery(result, st.Enhanced, elapsed, 0)
+		a.Observer.ObserveDelivery(result, string(st.Enhanced), elapsed, 0)
 	}
-	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", st.Enhanced),
+	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", string(st.Enhanced)),
 		slog.String("reason", st.Reason))
 	if t := o.Target; t != nil {
 		attrs = append(attrs, slog.String("maildir", t.Maildir), slog.Int("uid", t.UID), slog.Int("gid", t.GID))

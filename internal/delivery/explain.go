@@ -179,7 +179,7 @@ func (a *Agent) explainQuota(ctx context.Context, t *Target, size int64) error {
 		return nil
 	})
 	if err != nil {
-		return classify(err)
+		return status.From(err)
 	}
 	if qerr != nil && !errors.Is(qerr, quota.ErrOverQuota) {
 		trace.Step(ctx, "quota", "limit %s, usage cannot be read", t.Quota)

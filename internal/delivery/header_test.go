@@ -42,7 +42,7 @@ func TestHeaderValuesRefused(t *testing.T) {
 	} {
 		tg := &Target{Recipient: tc.rcpt, Maildir: md, UID: os.Getuid(), GID: os.Getgid()}
 		_, err := a.Deliver(t.Context(), tg, tc.req, h, body)
-		if st := status.From(err); st == nil || st.Enhanced != tc.enh {
+		if st := status.From(err); st == nil || string(st.Enhanced) != tc.enh {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.enh)
 		}
 		if _, err := os.Stat(md); !os.IsNotExist(err) {

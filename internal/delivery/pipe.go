@@ -53,7 +53,7 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 	// Process-wide, before the message or the mailbox is touched: the rest
 	// of this process runs as the mailbox owner.
 	if err := privilege.Drop(t.UID, t.GID); err != nil {
-		return Result{}, classify(err)
+		return Result{}, status.From(err)
 	}
 	if p.MaxSize > 0 {
 		in = &limitReader{r: in, left: p.MaxSize}

@@ -38,9 +38,9 @@ func (a *Agent) quotaError(t *Target, err error) error {
 	case errors.Is(err, quota.ErrOverQuota):
 		return status.OverQuota(t.Recipient, status.QuotaPolicy(a.cfg.Quota.Full)).Wrap(err)
 	case errors.Is(err, quota.ErrLocked):
-		return status.TempCode(status.CodeTempLocal, "4.2.0", "mailbox is locked, try again later").Wrap(err)
+		return status.From(err)
 	}
-	return status.Temp("cannot read the mailbox quota").Wrap(err)
+	return status.QuotaUnreadable().Wrap(err)
 }
 
 func (a *Agent) grace() config.Grace {
@@ -68,7 +68,7 @@ func (a *Agent) QuotaCheck(ctx context.Context, t *Target, size int64) error {
 		return quota.Add(d.Root(), t.Quota, 0, 0) // only a question: release
 	})
 	if err != nil {
-		return classify(err)
+		return status.From(err)
 	}
 	return nil
 }
@@ -94,12 +94,12 @@ func (a *Agent) Quota(ctx context.Context, rcpt string, recalc bool) (QuotaRepor
 		return QuotaReport{}, err
 	}
 	if err := privilege.Drop(t.UID, t.GID); err != nil {
-		return QuotaReport{}, classify(err)
+		return QuotaReport{}, status.From(err)
 	}
 	r := QuotaReport{Recipient: rcpt, Maildir: t.Maildir, Limit: t.Quota}
 	d, err := maildir.OpenOwn(t.Maildir, t.Mailbox.RootOwn, t.UID)
 	if err != nil {
-		return r, classify(err)
+		return r, status.From(err)
 	}
 	defer d.Close()
 	if recalc {
@@ -108,7 +108,7 @@ func (a *Agent) Quota(ctx context.Context, rcpt string, recalc bool) (QuotaRepor
 		r.Usage, err = quota.Get(d.Root(), t.Quota)
 	}
 	if err != nil {
-		return r, status.Temp("cannot read the mailbox quota").Wrap(err)
+		return r, status.QuotaUnreadable().Wrap(err)
 	}
 	return r, nil
 }

@@ -86,7 +86,7 @@ func TestResolve(t *testing.T) {
 			tg, err := a.Resolve(context.Background(), tc.rcpt, tc.folder)
 			if tc.enh != "" {
 				st := status.From(err)
-				if st == nil || st.Enhanced != tc.enh {
+				if st == nil || string(st.Enhanced) != tc.enh {
 					t.Fatalf("err = %v, want %s", err, tc.enh)
 				}
 				if strings.Contains(st.Reason, "db.internal") {

@@ -53,7 +53,7 @@ func TestSpoolErrors(t *testing.T) {
 	} {
 		r := io.MultiReader(strings.NewReader("Subject: x\r\n"), iotest.ErrReader(tc.err))
 		_, err := spoolData(r, 1<<20, t.TempDir())
-		if st := status.From(err); st.Enhanced != tc.code {
+		if st := status.From(err); string(st.Enhanced) != tc.code {
 			t.Errorf("%v: %v, want %s", tc.err, err, tc.code)
 		}
 	}
