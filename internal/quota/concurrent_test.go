@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"maildeliver/internal/config"
 	"maildeliver/internal/maildir"
 )
 
@@ -39,7 +38,7 @@ func deliverLoop(dir string, id string, cycles int) error {
 	}
 	for i := range cycles {
 		size := int64(1 + (i*37)%900)
-		if _, err := Check(context.Background(), root, l, config.Grace{}, size); err != nil {
+		if _, err := Check(context.Background(), root, l, Grace{}, size); err != nil {
 			return fmt.Errorf("cycle %d: Check: %w", i, err)
 		}
 		base := id + "." + strconv.Itoa(i) + ".host"

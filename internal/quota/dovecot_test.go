@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"maildeliver/internal/config"
 	"maildeliver/internal/maildir"
 )
 
@@ -214,7 +213,7 @@ func TestDovecotInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, size := range []int64{1234, 99} {
-		if _, err := Check(context.Background(), root, l, config.Grace{}, size); err != nil {
+		if _, err := Check(context.Background(), root, l, Grace{}, size); err != nil {
 			t.Fatal(err)
 		}
 		d.maildir.msg("new/170000001"+strconv.Itoa(i)+".M9P1.host,S="+strconv.FormatInt(size, 10), int(size))

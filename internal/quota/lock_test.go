@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"maildeliver/internal/config"
 )
 
 // holdLock flocks the maildir root exclusively through a descriptor of its
@@ -46,7 +44,7 @@ func TestCheckLockWaitIsBounded(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := Check(ctx, root, l, config.Grace{}, 10)
+	_, err := Check(ctx, root, l, Grace{}, 10)
 	if !errors.Is(err, ErrLocked) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Check with the maildir locked = %v, want ErrLocked (deadline exceeded)", err)
 	}
@@ -55,7 +53,7 @@ func TestCheckLockWaitIsBounded(t *testing.T) {
 	}
 	cctx, ccancel := context.WithCancel(context.Background())
 	ccancel()
-	if _, err := Check(cctx, root, l, config.Grace{}, 10); !errors.Is(err, ErrLocked) || !errors.Is(err, context.Canceled) {
+	if _, err := Check(cctx, root, l, Grace{}, 10); !errors.Is(err, ErrLocked) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Check with a cancelled context = %v, want ErrLocked (cancelled)", err)
 	}
 	if busy(t, m.open()) == false {
@@ -65,7 +63,7 @@ func TestCheckLockWaitIsBounded(t *testing.T) {
 	// Released while a Check waits: the Check goes through.
 	done := make(chan error, 1)
 	go func() {
-		_, err := Check(context.Background(), root, l, config.Grace{}, 10)
+		_, err := Check(context.Background(), root, l, Grace{}, 10)
 		done <- err
 	}()
 	release()
@@ -121,7 +119,7 @@ func TestRecountOutsideDeliveryPath(t *testing.T) {
 		d := m.open()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := Check(ctx, d, l, config.Grace{}, 10); err != nil {
+		if _, err := Check(ctx, d, l, Grace{}, 10); err != nil {
 			t.Errorf("Check during a recount: %v", err)
 			return
 		}
@@ -161,7 +159,7 @@ func TestRecountWithoutFileKeepsLock(t *testing.T) {
 		testHookAfterCount = nil
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, checkErr = Check(ctx, m.open(), Limit{Bytes: 1 << 20}, config.Grace{}, 10)
+		_, checkErr = Check(ctx, m.open(), Limit{Bytes: 1 << 20}, Grace{}, 10)
 	}
 	if u, err := Get(root, l); err != nil || u != (Usage{100, 1}) {
 		t.Fatalf("Get = %+v, %v", u, err)

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"maildeliver/internal/config"
 )
 
 // Usage is what a maildir holds, as counted for quota.
@@ -47,7 +45,7 @@ var errRecalc = errors.New("maildirsize needs recalculation")
 // reservation waits while another process holds the maildir's lock, until
 // ctx is done: then Check fails with ErrLocked (wrapped), a temporary
 // condition. Give ctx a deadline: the maildir's owner can hold that lock.
-func Check(ctx context.Context, root *os.File, limit Limit, grace config.Grace, size int64) (Usage, error) {
+func Check(ctx context.Context, root *os.File, limit Limit, grace Grace, size int64) (Usage, error) {
 	if limit.Unlimited() {
 		return Usage{}, nil
 	}
@@ -76,7 +74,7 @@ func Check(ctx context.Context, root *os.File, limit Limit, grace config.Grace, 
 
 // Fits is Check's verdict on given usage, without a maildir: nil, or a
 // wrapped ErrOverQuota when a message of size bytes does not fit.
-func Fits(u Usage, limit Limit, grace config.Grace, size int64) error {
+func Fits(u Usage, limit Limit, grace Grace, size int64) error {
 	if limit.Unlimited() {
 		return nil
 	}
@@ -85,7 +83,7 @@ func Fits(u Usage, limit Limit, grace config.Grace, size int64) error {
 
 // exceeds returns a wrapped ErrOverQuota when a message of size bytes does
 // not fit, with Dovecot's rules (quota.c, quota_transaction_is_over).
-func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+func exceeds(u Usage, l Limit, g Grace, size int64) error {
 	if l.Messages > 0 && u.Messages >= l.Messages {
 		return fmt.Errorf("%w: %d messages, limit %d", ErrOverQuota, u.Messages, l.Messages)
 	}
@@ -112,7 +110,7 @@ func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
 // Exceeds is Check's decision on given numbers, without reading the
 // maildir: a wrapped ErrOverQuota when a message of size bytes does not
 // fit usage u (e.g. a mailbox not created yet, which holds nothing).
-func Exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+func Exceeds(u Usage, l Limit, g Grace, size int64) error {
 	if l.Unlimited() {
 		return nil
 	}
@@ -289,7 +287,7 @@ type Peeked struct {
 // else a count of the maildir), but nothing is written, no lock is taken
 // and nothing is reserved. An error wrapping ErrOverQuota means Check
 // would refuse a message of size bytes.
-func Peek(root *os.File, limit Limit, grace config.Grace, size int64) (Peeked, error) {
+func Peek(root *os.File, limit Limit, grace Grace, size int64) (Peeked, error) {
 	if limit.Unlimited() {
 		return Peeked{}, nil
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"maildeliver/internal/config"
 	"maildeliver/internal/maildir"
 )
 
@@ -184,7 +183,7 @@ func TestSymlinkedMaildirsizeIsReplaced(t *testing.T) {
 	m.write("victim", "1000S\n5 1\n")
 	m.symlink(victim, fileName)
 	root := m.open()
-	if _, err := Check(context.Background(), root, Limit{Bytes: 1000}, config.Grace{}, 10); err != nil {
+	if _, err := Check(context.Background(), root, Limit{Bytes: 1000}, Grace{}, 10); err != nil {
 		t.Fatal(err)
 	}
 	if err := Add(root, Limit{Bytes: 1000}, 10, 1); err != nil {
@@ -199,11 +198,11 @@ func TestSymlinkedMaildirsizeIsReplaced(t *testing.T) {
 }
 
 func TestCheckBoundary(t *testing.T) {
-	tenPct := config.Grace{Percent: 10}
+	tenPct := Grace{Percent: 10}
 	tests := []struct {
 		name  string
 		limit Limit
-		grace config.Grace
+		grace Grace
 		used  Usage // messages written so that this is the recount
 		size  int64
 		over  bool
@@ -212,8 +211,8 @@ func TestCheckBoundary(t *testing.T) {
 		{name: "one byte over", limit: Limit{Bytes: 1000}, used: Usage{900, 3}, size: 101, over: true},
 		{name: "grace percent", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{900, 3}, size: 200},
 		{name: "grace percent, one over", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{900, 3}, size: 201, over: true},
-		{name: "grace bytes", limit: Limit{Bytes: 1000}, grace: config.Grace{Bytes: 50}, used: Usage{900, 3}, size: 150},
-		{name: "grace bytes, one over", limit: Limit{Bytes: 1000}, grace: config.Grace{Bytes: 50}, used: Usage{900, 3}, size: 151, over: true},
+		{name: "grace bytes", limit: Limit{Bytes: 1000}, grace: Grace{Bytes: 50}, used: Usage{900, 3}, size: 150},
+		{name: "grace bytes, one over", limit: Limit{Bytes: 1000}, grace: Grace{Bytes: 50}, used: Usage{900, 3}, size: 151, over: true},
 		{name: "at the limit: no grace", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{1000, 3}, size: 1, over: true},
 		{name: "one under the limit: grace", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{999, 3}, size: 101},
 		{name: "over the limit", limit: Limit{Bytes: 1000}, used: Usage{1200, 3}, size: 1, over: true},
@@ -266,7 +265,7 @@ func TestCheckRecountsStaleOverQuota(t *testing.T) {
 	m.msg("cur/1.host,S=100:2,S", 100)
 	m.write(fileName, "1000S\n900 9\n100 1\n")
 	root := m.open()
-	u, err := Check(context.Background(), root, Limit{Bytes: 1000}, config.Grace{}, 50)
+	u, err := Check(context.Background(), root, Limit{Bytes: 1000}, Grace{}, 50)
 	if err != nil {
 		t.Fatalf("Check = %v, want a recount to let the message in", err)
 	}
@@ -287,7 +286,7 @@ func TestAdd(t *testing.T) {
 	m.msg("new/1.host,S=100", 100)
 	root := m.open()
 	// No maildirsize yet: Check creates it.
-	if u, err := Check(context.Background(), root, l, config.Grace{}, 20); err != nil || u != (Usage{100, 1}) {
+	if u, err := Check(context.Background(), root, l, Grace{}, 20); err != nil || u != (Usage{100, 1}) {
 		t.Fatalf("Check = %+v, %v", u, err)
 	}
 	m.msg("new/2.host,S=20", 20)
@@ -321,7 +320,7 @@ func TestAddWithoutMaildirsize(t *testing.T) {
 
 func TestUnlimitedDoesNoIO(t *testing.T) {
 	// A nil root would fail any I/O.
-	if u, err := Check(context.Background(), nil, Limit{}, config.Grace{Percent: 10}, 1<<40); err != nil || u != (Usage{}) {
+	if u, err := Check(context.Background(), nil, Limit{}, Grace{Percent: 10}, 1<<40); err != nil || u != (Usage{}) {
 		t.Fatalf("Check = %+v, %v", u, err)
 	}
 	if err := Add(nil, Limit{}, 100, 1); err != nil {
@@ -343,12 +342,12 @@ func TestUnlimitedDoesNoIO(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	l := Limit{Bytes: 1000}
-	if _, err := Check(context.Background(), nil, l, config.Grace{}, 1); err == nil {
+	if _, err := Check(context.Background(), nil, l, Grace{}, 1); err == nil {
 		t.Error("Check(nil root) succeeded")
 	}
 	m := newTestMaildir(t)
 	root := m.open()
-	if _, err := Check(context.Background(), root, l, config.Grace{}, -1); err == nil {
+	if _, err := Check(context.Background(), root, l, Grace{}, -1); err == nil {
 		t.Error("Check(negative size) succeeded")
 	}
 	closed := m.open()
@@ -375,7 +374,7 @@ func TestReservationBlocksRecalculation(t *testing.T) {
 	m := newTestMaildir(t)
 	m.msg("new/1.host,S=100", 100)
 	root := m.open()
-	if _, err := Check(context.Background(), root, l, config.Grace{}, 10); err != nil {
+	if _, err := Check(context.Background(), root, l, Grace{}, 10); err != nil {
 		t.Fatal(err)
 	}
 	// Another delivery finds a stale file while ours is in flight: it
@@ -408,7 +407,7 @@ func TestLeakedReservationIsReleasedByGC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Check(context.Background(), root, Limit{Bytes: 100}, config.Grace{}, 1); err != nil {
+		if _, err := Check(context.Background(), root, Limit{Bytes: 100}, Grace{}, 1); err != nil {
 			t.Fatal(err)
 		}
 		// The delivery fails and nobody calls Add; root is dropped unclosed.

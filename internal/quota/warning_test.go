@@ -12,15 +12,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"maildeliver/internal/config"
 )
 
-func warnings(t *testing.T, specs ...string) []config.QuotaWarning {
+func warnings(t *testing.T, specs ...string) []Warning {
 	t.Helper()
-	var ws []config.QuotaWarning
+	var ws []Warning
 	for _, s := range specs {
-		w, err := config.ParseQuotaWarning(s)
+		w, err := ParseWarning(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,13 +112,13 @@ func warnLoop(dir, id string) error {
 		return err
 	}
 	defer root.Close()
-	var ws []config.QuotaWarning
+	var ws []Warning
 	for _, s := range []string{"50%", "80%", "95%"} {
-		w, _ := config.ParseQuotaWarning(s)
+		w, _ := ParseWarning(s)
 		ws = append(ws, w)
 	}
 	for i := range warnCycles {
-		if _, err := Check(context.Background(), root, warnLimit, config.Grace{}, warnSize); err != nil {
+		if _, err := Check(context.Background(), root, warnLimit, Grace{}, warnSize); err != nil {
 			return fmt.Errorf("cycle %d: Check: %w", i, err)
 		}
 		base := id + "." + strconv.Itoa(i) + ".host"
@@ -226,7 +224,7 @@ func TestWarningOverlappingDeliveries(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			root := m.open()
-			if _, err := Check(context.Background(), root, l, config.Grace{}, size); err != nil {
+			if _, err := Check(context.Background(), root, l, Grace{}, size); err != nil {
 				t.Error(err)
 				appended.Done()
 				return
