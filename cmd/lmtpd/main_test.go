@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,14 +345,44 @@ func TestDaemonListenFailure(t *testing.T) {
 }
 
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed and replaced by every Write
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.written != nil {
+		close(l.written)
+		l.written = nil
+	}
 	return l.b.Write(p)
+}
+
+// waitMatch waits until the text written matches re (the child's stderr
+// is copied by another goroutine, so a line the child wrote before an
+// sd_notify message may not be here yet) and returns the submatches, nil
+// after ioTimeout.
+func (l *lockedBuffer) waitMatch(re *regexp.Regexp) []string {
+	timeout := time.After(ioTimeout)
+	for {
+		l.mu.Lock()
+		m := re.FindStringSubmatch(l.b.String())
+		if m == nil && l.written == nil {
+			l.written = make(chan struct{})
+		}
+		written := l.written
+		l.mu.Unlock()
+		if m != nil {
+			return m
+		}
+		select {
+		case <-written:
+		case <-timeout:
+			return nil
+		}
+	}
 }
 
 func (l *lockedBuffer) String() string {

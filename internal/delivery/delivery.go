@@ -26,7 +26,6 @@ import (
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/message"
 	"maildeliver/internal/privilege"
-	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
 	"maildeliver/internal/uservars"
 )
@@ -42,18 +41,28 @@ type Agent struct {
 	db    Userdb
 	log   *slog.Logger
 	namer *maildir.Namer
-	// SyncNew, if set, replaces the per-delivery fsync of new/ (lmtpd's
-	// group commit).
-	SyncNew func(dir *os.File) error
+	// commit makes new/ durable after a rename: one fsync per delivery,
+	// or lmtpd's group commit (WithCommit).
+	commit maildir.Syncer
 	// Compiled once from cfg: the location and username_format. setupErr
 	// (only for a cfg that skipped config.Validate) fails every Resolve.
 	loc      *location.Location
 	username *uservars.Template
 	setupErr error
-	// Observer, if set, is told every outcome Report logs (lmtpd's
-	// metrics). Set it before the first delivery.
-	Observer Observer
+	// observer, if set, is told every outcome Report logs (lmtpd's
+	// metrics, WithObserver).
+	observer Observer
 }
+
+// Option is a dependency NewAgent takes beyond the configuration.
+type Option func(*Agent)
+
+// WithCommit makes s the directory sync of every delivery into new/
+// (lmtpd's maildir.GroupSync); the default is one fsync per delivery.
+func WithCommit(s maildir.Syncer) Option { return func(a *Agent) { a.commit = s } }
+
+// WithObserver makes o see every outcome Report logs.
+func WithObserver(o Observer) Option { return func(a *Agent) { a.observer = o } }
 
 // Observer receives each delivery outcome: result (delivered, deferred,
 // bounced), enhanced code, duration and, when delivered, the size written.
@@ -63,8 +72,11 @@ type Observer interface {
 }
 
 // NewAgent returns an Agent.
-func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger) *Agent {
-	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname)}
+func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger, opts ...Option) *Agent {
+	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname), commit: maildir.FsyncDir}
+	for _, o := range opts {
+		o(a)
+	}
 	a.loc, a.setupErr = cfg.Mail.MailLocation()
 	if a.setupErr == nil {
 		a.username, a.setupErr = cfg.Userdb.UsernameTemplate()
@@ -152,35 +164,51 @@ func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write fu
 		}
 		defer f.Close()
 		a.autosubscribe(d, f, t, opt.id)
-		checked := false
-		w, err := f.Deliver(a.namer, maildir.DeliverOptions{
-			Mode:    os.FileMode(a.cfg.Mail.FileMode),
-			SyncNew: a.SyncNew,
-			Info:    opt.info,
-			MTime:   opt.mtime,
-			Check: func(size int64) error {
-				checked = true
-				return a.checkQuota(ctx, d.Root(), t, size)
-			},
-		}, write)
+		w, err := a.write(ctx, d, f, t, opt, write)
 		res.File, res.Size = w.Name, w.Size
-		if checked {
-			if err != nil {
-				quota.Add(d.Root(), t.Quota, 0, 0) // release Check's reservation
-			} else if ch, qerr := quota.Record(d.Root(), t.Quota, w.Size, 1); qerr != nil {
-				// Delivered and durable: a maildirsize that missed this
-				// line is corrected by the next recalculation.
-				a.log.Warn("maildirsize update failed", "id", opt.id, "to", t.Recipient, "file", w.Name, "error", qerr)
-			} else if c := ch.Crossed(a.cfg.QuotaWarnings(), t.Quota); c != nil {
-				a.warnQuota(d, t, opt.id, c) // [quota] warning: this delivery crossed one
-			}
-		}
 		return err
 	})
 	if err != nil {
 		return Result{}, status.From(err)
 	}
 	return res, nil
+}
+
+// write is one message into f, top to bottom: create it in tmp/, write
+// it, reserve its room in the quota (now that its size is known), commit it
+// into new/ (or cur/) with the agent's directory sync, then commit the
+// reservation: its line in maildirsize, and a quota warning when that line
+// crossed a threshold. A failure before the commit leaves nothing behind.
+func (a *Agent) write(ctx context.Context, d *maildir.Dir, f *maildir.Folder, t *Target, opt storeOptions, write func(io.Writer) error) (maildir.Written, error) {
+	draft, err := f.Create(a.namer, os.FileMode(a.cfg.Mail.FileMode))
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	defer draft.Abort() // nothing after a commit
+	if err := write(draft); err != nil {
+		return maildir.Written{}, err
+	}
+	size, err := draft.Finish(opt.mtime)
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	rsv, err := a.reserveQuota(ctx, d.Root(), t, size)
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	defer rsv.Release() // nothing was delivered
+	w, err := draft.Commit(opt.info, a.commit)
+	if err != nil {
+		return w, err
+	}
+	if ch, qerr := rsv.Commit(w.Size, 1); qerr != nil {
+		// Delivered and durable: a maildirsize that missed this line is
+		// corrected by the next recalculation.
+		a.log.Warn("maildirsize update failed", "id", opt.id, "to", t.Recipient, "file", w.Name, "error", qerr)
+	} else if c := ch.Crossed(a.cfg.QuotaWarnings(), t.Quota); c != nil {
+		a.warnQuota(d, t, opt.id, c) // [quota] warning: this delivery crossed one
+	}
+	return w, nil
 }
 
 // autosubscribe adds a folder this delivery created to the subscriptions
@@ -291,8 +319,8 @@ func (a *Agent) Report(o Outcome) {
 	elapsed := time.Since(o.Start)
 	dur := slog.Duration("duration", elapsed.Round(time.Microsecond))
 	if o.Err == nil {
-		if a.Observer != nil {
-			a.Observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
+		if a.observer != nil {
+			a.observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
 		}
 		folder := o.Result.Folder
 		if folder == "" {
@@ -309,8 +337,8 @@ func (a *Agent) Report(o Outcome) {
 	if st.Temporary() {
 		result = "deferred"
 	}
-	if a.Observer != nil {
-		a.Observer.ObserveDelivery(result, string(st.Enhanced), elapsed, 0)
+	if a.observer != nil {
+		a.observer.ObserveDelivery(result, string(st.Enhanced), elapsed, 0)
 	}
 	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", string(st.Enhanced)),
 		slog.String("reason", st.Reason))

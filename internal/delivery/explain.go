@@ -153,7 +153,7 @@ func (a *Agent) explainFolder(ctx context.Context, t *Target) error {
 	})
 }
 
-// explainQuota is checkQuota without writing: quota.Peek on the maildir
+// explainQuota is reserveQuota without writing: quota.Peek on the maildir
 // as its owner; a maildir that does not exist yet holds nothing.
 func (a *Agent) explainQuota(ctx context.Context, t *Target, size int64) error {
 	if t.Quota.Unlimited() {

@@ -13,20 +13,20 @@ import (
 	"maildeliver/internal/status"
 )
 
-// checkQuota refuses a message of size bytes that does not fit t's quota,
-// with the [quota] full policy's code. On success the caller must call
-// quota.Add with the same root (the delivery's line, or 0 0 to release).
-// The wait for the maildir's quota lock ends with ctx or after [quota]
-// lock_timeout, whichever comes first: the maildir's owner can hold that
-// lock for ever, and a delivery must not (issue 17).
-func (a *Agent) checkQuota(ctx context.Context, root *os.File, t *Target, size int64) error {
-	if t.Quota.Unlimited() {
-		return nil
-	}
+// reserveQuota reserves room for a message of size bytes in t's mailbox,
+// or refuses it with the [quota] full policy's code. The caller commits the
+// reservation (the delivery's line in maildirsize) or releases it. The wait
+// for the maildir's quota lock ends with ctx or after [quota] lock_timeout,
+// whichever comes first: the maildir's owner can hold that lock for ever,
+// and a delivery must not (issue 17).
+func (a *Agent) reserveQuota(ctx context.Context, root *os.File, t *Target, size int64) (*quota.Reservation, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Quota.LockTimeout.D())
 	defer cancel()
-	_, err := quota.Check(ctx, root, t.Quota, a.grace(), size)
-	return a.quotaError(t, err)
+	res, _, err := quota.Reserve(ctx, root, t.Quota, a.grace(), size)
+	if err != nil {
+		return nil, a.quotaError(t, err)
+	}
+	return res, nil
 }
 
 // quotaError is the outcome of a quota check's error (nil for nil): the
@@ -62,10 +62,12 @@ func (a *Agent) QuotaCheck(ctx context.Context, t *Target, size int64) error {
 			return err
 		}
 		defer d.Close()
-		if err := a.checkQuota(ctx, d.Root(), t, size); err != nil {
+		res, err := a.reserveQuota(ctx, d.Root(), t, size)
+		if err != nil {
 			return err
 		}
-		return quota.Add(d.Root(), t.Quota, 0, 0) // only a question: release
+		res.Release() // only a question
+		return nil
 	})
 	if err != nil {
 		return status.From(err)

@@ -90,8 +90,9 @@ type Server struct {
 	log  *slog.Logger
 	open func(*config.Config) (Userdb, error)
 	smtp *smtp.Server
-	// commit is every agent's SyncNew: concurrent deliveries into one
-	// new/ share its fsyncs (group commit), across reloads too.
+	// commit is every agent's directory sync (delivery.WithCommit):
+	// concurrent deliveries into one new/ share its fsyncs (group commit),
+	// across reloads too.
 	commit *maildir.GroupSync
 	// ctx is cancelled when Shutdown gives up waiting: lookups and
 	// deliveries not yet begun are abandoned.
@@ -178,9 +179,11 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: userdb: %v", ErrConfig, err)
 	}
-	a := delivery.NewAgent(cfg, db, s.log)
-	a.SyncNew = s.commit.Sync
-	ref := &agentRef{agent: a, db: db}
+	opts := []delivery.Option{delivery.WithCommit(s.commit)}
+	if s.metrics != nil {
+		opts = append(opts, delivery.WithObserver(s.metrics))
+	}
+	ref := &agentRef{agent: delivery.NewAgent(cfg, db, s.log, opts...), db: db}
 	s.observe(ref)
 	return ref, nil
 }

@@ -56,11 +56,11 @@ func TestPeekAgreesWithCheck(t *testing.T) {
 			if busy(t, root) {
 				t.Fatal("Peek left the maildir locked")
 			}
-			u, cerr := Check(context.Background(), root, l, Grace{}, tt.size)
+			res, u, cerr := Reserve(context.Background(), root, l, Grace{}, tt.size)
 			if errors.Is(cerr, ErrOverQuota) != tt.over || u != p.Usage {
-				t.Fatalf("Check = %+v %v after Peek = %+v %v", u, cerr, p.Usage, err)
+				t.Fatalf("Reserve = %+v %v after Peek = %+v %v", u, cerr, p.Usage, err)
 			}
-			Add(root, l, 0, 0)
+			res.Release()
 		})
 	}
 }

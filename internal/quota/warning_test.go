@@ -118,8 +118,9 @@ func warnLoop(dir, id string) error {
 		ws = append(ws, w)
 	}
 	for i := range warnCycles {
-		if _, err := Check(context.Background(), root, warnLimit, Grace{}, warnSize); err != nil {
-			return fmt.Errorf("cycle %d: Check: %w", i, err)
+		res, _, err := Reserve(context.Background(), root, warnLimit, Grace{}, warnSize)
+		if err != nil {
+			return fmt.Errorf("cycle %d: Reserve: %w", i, err)
 		}
 		base := id + "." + strconv.Itoa(i) + ".host"
 		if err := os.WriteFile(filepath.Join(dir, "tmp", base), bytes.Repeat([]byte{'x'}, warnSize), 0o600); err != nil {
@@ -128,7 +129,7 @@ func warnLoop(dir, id string) error {
 		if err := os.Rename(filepath.Join(dir, "tmp", base), filepath.Join(dir, "new", base+",S="+strconv.Itoa(warnSize))); err != nil {
 			return err
 		}
-		c, err := Record(root, warnLimit, warnSize, 1)
+		c, err := res.Commit(warnSize, 1)
 		if err != nil {
 			return fmt.Errorf("cycle %d: Record: %w", i, err)
 		}
@@ -224,12 +225,13 @@ func TestWarningOverlappingDeliveries(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			root := m.open()
-			if _, err := Check(context.Background(), root, l, Grace{}, size); err != nil {
+			res, _, err := Reserve(context.Background(), root, l, Grace{}, size)
+			if err != nil {
 				t.Error(err)
 				appended.Done()
 				return
 			}
-			c, err := Record(root, l, size, 1)
+			c, err := res.Commit(size, 1)
 			if err != nil {
 				t.Error(err)
 				return
