@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"maildeliver/internal/message"
 	"maildeliver/internal/privilege"
 	"maildeliver/internal/status"
+	"maildeliver/internal/trace"
 	"maildeliver/internal/uservars"
 )
 
@@ -52,6 +54,8 @@ type Agent struct {
 	// observer, if set, is told every outcome Report logs (lmtpd's
 	// metrics, WithObserver).
 	observer Observer
+	// decider decides each delivery's plan (WithDecider; Sieve).
+	decider Decider
 }
 
 // Option is a dependency NewAgent takes beyond the configuration.
@@ -64,6 +68,11 @@ func WithCommit(s maildir.Syncer) Option { return func(a *Agent) { a.commit = s 
 // WithObserver makes o see every outcome Report logs.
 func WithObserver(o Observer) Option { return func(a *Agent) { a.observer = o } }
 
+// WithDecider makes d decide every delivery's plan (see plan.go: this is
+// where a Sieve engine plugs in); the default stores into the folder
+// Resolve chose.
+func WithDecider(d Decider) Option { return func(a *Agent) { a.decider = d } }
+
 // Observer receives each delivery outcome: result (delivered, deferred,
 // bounced), enhanced code, duration and, when delivered, the size written.
 // It runs once per recipient, so it must be cheap.
@@ -73,7 +82,8 @@ type Observer interface {
 
 // NewAgent returns an Agent.
 func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger, opts ...Option) *Agent {
-	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname), commit: maildir.FsyncDir}
+	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname), commit: maildir.FsyncDir,
+		decider: folderDecider{}}
 	for _, o := range opts {
 		o(a)
 	}
@@ -95,17 +105,24 @@ type Request struct {
 	Received      string // a complete "Received: ...\n" field to prepend, or ""
 }
 
-// Result is a successful delivery.
+// Result is a successful delivery: its first store, then the others of
+// its plan.
 type Result struct {
 	Folder string // folder name, "" for INBOX
 	File   string // file name in new/
 	Size   int64
+	Also   []Result // the plan's further stores
 }
 
-// Deliver writes the message for t. body is read to its end on success.
-// The header is shared by all recipients of a transaction and not modified.
-func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.Header, body io.Reader) (Result, error) {
-	fields, loop := h.For(t.Recipient)
+// Deliver delivers msg for t, top to bottom: the checks of the fields it
+// adds, the plan (the agent's Decider), each action carried out in order
+// (carryOut), the result for the one report (the caller's Report). A plan
+// with several stores needs a body read more than once: a stream is then
+// spooled first (the caller closes msg). A failure after an earlier store
+// succeeded is still the recipient's failure; its retry stores again, as
+// Dovecot's Sieve does after a failed fileinto.
+func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *message.Message) (Result, error) {
+	fields, loop := msg.Header.For(t.Recipient)
 	if loop {
 		return Result{}, status.Loop(t.Recipient)
 	}
@@ -115,24 +132,87 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 	if err := checkHeaderValues(t, req); err != nil {
 		return Result{}, err
 	}
+	plan, err := a.decider.Decide(ctx, t, msg)
+	if err != nil {
+		return Result{}, status.From(err)
+	}
+	if plan.stores() > 1 {
+		if err := msg.Spool(os.TempDir()); err != nil {
+			return Result{}, status.From(err)
+		}
+	}
 	prefix := a.prefix(t, req)
-	return a.store(ctx, t, storeOptions{id: req.ID}, func(w io.Writer) error {
-		if _, err := io.WriteString(w, prefix); err != nil {
-			return err
+	var res Result
+	for i, act := range plan {
+		r, err := a.carryOut(ctx, t, req.ID, act, prefix, fields, msg)
+		if err != nil {
+			return Result{}, err
 		}
-		if _, err := w.Write(fields); err != nil {
-			return err
+		if i == 0 {
+			res = r
+		} else {
+			res.Also = append(res.Also, r)
 		}
-		_, err := io.Copy(w, body)
-		return err
-	})
+	}
+	return res, nil
 }
 
-// storeOptions are what an import sets on top of a normal delivery.
+// carryOut does one action of a plan. prefix and fields go before the
+// body: the fields this delivery adds, then the message's header section.
+func (a *Agent) carryOut(ctx context.Context, t *Target, id string, act Action, prefix string, fields []byte, msg *message.Message) (Result, error) {
+	switch act := act.(type) {
+	case Store:
+		body, err := msg.Body()
+		if err != nil {
+			return Result{}, status.From(err)
+		}
+		opt := a.storeTo(ctx, t, act)
+		opt.id = id
+		return a.store(ctx, t, opt, func(w io.Writer) error {
+			if _, err := io.WriteString(w, prefix); err != nil {
+				return err
+			}
+			if _, err := w.Write(fields); err != nil {
+				return err
+			}
+			_, err := io.Copy(w, body)
+			return err
+		})
+	}
+	return Result{}, status.Internal(fmt.Errorf("delivery: no way to carry out a %T", act))
+}
+
+// storeOptions say where and how one message is stored.
 type storeOptions struct {
-	id    string    // delivery id, for the log
-	info  string    // Maildir info ("2,FLAGS"): the file goes to cur/
-	mtime time.Time // the file's mtime (Dovecot's received date), zero = now
+	id     string             // delivery id, for the log
+	folder string             // folder name for the log and Result, "" = INBOX
+	dir    string             // its directory below the root, "" = INBOX
+	path   maildir.FolderPath // its subscription levels
+	create bool               // create it when missing (Store.Create)
+	info   string             // Maildir info ("2,FLAGS"): the file goes to cur/
+	mtime  time.Time          // the file's mtime (Dovecot's received date), zero = now
+}
+
+// folderOf is the store into the folder Resolve chose for t.
+func folderOf(t *Target) storeOptions {
+	return storeOptions{folder: t.Folder, dir: t.FolderDir, path: t.FolderPath}
+}
+
+// storeTo is where a Store action goes: the folder Resolve chose when it
+// names that one, else its own name through the mailbox's naming; a name
+// that cannot be used is INBOX, as in Resolve.
+func (a *Agent) storeTo(ctx context.Context, t *Target, s Store) storeOptions {
+	opt := folderOf(t)
+	if s.Folder != t.Folder {
+		opt = storeOptions{}
+		if p, ok := t.Mailbox.Naming.FolderPath(s.Folder); ok && s.Folder != "" {
+			opt = storeOptions{folder: s.Folder, dir: p.Dir, path: p}
+		} else if s.Folder != "" {
+			trace.Step(ctx, "folder", "%q cannot be used as a folder name: INBOX", s.Folder)
+		}
+	}
+	opt.create, opt.info = s.Create, MaildirInfo(s.Flags)
+	return opt
 }
 
 // store is the one write path of every message: as the mailbox owner, open
@@ -152,18 +232,18 @@ func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write fu
 				return err
 			}
 		}
-		f, err := d.Folder(t.FolderDir, a.cfg.Mail.Autocreate)
+		f, err := d.Folder(opt.dir, a.cfg.Mail.Autocreate || opt.create)
 		if errors.Is(err, maildir.ErrNoFolder) {
 			res.Folder = ""
 			f, err = d.Folder("", false)
 		} else {
-			res.Folder = t.Folder
+			res.Folder = opt.folder
 		}
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		a.autosubscribe(d, f, t, opt.id)
+		a.autosubscribe(d, f, t, opt)
 		w, err := a.write(ctx, d, f, t, opt, write)
 		res.File, res.Size = w.Name, w.Size
 		return err
@@ -215,12 +295,12 @@ func (a *Agent) write(ctx context.Context, d *maildir.Dir, f *maildir.Folder, t 
 // file ([mail] autosubscribe). A failure is logged, not returned: the
 // folder and the message are fine, only clients that list subscribed
 // folders will not show it until the user subscribes.
-func (a *Agent) autosubscribe(d *maildir.Dir, f *maildir.Folder, t *Target, id string) {
+func (a *Agent) autosubscribe(d *maildir.Dir, f *maildir.Folder, t *Target, opt storeOptions) {
 	if !f.Created() || !a.cfg.Mail.Autosubscribe {
 		return
 	}
-	if err := d.Subscribe(t.Mailbox.Subscriptions, t.Mailbox.Naming, t.FolderPath); err != nil {
-		a.log.Warn("cannot subscribe the new folder", "id", id, "to", t.Recipient, "folder", t.Folder, "error", err)
+	if err := d.Subscribe(t.Mailbox.Subscriptions, t.Mailbox.Naming, opt.path); err != nil {
+		a.log.Warn("cannot subscribe the new folder", "id", opt.id, "to", t.Recipient, "folder", opt.folder, "error", err)
 	}
 }
 
