@@ -19,7 +19,7 @@ import (
 // when deliver would ask lmtpd's [userdb] socket (which runs the same
 // lookup); otherwise the socket answers and the queries are not shown.
 func explain(cfg *config.Config, opt options, stdout, stderr io.Writer) int {
-	var db userdb
+	var db lookup.Userdb
 	var err error
 	if lookup.Builtin(cfg.Userdb.Driver) {
 		db, err = lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)

@@ -153,17 +153,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	return status.ExitOK
 }
 
-// userdb is what deliver asks for its one recipient.
-type userdb interface {
-	delivery.Userdb
-	io.Closer
-}
-
 // openUserdb returns the SQL userdb or, with [userdb] socket set, lmtpd's
 // answers on that socket: then the SQL userdb is opened only if nobody can
 // be asked there, which spares each message a database connection.
-func openUserdb(cfg *config.Config, log *slog.Logger) (userdb, error) {
-	openSQL := func() (userdbsock.SQLUserdb, error) {
+func openUserdb(cfg *config.Config, log *slog.Logger) (lookup.Userdb, error) {
+	openSQL := func() (lookup.Userdb, error) {
 		db, err := lookup.Open(cfg.Userdb, cfg.Mail.RecipientDelimiter)
 		if err != nil {
 			return nil, err

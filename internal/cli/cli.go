@@ -80,7 +80,7 @@ func Check(cfg *config.Config, stdout, stderr io.Writer) int {
 // It prints what it found to stdout and one line per problem to stderr,
 // and returns the exit code a delivery would get (75 for a problem that
 // would defer it).
-func CheckAddress(ctx context.Context, cfg *config.Config, db delivery.Userdb, address string, stdout, stderr io.Writer) int {
+func CheckAddress(ctx context.Context, cfg *config.Config, db lookup.Userdb, address string, stdout, stderr io.Writer) int {
 	agent := delivery.NewAgent(cfg, db, slog.New(slog.DiscardHandler))
 	t, err := agent.Resolve(ctx, address, "")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
+	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
 	"maildeliver/internal/trace"
 )
@@ -17,7 +18,7 @@ import (
 // one "step: text" line on w, then a "result:" line with the reply and
 // exit code a delivery would get. It returns that exit code: 0 when the
 // message would be delivered.
-func Explain(ctx context.Context, cfg *config.Config, db delivery.Userdb, r delivery.ExplainRequest, w io.Writer) int {
+func Explain(ctx context.Context, cfg *config.Config, db lookup.Userdb, r delivery.ExplainRequest, w io.Writer) int {
 	agent := delivery.NewAgent(cfg, db, slog.New(slog.DiscardHandler))
 	ctx = trace.With(ctx, func(step, text string) {
 		fmt.Fprintf(w, "%s: %s\n", step, OneLine(text))

@@ -32,15 +32,10 @@ import (
 	"maildeliver/internal/uservars"
 )
 
-// Userdb is what the pipeline needs from package lookup.
-type Userdb interface {
-	Lookup(ctx context.Context, address string) (*lookup.User, error)
-}
-
 // Agent delivers messages under one configuration.
 type Agent struct {
 	cfg   *config.Config
-	db    Userdb
+	db    lookup.Userdb
 	log   *slog.Logger
 	namer *maildir.Namer
 	// commit makes new/ durable after a rename: one fsync per delivery,
@@ -81,7 +76,7 @@ type Observer interface {
 }
 
 // NewAgent returns an Agent.
-func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger, opts ...Option) *Agent {
+func NewAgent(cfg *config.Config, db lookup.Userdb, log *slog.Logger, opts ...Option) *Agent {
 	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname), commit: maildir.FsyncDir,
 		decider: folderDecider{}}
 	for _, o := range opts {

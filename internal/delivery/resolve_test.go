@@ -28,6 +28,8 @@ func (f fakeDB) Lookup(_ context.Context, a string) (*lookup.User, error) {
 	return nil, lookup.ErrNotFound
 }
 
+func (fakeDB) Close() error { return nil }
+
 func user(addr, home string, uid int64) *lookup.User {
 	return &lookup.User{Address: addr, Home: home, UID: uid, GID: uid, QuotaBytes: -1, QuotaMessages: -1}
 }
