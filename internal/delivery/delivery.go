@@ -1,11 +1,15 @@
 // Package delivery is the pipeline both binaries share: an envelope and a
-// message stream in, a file in a Maildir (or one classified failure) out.
+// message (message.Message) in, files in a Maildir (or one classified
+// failure) out.
 //
-// For each recipient: Resolve (address checks, userdb lookup, owner, maildir
-// path, folder), then Deliver (loop check, quota, headers prepended to the
-// original bytes, durable write as the mailbox owner). Every failure leaves
-// this package as a *status.Error; every outcome is logged once, with the
-// delivery id, by Report.
+// For each recipient, top to bottom: Resolve (address checks, userdb
+// lookup, owner, maildir path, folder), then Deliver: the loop check, a
+// Plan decided by the agent's Decider (plan.go; Sieve plugs in there), and
+// each of its actions carried out; a Store is write (create in tmp/, write,
+// reserve the quota, commit into new/ with the directory sync, commit the
+// reservation) as the mailbox owner. Every failure leaves this package as a
+// *status.Error; every outcome is logged once, with the delivery id, by
+// Report. The administrator's dry runs (-check -d, -explain) are admin.go.
 package delivery
 
 import (

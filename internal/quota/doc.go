@@ -1,6 +1,8 @@
-// Package quota owns Maildir++ quota: a user's limit (from the userdb or
-// the quota.default setting), the maildirsize file at the maildir root, and
-// the decision whether one more message fits. It reads and writes
+// Package quota owns Maildir++ quota: limits (Limit, ParseRule, Grace,
+// Warning), the maildirsize file at the maildir root, and the decision
+// whether one more message fits, taken as a Reservation (Reserve, then
+// Commit or Release). It knows neither SQL rows nor the configuration file:
+// package delivery makes a user's Limit from them. It reads and writes
 // maildirsize the way Dovecot 2.3's "maildir" quota backend
 // (src/plugins/quota/quota-maildir.c) and Courier
 // (courier-libs maildir/README.maildirquota.html) do, so either can share a
