@@ -96,7 +96,7 @@ BUILD_ERR=()
 [[ $AGENT == dovecot ]] || build_ours "$T/bin"
 # tools/promcheck reads lmtpd's /metrics with Prometheus's own parser (check_metrics)
 GO=$(command -v go || echo /usr/local/go/bin/go)
-if [[ $AGENT == ours ]] && ! (cd "$REPO" && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/promcheck" ./tools/promcheck) >"$T/build-promcheck.log" 2>&1; then
+if [[ $AGENT == ours ]] && ! (cd "$E2E/.." && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/promcheck" ./tools/promcheck) >"$T/build-promcheck.log" 2>&1; then
   BUILD_ERR+=(promcheck)
   log "tools/promcheck does not build:"; sed 's/^/    /' "$T/build-promcheck.log" | head -20 >&2
 fi
