@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"maildeliver/internal/cli"
+	"maildeliver/internal/status"
 )
 
 // detail keeps the attributes of the delivery's log line so that an
@@ -81,7 +81,7 @@ func (d detail) print(w io.Writer) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, a := range *d.attrs {
-		v := cli.OneLine(a.Value.String())
+		v := status.OneLine(a.Value.String())
 		if a.Key == "code" || a.Key == "reason" || v == "" {
 			continue
 		}

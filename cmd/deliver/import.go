@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"maildeliver/internal/cli"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/mailimport"
 	"maildeliver/internal/status"
@@ -64,7 +63,7 @@ func runImport(agent *delivery.Agent, opt options, stdout, stderr io.Writer) int
 	}
 	sum, err := mailimport.Run(ctx, agent, o)
 	if err != nil {
-		return cli.Fail(stderr, status.From(err))
+		return status.Fail(stderr, status.From(err))
 	}
 	fmt.Fprintln(stdout, sum)
 	return sum.ExitCode()

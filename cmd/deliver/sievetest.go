@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"maildeliver/internal/cli"
 	"maildeliver/internal/config"
 	"maildeliver/internal/sieve"
 	"maildeliver/internal/status"
@@ -27,18 +26,18 @@ func sieveTest(cfg *config.Config, opt options, stdin io.Reader, stdout, stderr 
 	if opt.file != "" {
 		f, err := os.Open(opt.file)
 		if err != nil {
-			return cli.Fail(stderr, status.Usage("cannot read -p file: "+cli.OneLine(err.Error())))
+			return status.Fail(stderr, status.Usage("cannot read -p file: "+status.OneLine(err.Error())))
 		}
 		defer f.Close()
 		in = f
 	}
 	raw, err := io.ReadAll(in)
 	if err != nil {
-		return cli.Fail(stderr, status.Usage("cannot read the message: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("cannot read the message: "+status.OneLine(err.Error())))
 	}
 	eng, err := sieve.New(cfg.Sieve.EngineOptions(cfg.Mail.RecipientDelimiter))
 	if err != nil {
-		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}
 	msg := sieve.NewMessage(raw)
 	sender := opt.sender
@@ -52,7 +51,7 @@ func sieveTest(cfg *config.Config, opt options, stdin io.Reader, stdout, stderr 
 		Scripts:  sieve.Scripts{User: opt.sieveTest, PersonalDir: filepath.Dir(opt.sieveTest), GlobalDir: global},
 	})
 	if err != nil {
-		return cli.Fail(stderr, status.Temp(cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Temp(status.OneLine(err.Error())))
 	}
 	var out bytes.Buffer
 	for _, a := range plan.Actions {
@@ -62,7 +61,7 @@ func sieveTest(cfg *config.Config, opt options, stdin io.Reader, stdout, stderr 
 		fmt.Fprintln(&out, editLine(e))
 	}
 	for _, f := range plan.Failures {
-		fmt.Fprintln(&out, "error "+cli.OneLine(f.Error()))
+		fmt.Fprintln(&out, "error "+status.OneLine(f.Error()))
 	}
 	stdout.Write(out.Bytes())
 	if len(plan.Failures) > 0 {

@@ -26,7 +26,8 @@ package main
 var supervised bool
 
 // Stderr texts of the supervising parent (read by the assembly, so they
-// must be initialised statically: string constants are).
+// must be initialised statically: string constants are). They are the DSN
+// lines of status.Temp with these reasons; supervise_test checks that.
 var (
 	abnormalLine = "4.3.0 deliver died abnormally (resource limit or internal error), message queued for retry\n"
 	noForkLine   = "4.3.0 deliver cannot start a process (resource limit), message queued for retry\n"

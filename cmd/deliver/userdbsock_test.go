@@ -20,7 +20,7 @@ import (
 // countingUserdb counts the lookups the socket answers; failing makes
 // every answer an error.
 type countingUserdb struct {
-	db      userdbsock.Userdb
+	db      lookup.Userdb
 	calls   atomic.Int64
 	failing bool
 }
@@ -33,9 +33,11 @@ func (c *countingUserdb) Lookup(ctx context.Context, address string) (*lookup.Us
 	return c.db.Lookup(ctx, address)
 }
 
+func (*countingUserdb) Close() error { return nil }
+
 // serveUserdb answers lookups on a fresh socket in a world-traversable
 // directory, as lmtpd does, until the test ends.
-func serveUserdb(t *testing.T, db userdbsock.Userdb, mode os.FileMode) string {
+func serveUserdb(t *testing.T, db lookup.Userdb, mode os.FileMode) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "udb")
 	if err != nil {

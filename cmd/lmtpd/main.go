@@ -22,32 +22,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"maildeliver/internal/cli"
 	"maildeliver/internal/config"
 	"maildeliver/internal/lmtp"
 	"maildeliver/internal/logging"
 	"maildeliver/internal/privilege"
 	"maildeliver/internal/status"
+	"maildeliver/internal/version"
 )
-
-const usage = `usage: lmtpd [-c CONFIG]
-       lmtpd [-c CONFIG] -check
-
-Serves LMTP where [lmtp] listen says and delivers into Maildirs.
-  -c CONFIG   configuration file (default ` + config.DefaultPath + `)
-  -check      validate the configuration, print it (secrets masked), test the userdb
-  -version   print the version and build information
-  -h, -help   this text
-
-Signals: SIGTERM/SIGINT shut down gracefully ([lmtp] shutdown_timeout);
-SIGHUP re-reads the configuration: the userdb and [mail]/[quota] apply to
-new transactions, [lmtp], [log] and [metrics] changes need a restart.
-`
 
 func main() {
 	sigs := make(chan os.Signal, 1)
@@ -55,17 +40,11 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sigs))
 }
 
-type options struct {
-	config         string
-	check, version bool
-}
-
 // run is lmtpd's whole life; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(stderr, "4.3.0 lmtpd: internal error: %v\n", cli.OneLine(fmt.Sprint(p)))
-			code = status.ExitTempFail
+			code = status.Fail(stderr, status.Temp("lmtpd: internal error: "+status.OneLine(fmt.Sprint(p))))
 		}
 	}()
 	opt, err := parseFlags(args)
@@ -74,32 +53,32 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 		return status.ExitOK
 	}
 	if opt.version {
-		fmt.Fprint(stdout, cli.Version("lmtpd"))
+		fmt.Fprint(stdout, version.String("lmtpd"))
 		return status.ExitOK
 	}
 	if err != nil {
-		return cli.Fail(stderr, status.Usage("usage: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("usage: "+status.OneLine(err.Error())))
 	}
 	cfg, err := config.Load(opt.config)
 	if err != nil {
-		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}
 	if opt.check {
-		return check(cfg, stdout, stderr)
+		return lmtp.Check(cfg, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/lmtpd"})
 	if err != nil {
-		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}
 	defer closer.Close()
 	srv, err := lmtp.New(cfg, lmtp.Options{Log: log})
 	if err != nil {
-		return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}
 	if err := srv.Listen(); err != nil {
 		srv.Shutdown(context.Background())
-		return cli.Fail(stderr, status.Usage("cannot listen: "+cli.OneLine(err.Error())))
+		return status.Fail(stderr, status.Usage("cannot listen: "+status.OneLine(err.Error())))
 	}
 	// Sockets bound and owned: root needs nothing more than switching a
 	// thread's file-system identity (package privilege).
@@ -108,16 +87,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
-	var addrs []string
-	for _, a := range srv.Addrs() {
-		addrs = append(addrs, a.Network()+":"+a.String())
-	}
-	metrics := ""
-	if a := srv.MetricsAddr(); a != nil {
-		metrics = "http://" + a.String() + "/metrics"
-	}
-	log.Info("lmtpd started", slog.String("listen", strings.Join(addrs, " ")),
-		slog.String("userdb_socket", cfg.Userdb.Socket), slog.String("metrics", metrics), slog.Int("pid", os.Getpid()))
+	log.Info("lmtpd started", append(srv.Started(), slog.Int("pid", os.Getpid()))...)
 	notify(log, daemon.SdNotifyReady)
 
 	for {
@@ -173,44 +143,4 @@ func notify(log *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		log.Warn("sd_notify failed", slog.String("error", err.Error()))
 	}
-}
-
-func parseFlags(args []string) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("lmtpd", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.config, "c", config.DefaultPath, "")
-	fs.BoolVar(&o.check, "check", false, "")
-	fs.BoolVar(&o.version, "version", false, "")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return o, nil
-}
-
-// check validates the configuration (including the socket groups),
-// prints it and pings the userdb.
-func check(cfg *config.Config, stdout, stderr io.Writer) int {
-	for _, l := range cfg.LMTP.Listen {
-		if strings.HasPrefix(l, "unix:") {
-			if _, err := lmtp.GroupID(cfg.LMTP.SocketGroup); err != nil {
-				return cli.Fail(stderr, status.Usage("configuration error: "+cli.OneLine(err.Error())))
-			}
-			break
-		}
-	}
-	if cfg.Userdb.Socket != "" {
-		if _, err := lmtp.GroupID(cfg.Userdb.SocketGroup); err != nil {
-			return cli.Fail(stderr, status.Usage("configuration error: userdb: "+cli.OneLine(err.Error())))
-		}
-	}
-	if strings.HasPrefix(cfg.QuotaStatus.Listen, "unix:") {
-		if _, err := lmtp.GroupID(cfg.QuotaStatus.SocketGroup); err != nil {
-			return cli.Fail(stderr, status.Usage("configuration error: quota_status: "+cli.OneLine(err.Error())))
-		}
-	}
-	return cli.Check(cfg, stdout, stderr)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -346,7 +347,7 @@ func TestDaemonListenFailure(t *testing.T) {
 type lockedBuffer struct {
 	mu      sync.Mutex
 	b       bytes.Buffer
-	written chan struct{} // closed and replaced on every Write (waitFor)
+	written chan struct{} // closed and replaced by every Write
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
@@ -359,26 +360,27 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-// waitFor waits until the buffer holds s: a child's stderr reaches it
-// through exec's copying goroutine, so it may lag behind what the child
-// has already told us on another channel (sd_notify READY=1).
-func (l *lockedBuffer) waitFor(s string, timeout time.Duration) bool {
-	deadline := time.After(timeout)
+// waitMatch waits until the text written matches re (the child's stderr
+// is copied by another goroutine, so a line the child wrote before an
+// sd_notify message may not be here yet) and returns the submatches, nil
+// after ioTimeout.
+func (l *lockedBuffer) waitMatch(re *regexp.Regexp) []string {
+	timeout := time.After(ioTimeout)
 	for {
 		l.mu.Lock()
-		if strings.Contains(l.b.String(), s) {
-			l.mu.Unlock()
-			return true
-		}
-		if l.written == nil {
+		m := re.FindStringSubmatch(l.b.String())
+		if m == nil && l.written == nil {
 			l.written = make(chan struct{})
 		}
-		w := l.written
+		written := l.written
 		l.mu.Unlock()
+		if m != nil {
+			return m
+		}
 		select {
-		case <-w:
-		case <-deadline:
-			return false
+		case <-written:
+		case <-timeout:
+			return nil
 		}
 	}
 }

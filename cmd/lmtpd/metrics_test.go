@@ -23,8 +23,7 @@ func TestDaemonMetrics(t *testing.T) {
 	cfg, _ := setup(t, strconv.Quote("unix:"+sock), "[metrics]\nlisten = \"127.0.0.1:0\"\n")
 	d := startDaemon(t, exec.Command(os.Args[0], "-c", cfg))
 	d.waitState("READY=1")
-	d.stderr.waitFor("lmtpd started", ioTimeout)
-	m := regexp.MustCompile(`metrics=(http://127\.0\.0\.1:[0-9]+)/metrics`).FindStringSubmatch(d.stderr.String())
+	m := d.stderr.waitMatch(regexp.MustCompile(`metrics=(http://127\.0\.0\.1:[0-9]+)/metrics`))
 	if m == nil {
 		t.Fatalf("no metrics URL in the start-up line:\n%s", d.stderr.String())
 	}

@@ -196,6 +196,8 @@ check_queue_ids() {
     n=$((n + 1))
     qid=$(sed -n 's/.* queue_id=\([0-9A-Za-z]*\) .*/\1/p' <<<"$line")
     to=$(sed -n 's/.* to=\([^ ]*\) .*/\1/p' <<<"$line") to=${to#\"} to=${to%\"}
+    # direct_mixedcase is an administrator's redelivery at a shell: no Postfix, no -q
+    [[ $line == *" msgid=<direct-mixedcase.$RUN_ID@"* ]] && continue
     if [[ -z $qid ]]; then
       problem "queue id: maildeliver logged a delivery without queue_id=: $line"
     elif ! grep -qiF " $qid: to=<$to>" "$PF_LOG"; then

@@ -365,6 +365,20 @@ func Parse(data []byte, name string) (*Config, error) {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	c.validateHostLog(bad)
+	c.validateUserdb(bad)
+	c.validateMail(bad)
+	c.validateQuota(bad)
+	errs = append(errs, c.QuotaStatus.validate()...)
+	errs = append(errs, c.Sieve.validate()...)
+	c.validateLMTP(bad)
+	return errors.Join(errs...)
+}
+
+// badFunc records one validation error.
+type badFunc func(format string, a ...any)
+
+func (c *Config) validateHostLog(bad badFunc) {
 	if c.Hostname == "" {
 		bad("hostname is empty and the system host name is unknown")
 	}
@@ -379,6 +393,9 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.target %q: want auto, syslog, stderr or file:/PATH", t)
 	}
+}
+
+func (c *Config) validateUserdb(bad badFunc) {
 	switch c.Userdb.Driver {
 	case "pgsql", "mysql", "sqlite":
 	default:
@@ -405,6 +422,9 @@ func (c *Config) Validate() error {
 	if c.Userdb.SocketMode&^0o777 != 0 {
 		bad("userdb.socket_mode %o is not a permission mode", uint32(c.Userdb.SocketMode))
 	}
+}
+
+func (c *Config) validateMail(bad badFunc) {
 	if !c.Mail.keys().Set() && !strings.HasPrefix(c.Mail.Location, "maildir:") {
 		bad("mail.location %q: want maildir:PATH", c.Mail.Location)
 	} else if _, err := c.Mail.MailLocation(); err != nil {
@@ -433,6 +453,9 @@ func (c *Config) Validate() error {
 			bad("mail.allowed_roots: %q is not an absolute path", r)
 		}
 	}
+}
+
+func (c *Config) validateQuota(bad badFunc) {
 	switch c.Quota.Full {
 	case "bounce", "defer":
 	default:
@@ -459,8 +482,10 @@ func (c *Config) Validate() error {
 	if p := c.Quota.WarningMessage; p != "" && !filepath.IsAbs(p) {
 		bad("quota.warning_message %q: want an absolute path", p)
 	}
-	errs = append(errs, c.QuotaStatus.validate()...)
-	errs = append(errs, c.Sieve.validate()...)
+}
+
+// validateLMTP checks [lmtp] and [metrics] (lmtpd's own).
+func (c *Config) validateLMTP(bad badFunc) {
 	if len(c.LMTP.Listen) == 0 {
 		bad("lmtp.listen is empty")
 	}
@@ -486,7 +511,6 @@ func (c *Config) Validate() error {
 			bad("metrics.listen %q: want HOST:PORT (e.g. 127.0.0.1:9317): %v", c.Metrics.Listen, err)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // ParseListen splits an lmtp.listen entry into network and address:

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"maildeliver/internal/quota"
 )
 
 // Duration is a time.Duration written as "5s", "10m" in TOML.
@@ -97,11 +99,9 @@ func FormatSize(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// Grace is [quota] grace: either a percentage of the limit or a size.
-type Grace struct {
-	Percent int64 // 10 for "10%"
-	Bytes   int64
-}
+// Grace is [quota] grace: either a percentage of the limit or a size. The
+// type is quota's (it applies the grace); config parses it.
+type Grace = quota.Grace
 
 // ParseGrace reads "10%" or a size such as "10M".
 func ParseGrace(s string) (Grace, error) {

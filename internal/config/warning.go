@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"maildeliver/internal/quota"
 )
 
-// QuotaWarning is one [quota] warning threshold: a percentage of the
-// storage limit, of the message limit, or of either.
+// QuotaWarning is one [quota] warning threshold (see quota.Warning, which
+// applies it); config parses it:
 //
 //	"80%"            80% of the storage or of the message limit
 //	"storage=95%"    95% of the storage limit only
@@ -19,44 +20,10 @@ import (
 //
 // Dovecot's quota_warning writes "storage=95%%" (its settings escape %);
 // the doubled form is accepted too.
-type QuotaWarning struct {
-	Resource string // "storage", "messages", or "" for either
-	Percent  int64  // 1..100
-}
-
-func (w QuotaWarning) String() string {
-	p := strconv.FormatInt(w.Percent, 10) + "%"
-	if w.Resource == "" {
-		return p
-	}
-	return w.Resource + "=" + p
-}
+type QuotaWarning = quota.Warning
 
 // ParseQuotaWarning reads one [quota] warning entry.
-func ParseQuotaWarning(s string) (QuotaWarning, error) {
-	var w QuotaWarning
-	t := strings.TrimSpace(s)
-	if r, rest, ok := strings.Cut(t, "="); ok {
-		switch r = strings.TrimSpace(r); r {
-		case "storage", "messages":
-			w.Resource = r
-		default:
-			return w, fmt.Errorf("warning %q: want storage=N%%, messages=N%% or N%%", s)
-		}
-		t = strings.TrimSpace(rest)
-	}
-	num, ok := strings.CutSuffix(t, "%")
-	if !ok {
-		return w, fmt.Errorf("warning %q: want a percentage such as \"80%%\"", s)
-	}
-	num = strings.TrimSuffix(num, "%") // Dovecot's escaped "%%"
-	p, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-	if err != nil || p < 1 || p > 100 {
-		return w, fmt.Errorf("warning %q: percentage must be a whole number from 1 to 100", s)
-	}
-	w.Percent = p
-	return w, nil
-}
+func ParseQuotaWarning(s string) (QuotaWarning, error) { return quota.ParseWarning(s) }
 
 // QuotaWarnings returns the parsed [quota] warning thresholds (validated
 // at load).

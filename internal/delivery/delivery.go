@@ -1,11 +1,15 @@
 // Package delivery is the pipeline both binaries share: an envelope and a
-// message stream in, a file in a Maildir (or one classified failure) out.
+// message (message.Message) in, files in a Maildir (or one classified
+// failure) out.
 //
-// For each recipient: Resolve (address checks, userdb lookup, owner, maildir
-// path, folder), then Deliver (loop check, quota, headers prepended to the
-// original bytes, durable write as the mailbox owner). Every failure leaves
-// this package as a *status.Error; every outcome is logged once, with the
-// delivery id, by Report.
+// For each recipient, top to bottom: Resolve (address checks, userdb
+// lookup, owner, maildir path, folder), then Deliver: the loop check, a
+// Plan decided by the agent's Decider (plan.go; Sieve plugs in there), and
+// each of its actions carried out; a Store is write (create in tmp/, write,
+// reserve the quota, commit into new/ with the directory sync, commit the
+// reservation) as the mailbox owner. Every failure leaves this package as a
+// *status.Error; every outcome is logged once, with the delivery id, by
+// Report. The administrator's dry runs (-check -d, -explain) are admin.go.
 package delivery
 
 import (
@@ -13,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -26,34 +31,46 @@ import (
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/message"
 	"maildeliver/internal/privilege"
-	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
+	"maildeliver/internal/trace"
 	"maildeliver/internal/uservars"
 )
-
-// Userdb is what the pipeline needs from package lookup.
-type Userdb interface {
-	Lookup(ctx context.Context, address string) (*lookup.User, error)
-}
 
 // Agent delivers messages under one configuration.
 type Agent struct {
 	cfg   *config.Config
-	db    Userdb
+	db    lookup.Userdb
 	log   *slog.Logger
 	namer *maildir.Namer
-	// SyncNew, if set, replaces the per-delivery fsync of new/ (lmtpd's
-	// group commit).
-	SyncNew func(dir *os.File) error
+	// commit makes new/ durable after a rename: one fsync per delivery,
+	// or lmtpd's group commit (WithCommit).
+	commit maildir.Syncer
 	// Compiled once from cfg: the location and username_format. setupErr
 	// (only for a cfg that skipped config.Validate) fails every Resolve.
 	loc      *location.Location
 	username *uservars.Template
 	setupErr error
-	// Observer, if set, is told every outcome Report logs (lmtpd's
-	// metrics). Set it before the first delivery.
-	Observer Observer
+	// observer, if set, is told every outcome Report logs (lmtpd's
+	// metrics, WithObserver).
+	observer Observer
+	// decider decides each delivery's plan (WithDecider; Sieve).
+	decider Decider
 }
+
+// Option is a dependency NewAgent takes beyond the configuration.
+type Option func(*Agent)
+
+// WithCommit makes s the directory sync of every delivery into new/
+// (lmtpd's maildir.GroupSync); the default is one fsync per delivery.
+func WithCommit(s maildir.Syncer) Option { return func(a *Agent) { a.commit = s } }
+
+// WithObserver makes o see every outcome Report logs.
+func WithObserver(o Observer) Option { return func(a *Agent) { a.observer = o } }
+
+// WithDecider makes d decide every delivery's plan (see plan.go: this is
+// where a Sieve engine plugs in); the default stores into the folder
+// Resolve chose.
+func WithDecider(d Decider) Option { return func(a *Agent) { a.decider = d } }
 
 // Observer receives each delivery outcome: result (delivered, deferred,
 // bounced), enhanced code, duration and, when delivered, the size written.
@@ -63,8 +80,12 @@ type Observer interface {
 }
 
 // NewAgent returns an Agent.
-func NewAgent(cfg *config.Config, db Userdb, log *slog.Logger) *Agent {
-	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname)}
+func NewAgent(cfg *config.Config, db lookup.Userdb, log *slog.Logger, opts ...Option) *Agent {
+	a := &Agent{cfg: cfg, db: db, log: log, namer: maildir.NewNamer(cfg.Hostname), commit: maildir.FsyncDir,
+		decider: folderDecider{}}
+	for _, o := range opts {
+		o(a)
+	}
 	a.loc, a.setupErr = cfg.Mail.MailLocation()
 	if a.setupErr == nil {
 		a.username, a.setupErr = cfg.Userdb.UsernameTemplate()
@@ -83,17 +104,24 @@ type Request struct {
 	Received      string // a complete "Received: ...\n" field to prepend, or ""
 }
 
-// Result is a successful delivery.
+// Result is a successful delivery: its first store, then the others of
+// its plan.
 type Result struct {
 	Folder string // folder name, "" for INBOX
 	File   string // file name in new/
 	Size   int64
+	Also   []Result // the plan's further stores
 }
 
-// Deliver writes the message for t. body is read to its end on success.
-// The header is shared by all recipients of a transaction and not modified.
-func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.Header, body io.Reader) (Result, error) {
-	fields, loop := h.For(t.Recipient)
+// Deliver delivers msg for t, top to bottom: the checks of the fields it
+// adds, the plan (the agent's Decider), each action carried out in order
+// (carryOut), the result for the one report (the caller's Report). A plan
+// with several stores needs a body read more than once: a stream is then
+// spooled first (the caller closes msg). A failure after an earlier store
+// succeeded is still the recipient's failure; its retry stores again, as
+// Dovecot's Sieve does after a failed fileinto.
+func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *message.Message) (Result, error) {
+	fields, loop := msg.Header.For(t.Recipient)
 	if loop {
 		return Result{}, status.Loop(t.Recipient)
 	}
@@ -103,24 +131,87 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, h *message.
 	if err := checkHeaderValues(t, req); err != nil {
 		return Result{}, err
 	}
+	plan, err := a.decider.Decide(ctx, t, msg)
+	if err != nil {
+		return Result{}, status.From(err)
+	}
+	if plan.stores() > 1 {
+		if err := msg.Spool(os.TempDir()); err != nil {
+			return Result{}, status.From(err)
+		}
+	}
 	prefix := a.prefix(t, req)
-	return a.store(ctx, t, storeOptions{id: req.ID}, func(w io.Writer) error {
-		if _, err := io.WriteString(w, prefix); err != nil {
-			return err
+	var res Result
+	for i, act := range plan {
+		r, err := a.carryOut(ctx, t, req.ID, act, prefix, fields, msg)
+		if err != nil {
+			return Result{}, err
 		}
-		if _, err := w.Write(fields); err != nil {
-			return err
+		if i == 0 {
+			res = r
+		} else {
+			res.Also = append(res.Also, r)
 		}
-		_, err := io.Copy(w, body)
-		return err
-	})
+	}
+	return res, nil
 }
 
-// storeOptions are what an import sets on top of a normal delivery.
+// carryOut does one action of a plan. prefix and fields go before the
+// body: the fields this delivery adds, then the message's header section.
+func (a *Agent) carryOut(ctx context.Context, t *Target, id string, act Action, prefix string, fields []byte, msg *message.Message) (Result, error) {
+	switch act := act.(type) {
+	case Store:
+		body, err := msg.Body()
+		if err != nil {
+			return Result{}, status.From(err)
+		}
+		opt := a.storeTo(ctx, t, act)
+		opt.id = id
+		return a.store(ctx, t, opt, func(w io.Writer) error {
+			if _, err := io.WriteString(w, prefix); err != nil {
+				return err
+			}
+			if _, err := w.Write(fields); err != nil {
+				return err
+			}
+			_, err := io.Copy(w, body)
+			return err
+		})
+	}
+	return Result{}, status.Internal(fmt.Errorf("delivery: no way to carry out a %T", act))
+}
+
+// storeOptions say where and how one message is stored.
 type storeOptions struct {
-	id    string    // delivery id, for the log
-	info  string    // Maildir info ("2,FLAGS"): the file goes to cur/
-	mtime time.Time // the file's mtime (Dovecot's received date), zero = now
+	id     string             // delivery id, for the log
+	folder string             // folder name for the log and Result, "" = INBOX
+	dir    string             // its directory below the root, "" = INBOX
+	path   maildir.FolderPath // its subscription levels
+	create bool               // create it when missing (Store.Create)
+	info   string             // Maildir info ("2,FLAGS"): the file goes to cur/
+	mtime  time.Time          // the file's mtime (Dovecot's received date), zero = now
+}
+
+// folderOf is the store into the folder Resolve chose for t.
+func folderOf(t *Target) storeOptions {
+	return storeOptions{folder: t.Folder, dir: t.FolderDir, path: t.FolderPath}
+}
+
+// storeTo is where a Store action goes: the folder Resolve chose when it
+// names that one, else its own name through the mailbox's naming; a name
+// that cannot be used is INBOX, as in Resolve.
+func (a *Agent) storeTo(ctx context.Context, t *Target, s Store) storeOptions {
+	opt := folderOf(t)
+	if s.Folder != t.Folder {
+		opt = storeOptions{}
+		if p, ok := t.Mailbox.Naming.FolderPath(s.Folder); ok && s.Folder != "" {
+			opt = storeOptions{folder: s.Folder, dir: p.Dir, path: p}
+		} else if s.Folder != "" {
+			trace.Step(ctx, "folder", "%q cannot be used as a folder name: INBOX", s.Folder)
+		}
+	}
+	opt.create, opt.info = s.Create, MaildirInfo(s.Flags)
+	return opt
 }
 
 // store is the one write path of every message: as the mailbox owner, open
@@ -140,59 +231,75 @@ func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write fu
 				return err
 			}
 		}
-		f, err := d.Folder(t.FolderDir, a.cfg.Mail.Autocreate)
+		f, err := d.Folder(opt.dir, a.cfg.Mail.Autocreate || opt.create)
 		if errors.Is(err, maildir.ErrNoFolder) {
 			res.Folder = ""
 			f, err = d.Folder("", false)
 		} else {
-			res.Folder = t.Folder
+			res.Folder = opt.folder
 		}
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		a.autosubscribe(d, f, t, opt.id)
-		checked := false
-		w, err := f.Deliver(a.namer, maildir.DeliverOptions{
-			Mode:    os.FileMode(a.cfg.Mail.FileMode),
-			SyncNew: a.SyncNew,
-			Info:    opt.info,
-			MTime:   opt.mtime,
-			Check: func(size int64) error {
-				checked = true
-				return a.checkQuota(ctx, d.Root(), t, size)
-			},
-		}, write)
+		a.autosubscribe(d, f, t, opt)
+		w, err := a.write(ctx, d, f, t, opt, write)
 		res.File, res.Size = w.Name, w.Size
-		if checked {
-			if err != nil {
-				quota.Add(d.Root(), t.Quota, 0, 0) // release Check's reservation
-			} else if ch, qerr := quota.Record(d.Root(), t.Quota, w.Size, 1); qerr != nil {
-				// Delivered and durable: a maildirsize that missed this
-				// line is corrected by the next recalculation.
-				a.log.Warn("maildirsize update failed", "id", opt.id, "to", t.Recipient, "file", w.Name, "error", qerr)
-			} else if c := ch.Crossed(a.cfg.QuotaWarnings(), t.Quota); c != nil {
-				a.warnQuota(d, t, opt.id, c) // [quota] warning: this delivery crossed one
-			}
-		}
 		return err
 	})
 	if err != nil {
-		return Result{}, classify(err)
+		return Result{}, status.From(err)
 	}
 	return res, nil
+}
+
+// write is one message into f, top to bottom: create it in tmp/, write
+// it, reserve its room in the quota (now that its size is known), commit it
+// into new/ (or cur/) with the agent's directory sync, then commit the
+// reservation: its line in maildirsize, and a quota warning when that line
+// crossed a threshold. A failure before the commit leaves nothing behind.
+func (a *Agent) write(ctx context.Context, d *maildir.Dir, f *maildir.Folder, t *Target, opt storeOptions, write func(io.Writer) error) (maildir.Written, error) {
+	draft, err := f.Create(a.namer, os.FileMode(a.cfg.Mail.FileMode))
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	defer draft.Abort() // nothing after a commit
+	if err := write(draft); err != nil {
+		return maildir.Written{}, err
+	}
+	size, err := draft.Finish(opt.mtime)
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	rsv, err := a.reserveQuota(ctx, d.Root(), t, size)
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	defer rsv.Release() // nothing was delivered
+	w, err := draft.Commit(opt.info, a.commit)
+	if err != nil {
+		return w, err
+	}
+	if ch, qerr := rsv.Commit(w.Size, 1); qerr != nil {
+		// Delivered and durable: a maildirsize that missed this line is
+		// corrected by the next recalculation.
+		a.log.Warn("maildirsize update failed", "id", opt.id, "to", t.Recipient, "file", w.Name, "error", qerr)
+	} else if c := ch.Crossed(a.cfg.QuotaWarnings(), t.Quota); c != nil {
+		a.warnQuota(d, t, opt.id, c) // [quota] warning: this delivery crossed one
+	}
+	return w, nil
 }
 
 // autosubscribe adds a folder this delivery created to the subscriptions
 // file ([mail] autosubscribe). A failure is logged, not returned: the
 // folder and the message are fine, only clients that list subscribed
 // folders will not show it until the user subscribes.
-func (a *Agent) autosubscribe(d *maildir.Dir, f *maildir.Folder, t *Target, id string) {
+func (a *Agent) autosubscribe(d *maildir.Dir, f *maildir.Folder, t *Target, opt storeOptions) {
 	if !f.Created() || !a.cfg.Mail.Autosubscribe {
 		return
 	}
-	if err := d.Subscribe(t.Mailbox.Subscriptions, t.Mailbox.Naming, t.FolderPath); err != nil {
-		a.log.Warn("cannot subscribe the new folder", "id", id, "to", t.Recipient, "folder", t.Folder, "error", err)
+	if err := d.Subscribe(t.Mailbox.Subscriptions, t.Mailbox.Naming, opt.path); err != nil {
+		a.log.Warn("cannot subscribe the new folder", "id", opt.id, "to", t.Recipient, "folder", opt.folder, "error", err)
 	}
 }
 
@@ -253,23 +360,6 @@ func oneField(f string) bool {
 	return true
 }
 
-// classify maps the errors of maildir and privilege to public outcomes.
-func classify(err error) *status.Error {
-	switch {
-	case errors.Is(err, privilege.ErrUIDMismatch):
-		return status.Temp("mailbox belongs to another uid than this process").Wrap(err)
-	case errors.Is(err, privilege.ErrSwitch):
-		return status.Temp("cannot switch to the mailbox owner").Wrap(err)
-	case errors.Is(err, maildir.ErrNotOwner):
-		return status.Temp("mailbox directory owned by another uid").Wrap(err)
-	case errors.Is(err, maildir.ErrSymlink):
-		return status.Temp("symbolic link in the mailbox refused").Wrap(err)
-	case errors.Is(err, maildir.ErrBadPath):
-		return status.Temp("bad mailbox location").Wrap(err)
-	}
-	return status.From(err)
-}
-
 // NewID returns a new delivery id: 16 characters, sortable by time at the
 // second, unique per call.
 func NewID() string {
@@ -308,8 +398,8 @@ func (a *Agent) Report(o Outcome) {
 	elapsed := time.Since(o.Start)
 	dur := slog.Duration("duration", elapsed.Round(time.Microsecond))
 	if o.Err == nil {
-		if a.Observer != nil {
-			a.Observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
+		if a.observer != nil {
+			a.observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
 		}
 		folder := o.Result.Folder
 		if folder == "" {
@@ -326,10 +416,10 @@ func (a *Agent) Report(o Outcome) {
 	if st.Temporary() {
 		result = "deferred"
 	}
-	if a.Observer != nil {
-		a.Observer.ObserveDelivery(result, st.Enhanced, elapsed, 0)
+	if a.observer != nil {
+		a.observer.ObserveDelivery(result, string(st.Enhanced), elapsed, 0)
 	}
-	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", st.Enhanced),
+	attrs = append(attrs, dur, slog.String("result", result), slog.String("code", string(st.Enhanced)),
 		slog.String("reason", st.Reason))
 	if t := o.Target; t != nil {
 		attrs = append(attrs, slog.String("maildir", t.Maildir), slog.Int("uid", t.UID), slog.Int("gid", t.GID))

@@ -153,7 +153,7 @@ func (a *Agent) explainFolder(ctx context.Context, t *Target) error {
 	})
 }
 
-// explainQuota is checkQuota without writing: quota.Peek on the maildir
+// explainQuota is reserveQuota without writing: quota.Peek on the maildir
 // as its owner; a maildir that does not exist yet holds nothing.
 func (a *Agent) explainQuota(ctx context.Context, t *Target, size int64) error {
 	if t.Quota.Unlimited() {
@@ -179,7 +179,7 @@ func (a *Agent) explainQuota(ctx context.Context, t *Target, size int64) error {
 		return nil
 	})
 	if err != nil {
-		return classify(err)
+		return status.From(err)
 	}
 	if qerr != nil && !errors.Is(qerr, quota.ErrOverQuota) {
 		trace.Step(ctx, "quota", "limit %s, usage cannot be read", t.Quota)

@@ -17,7 +17,7 @@ import (
 func TestHeaderValuesRefused(t *testing.T) {
 	a := NewAgent(config.Defaults(), fakeDB{}, nil)
 	md := filepath.Join(t.TempDir(), "Maildir")
-	h, body, err := message.Parse(strings.NewReader("Subject: s\n\nb\n"))
+	msg, err := message.ReadStream(strings.NewReader("Subject: s\n\nb\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +41,8 @@ func TestHeaderValuesRefused(t *testing.T) {
 		{"received no LF", "bob@x", Request{Received: "Received: by h"}, "4.3.0"},
 	} {
 		tg := &Target{Recipient: tc.rcpt, Maildir: md, UID: os.Getuid(), GID: os.Getgid()}
-		_, err := a.Deliver(t.Context(), tg, tc.req, h, body)
-		if st := status.From(err); st == nil || st.Enhanced != tc.enh {
+		_, err := a.Deliver(t.Context(), tg, tc.req, msg)
+		if st := status.From(err); st == nil || string(st.Enhanced) != tc.enh {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.enh)
 		}
 		if _, err := os.Stat(md); !os.IsNotExist(err) {

@@ -54,7 +54,8 @@ func (a *Agent) Import(ctx context.Context, t *Target, req ImportRequest, msg io
 			return Result{}, status.Temp("internal error: bad maildir flags").Wrap(err)
 		}
 	}
-	opt := storeOptions{id: req.ID, info: req.Info, mtime: req.MTime}
+	opt := folderOf(t)
+	opt.id, opt.info, opt.mtime = req.ID, req.Info, req.MTime
 	return a.store(ctx, t, opt, func(w io.Writer) error {
 		if req.ReturnPath {
 			if _, err := io.WriteString(w, "Return-Path: <"+req.Sender+">\n"); err != nil {

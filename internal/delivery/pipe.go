@@ -53,20 +53,23 @@ func (a *Agent) Pipe(ctx context.Context, p PipeRequest, in io.Reader) (res Resu
 	// Process-wide, before the message or the mailbox is touched: the rest
 	// of this process runs as the mailbox owner.
 	if err := privilege.Drop(t.UID, t.GID); err != nil {
-		return Result{}, classify(err)
+		return Result{}, status.From(err)
 	}
 	if p.MaxSize > 0 {
 		in = &limitReader{r: in, left: p.MaxSize}
 	}
-	h, body, err := message.Parse(in)
+	// Read once: a plan of one store streams the body into the maildir;
+	// Deliver spools it for a plan of several.
+	msg, err := message.ReadStream(in)
 	if err != nil {
 		return Result{}, status.From(err)
 	}
-	msgID = h.MessageID
+	defer msg.Close()
+	msgID = msg.Header.MessageID
 	if p.SenderFromMessage {
-		sender = MessageSender(h)
+		sender = MessageSender(msg.Header)
 	}
-	return a.Deliver(ctx, t, Request{ID: id, Sender: sender, OrigRecipient: p.OrigRecipient}, h, body)
+	return a.Deliver(ctx, t, Request{ID: id, Sender: sender, OrigRecipient: p.OrigRecipient}, msg)
 }
 
 // limitReader fails with status.TooBig once more than left bytes are read.

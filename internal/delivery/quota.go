@@ -13,20 +13,20 @@ import (
 	"maildeliver/internal/status"
 )
 
-// checkQuota refuses a message of size bytes that does not fit t's quota,
-// with the [quota] full policy's code. On success the caller must call
-// quota.Add with the same root (the delivery's line, or 0 0 to release).
-// The wait for the maildir's quota lock ends with ctx or after [quota]
-// lock_timeout, whichever comes first: the maildir's owner can hold that
-// lock for ever, and a delivery must not (issue 17).
-func (a *Agent) checkQuota(ctx context.Context, root *os.File, t *Target, size int64) error {
-	if t.Quota.Unlimited() {
-		return nil
-	}
+// reserveQuota reserves room for a message of size bytes in t's mailbox,
+// or refuses it with the [quota] full policy's code. The caller commits the
+// reservation (the delivery's line in maildirsize) or releases it. The wait
+// for the maildir's quota lock ends with ctx or after [quota] lock_timeout,
+// whichever comes first: the maildir's owner can hold that lock for ever,
+// and a delivery must not (issue 17).
+func (a *Agent) reserveQuota(ctx context.Context, root *os.File, t *Target, size int64) (*quota.Reservation, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Quota.LockTimeout.D())
 	defer cancel()
-	_, err := quota.Check(ctx, root, t.Quota, a.grace(), size)
-	return a.quotaError(t, err)
+	res, _, err := quota.Reserve(ctx, root, t.Quota, a.grace(), size)
+	if err != nil {
+		return nil, a.quotaError(t, err)
+	}
+	return res, nil
 }
 
 // quotaError is the outcome of a quota check's error (nil for nil): the
@@ -38,9 +38,9 @@ func (a *Agent) quotaError(t *Target, err error) error {
 	case errors.Is(err, quota.ErrOverQuota):
 		return status.OverQuota(t.Recipient, status.QuotaPolicy(a.cfg.Quota.Full)).Wrap(err)
 	case errors.Is(err, quota.ErrLocked):
-		return status.TempCode(status.CodeTempLocal, "4.2.0", "mailbox is locked, try again later").Wrap(err)
+		return status.From(err)
 	}
-	return status.Temp("cannot read the mailbox quota").Wrap(err)
+	return status.QuotaUnreadable().Wrap(err)
 }
 
 func (a *Agent) grace() config.Grace {
@@ -62,13 +62,15 @@ func (a *Agent) QuotaCheck(ctx context.Context, t *Target, size int64) error {
 			return err
 		}
 		defer d.Close()
-		if err := a.checkQuota(ctx, d.Root(), t, size); err != nil {
+		res, err := a.reserveQuota(ctx, d.Root(), t, size)
+		if err != nil {
 			return err
 		}
-		return quota.Add(d.Root(), t.Quota, 0, 0) // only a question: release
+		res.Release() // only a question
+		return nil
 	})
 	if err != nil {
-		return classify(err)
+		return status.From(err)
 	}
 	return nil
 }
@@ -94,12 +96,12 @@ func (a *Agent) Quota(ctx context.Context, rcpt string, recalc bool) (QuotaRepor
 		return QuotaReport{}, err
 	}
 	if err := privilege.Drop(t.UID, t.GID); err != nil {
-		return QuotaReport{}, classify(err)
+		return QuotaReport{}, status.From(err)
 	}
 	r := QuotaReport{Recipient: rcpt, Maildir: t.Maildir, Limit: t.Quota}
 	d, err := maildir.OpenOwn(t.Maildir, t.Mailbox.RootOwn, t.UID)
 	if err != nil {
-		return r, classify(err)
+		return r, status.From(err)
 	}
 	defer d.Close()
 	if recalc {
@@ -108,7 +110,7 @@ func (a *Agent) Quota(ctx context.Context, rcpt string, recalc bool) (QuotaRepor
 		r.Usage, err = quota.Get(d.Root(), t.Quota)
 	}
 	if err != nil {
-		return r, status.Temp("cannot read the mailbox quota").Wrap(err)
+		return r, status.QuotaUnreadable().Wrap(err)
 	}
 	return r, nil
 }

@@ -158,7 +158,7 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 	}
 	t.Maildir = t.Mailbox.Root
 	a.traceMailbox(ctx, u, t.Mailbox)
-	if t.Quota, err = quota.LimitFor(u, a.cfg.Quota.Default); err != nil {
+	if t.Quota, err = limitFor(u, a.cfg.Quota.Default); err != nil {
 		return nil, status.Temp("bad quota rule for the user").Wrap(fmt.Errorf("%s: %w", u.Address, err))
 	}
 	// A recount must find every folder, and the INBOX where it is.

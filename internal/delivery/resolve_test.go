@@ -28,6 +28,8 @@ func (f fakeDB) Lookup(_ context.Context, a string) (*lookup.User, error) {
 	return nil, lookup.ErrNotFound
 }
 
+func (fakeDB) Close() error { return nil }
+
 func user(addr, home string, uid int64) *lookup.User {
 	return &lookup.User{Address: addr, Home: home, UID: uid, GID: uid, QuotaBytes: -1, QuotaMessages: -1}
 }
@@ -86,7 +88,7 @@ func TestResolve(t *testing.T) {
 			tg, err := a.Resolve(context.Background(), tc.rcpt, tc.folder)
 			if tc.enh != "" {
 				st := status.From(err)
-				if st == nil || st.Enhanced != tc.enh {
+				if st == nil || string(st.Enhanced) != tc.enh {
 					t.Fatalf("err = %v, want %s", err, tc.enh)
 				}
 				if strings.Contains(st.Reason, "db.internal") {

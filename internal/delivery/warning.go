@@ -55,11 +55,7 @@ func (a *Agent) warnQuota(d *maildir.Dir, t *Target, deliveryID string, c *quota
 		return
 	}
 	defer f.Close()
-	w, err := f.Deliver(a.namer, maildir.DeliverOptions{Mode: os.FileMode(a.cfg.Mail.FileMode), SyncNew: a.SyncNew},
-		func(w io.Writer) error {
-			_, err := io.WriteString(w, msg)
-			return err
-		})
+	w, err := a.writeString(f, msg)
 	if err != nil {
 		a.log.Error("quota warning not delivered", append(attrs, slog.String("error", err.Error()))...)
 		return
@@ -169,4 +165,21 @@ func amount(resource string, n int64) string {
 		return fmt.Sprintf("%d bytes", n)
 	}
 	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + units[u]
+}
+
+// writeString writes a message of our own (a quota warning) into f: no
+// quota reservation, it is accounted afterwards like any Add.
+func (a *Agent) writeString(f *maildir.Folder, msg string) (maildir.Written, error) {
+	draft, err := f.Create(a.namer, os.FileMode(a.cfg.Mail.FileMode))
+	if err != nil {
+		return maildir.Written{}, err
+	}
+	defer draft.Abort()
+	if _, err := io.WriteString(draft, msg); err != nil {
+		return maildir.Written{}, err
+	}
+	if _, err := draft.Finish(time.Time{}); err != nil {
+		return maildir.Written{}, err
+	}
+	return draft.Commit("", a.commit)
 }

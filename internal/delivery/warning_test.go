@@ -88,11 +88,11 @@ func (e *warnEnv) deliverTo(rcpt string, size int) error {
 	if err != nil {
 		return err
 	}
-	h, body, err := message.Parse(strings.NewReader("Subject: m\n\n" + strings.Repeat("x", size-1) + "\n"))
+	msg, err := message.ReadStream(strings.NewReader("Subject: m\n\n" + strings.Repeat("x", size-1) + "\n"))
 	if err != nil {
 		return err
 	}
-	_, err = e.agent.Deliver(context.Background(), tg, Request{ID: NewID(), Sender: "s@y"}, h, body)
+	_, err = e.agent.Deliver(context.Background(), tg, Request{ID: NewID(), Sender: "s@y"}, msg)
 	return err
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/lookup"
 )
 
 // The test environment: a SQLite userdb with the seed 000 schema in
@@ -73,7 +74,7 @@ func defaultUsers() map[string]int {
 type envOptions struct {
 	users  map[string]int // address -> uid; nil = defaultUsers
 	config func(*config.Config)
-	open   func(*config.Config) (Userdb, error)
+	open   func(*config.Config) (lookup.Userdb, error)
 	// noStart: build the config only (for tests that start servers themselves).
 	noStart bool
 }
@@ -135,7 +136,7 @@ func (e *env) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func (e *env) start(open func(*config.Config) (Userdb, error)) {
+func (e *env) start(open func(*config.Config) (lookup.Userdb, error)) {
 	e.t.Helper()
 	srv, err := New(e.cfg, Options{Log: e.logger(), OpenUserdb: open})
 	if err != nil {

@@ -170,7 +170,7 @@ func TestShutdownDeadline(t *testing.T) {
 
 // closeSpy records when a userdb is closed.
 type closeSpy struct {
-	Userdb
+	lookup.Userdb
 	closed chan struct{}
 }
 
@@ -183,7 +183,7 @@ func (c *closeSpy) Close() error {
 // before keeps the old userdb, which is closed when it ends.
 func TestReload(t *testing.T) {
 	var spies []*closeSpy
-	e := newEnv(t, envOptions{open: func(c *config.Config) (Userdb, error) {
+	e := newEnv(t, envOptions{open: func(c *config.Config) (lookup.Userdb, error) {
 		db, err := lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
 		if err != nil {
 			return nil, err

@@ -28,12 +28,12 @@ func (s *Server) newMetrics() {
 	}
 }
 
-// observe connects a new agent and its userdb to the metrics.
+// observe connects a new agent's userdb to the metrics (the agent gets
+// them from newAgent).
 func (s *Server) observe(a *agentRef) {
 	if s.metrics == nil {
 		return
 	}
-	a.agent.Observer = s.metrics
 	if o, ok := a.db.(interface{ SetObserver(lookup.Observer) }); ok {
 		o.SetObserver(s.metrics)
 	}

@@ -420,7 +420,7 @@ func TestSMTPUTF8(t *testing.T) {
 }
 
 // panicky is a userdb that panics for one address.
-type panicky struct{ Userdb }
+type panicky struct{ lookup.Userdb }
 
 func (p panicky) Lookup(ctx context.Context, addr string) (*lookup.User, error) {
 	if strings.HasPrefix(addr, "panic@") {
@@ -429,9 +429,11 @@ func (p panicky) Lookup(ctx context.Context, addr string) (*lookup.User, error) 
 	return p.Userdb.Lookup(ctx, addr)
 }
 
+func (panicky) Close() error { return nil }
+
 // TestPanicInSession: a panic answers 451 for that command only.
 func TestPanicInSession(t *testing.T) {
-	e := newEnv(t, envOptions{open: func(c *config.Config) (Userdb, error) {
+	e := newEnv(t, envOptions{open: func(c *config.Config) (lookup.Userdb, error) {
 		db, err := lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
 		return panicky{db}, err
 	}})

@@ -69,18 +69,12 @@ const maxLineLength = 64 << 10
 // rcptParallelism bounds concurrent deliveries within one transaction.
 const rcptParallelism = 4
 
-// Userdb is what the server needs from a userdb (package lookup's *DB).
-type Userdb interface {
-	delivery.Userdb
-	io.Closer
-}
-
 // Options are New's optional parameters.
 type Options struct {
 	Log *slog.Logger // nil: discard
 	// OpenUserdb opens the userdb of a configuration; nil means
 	// lookup.Open. Tests use it to plant failures.
-	OpenUserdb func(*config.Config) (Userdb, error)
+	OpenUserdb func(*config.Config) (lookup.Userdb, error)
 }
 
 // Server is one lmtpd: its listeners, connections and current delivery
@@ -88,10 +82,11 @@ type Options struct {
 type Server struct {
 	cfg  *config.Config // as started: [lmtp] does not change on reload
 	log  *slog.Logger
-	open func(*config.Config) (Userdb, error)
+	open func(*config.Config) (lookup.Userdb, error)
 	smtp *smtp.Server
-	// commit is every agent's SyncNew: concurrent deliveries into one
-	// new/ share its fsyncs (group commit), across reloads too.
+	// commit is every agent's directory sync (delivery.WithCommit):
+	// concurrent deliveries into one new/ share its fsyncs (group commit),
+	// across reloads too.
 	commit *maildir.GroupSync
 	// ctx is cancelled when Shutdown gives up waiting: lookups and
 	// deliveries not yet begun are abandoned.
@@ -125,7 +120,7 @@ type Server struct {
 // last of them ends.
 type agentRef struct {
 	agent   *delivery.Agent
-	db      Userdb
+	db      lookup.Userdb
 	refs    int  // guarded by Server.mu
 	retired bool // guarded by Server.mu
 }
@@ -141,7 +136,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 		conns: make(map[*conn]struct{})}
 	s.newMetrics()
 	if s.open == nil {
-		s.open = func(c *config.Config) (Userdb, error) {
+		s.open = func(c *config.Config) (lookup.Userdb, error) {
 			return lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
 		}
 	}
@@ -178,9 +173,11 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: userdb: %v", ErrConfig, err)
 	}
-	a := delivery.NewAgent(cfg, db, s.log)
-	a.SyncNew = s.commit.Sync
-	ref := &agentRef{agent: a, db: db}
+	opts := []delivery.Option{delivery.WithCommit(s.commit)}
+	if s.metrics != nil {
+		opts = append(opts, delivery.WithObserver(s.metrics))
+	}
+	ref := &agentRef{agent: delivery.NewAgent(cfg, db, s.log, opts...), db: db}
 	s.observe(ref)
 	return ref, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
+	"maildeliver/internal/message"
 	"maildeliver/internal/status"
 )
 
@@ -272,7 +273,7 @@ func spoolMemory(n config.Size) int64 {
 // rcptParallelism at a time, started in RCPT order. A recipient named twice
 // (same address up to case, same mailbox and folder) is delivered once and
 // both RCPTs get that outcome.
-func (s *session) deliverAll(tx *txn, p *parsed, sc smtp.StatusCollector) {
+func (s *session) deliverAll(tx *txn, p *message.Message, sc smtp.StatusCollector) {
 	type group struct {
 		r     rcpt
 		addrs []string
@@ -317,7 +318,7 @@ func (s *session) deliverAll(tx *txn, p *parsed, sc smtp.StatusCollector) {
 
 // deliverOne delivers to one recipient and returns its reply. It logs the
 // outcome, and a panic becomes this recipient's temporary failure.
-func (s *session) deliverOne(tx *txn, r rcpt, p *parsed) (rep *smtp.SMTPError) {
+func (s *session) deliverOne(tx *txn, r rcpt, p *message.Message) (rep *smtp.SMTPError) {
 	start := time.Now()
 	agent := tx.agent.agent
 	var res delivery.Result
@@ -326,7 +327,7 @@ func (s *session) deliverOne(tx *txn, r rcpt, p *parsed) (rep *smtp.SMTPError) {
 		if x := recover(); x != nil {
 			err = errInternal.Wrap(fmt.Errorf("panic: %v\n%s", x, debug.Stack()))
 		}
-		agent.Report(delivery.Outcome{ID: tx.id, QueueID: tx.queueID, MessageID: p.header.MessageID, Sender: tx.sender,
+		agent.Report(delivery.Outcome{ID: tx.id, QueueID: tx.queueID, MessageID: p.Header.MessageID, Sender: tx.sender,
 			Recipient: r.addr, Result: res, Err: err, Start: start, Target: r.target})
 		if err != nil {
 			rep = reply(err, tx.id)
@@ -334,13 +335,9 @@ func (s *session) deliverOne(tx *txn, r rcpt, p *parsed) (rep *smtp.SMTPError) {
 			rep = saved(tx.id)
 		}
 	}()
-	body, err := p.body()
-	if err != nil {
-		return
-	}
 	req := delivery.Request{ID: tx.id, Sender: tx.sender, OrigRecipient: r.orig,
 		Received: received(tx, s.remote, agent.Config().Hostname, r.addr, time.Now())}
-	res, err = agent.Deliver(s.srv.ctx, r.target, req, p.header, body)
+	res, err = agent.Deliver(s.srv.ctx, r.target, req, p)
 	return
 }
 

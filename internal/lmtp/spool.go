@@ -1,7 +1,6 @@
 package lmtp
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -138,28 +137,8 @@ func tempFile(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// parsed is the header section of a spooled message, parsed once and
-// shared by all recipients, and where its body starts.
-type parsed struct {
-	sp      *spool
-	header  *message.Header
-	bodyOff int64 // offset of the body in the spool
-}
-
-// parse reads the header section once per message. Every recipient's body
-// is then read from the spool at the offset Parse reports, also when the
-// header section has no blank line or is cut at message.MaxHeader: the
-// header is never parsed again per recipient.
-func parse(sp *spool) (*parsed, error) {
-	h, _, err := message.Parse(bufio.NewReaderSize(io.NewSectionReader(sp, 0, sp.size), 64<<10))
-	if err != nil {
-		return nil, err
-	}
-	return &parsed{sp: sp, header: h, bodyOff: h.BodyOffset}, nil
-}
-
-// body returns a fresh reader of the body (LF line endings) for one
-// recipient.
-func (p *parsed) body() (io.Reader, error) {
-	return message.NewLFReader(io.NewSectionReader(p.sp, p.bodyOff, p.sp.size-p.bodyOff)), nil
-}
+// parse reads the header section once per message (message.Read): every
+// recipient's body is then read from the spool at the offset the parse
+// found, also when the header section has no blank line or is cut at
+// message.MaxHeader; the header is never parsed again per recipient.
+func parse(sp *spool) (*message.Message, error) { return message.Read(sp, sp.size) }

@@ -53,7 +53,7 @@ func TestSpoolErrors(t *testing.T) {
 	} {
 		r := io.MultiReader(strings.NewReader("Subject: x\r\n"), iotest.ErrReader(tc.err))
 		_, err := spoolData(r, 1<<20, t.TempDir())
-		if st := status.From(err); st.Enhanced != tc.code {
+		if st := status.From(err); string(st.Enhanced) != tc.code {
 			t.Errorf("%v: %v, want %s", tc.err, err, tc.code)
 		}
 	}
@@ -84,7 +84,7 @@ func parseBoth(t *testing.T, in []byte) {
 		t.Fatal(err)
 	}
 	for range 2 { // every recipient gets the same body
-		body, err := p.body()
+		body, err := p.Body()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,8 +92,8 @@ func parseBoth(t *testing.T, in []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, want) || !bytes.Equal(p.header.Fields, h.Fields) {
-			t.Fatalf("%q: body %q, want %q (offset %d)", in, got, want, p.bodyOff)
+		if !bytes.Equal(got, want) || !bytes.Equal(p.Header.Fields, h.Fields) {
+			t.Fatalf("%q: body %q, want %q (offset %d)", in, got, want, p.Header.BodyOffset)
 		}
 	}
 }

@@ -33,3 +33,7 @@ func (c currentUserdb) Lookup(ctx context.Context, address string) (*lookup.User
 	defer c.s.release(a)
 	return a.db.Lookup(ctx, address)
 }
+
+// Close does nothing: each agent's userdb is closed by the server when the
+// agent is no longer pinned.
+func (currentUserdb) Close() error { return nil }

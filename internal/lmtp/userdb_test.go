@@ -36,7 +36,7 @@ func TestUserdbSocket(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	e.start(func(c *config.Config) (Userdb, error) {
+	e.start(func(c *config.Config) (lookup.Userdb, error) {
 		db, err := lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
 		if err != nil {
 			return nil, err
@@ -128,7 +128,7 @@ func TestUserdbSocketPinsUserdb(t *testing.T) {
 		sock = filepath.Join(filepath.Dir(c.LMTP.SpoolDir), "userdb.sock")
 		c.Userdb.Socket = sock
 	}})
-	e.start(func(c *config.Config) (Userdb, error) {
+	e.start(func(c *config.Config) (lookup.Userdb, error) {
 		db, err := lookup.Open(c.Userdb, c.Mail.RecipientDelimiter)
 		if err != nil {
 			return nil, err
@@ -194,7 +194,7 @@ func TestUserdbSocketPinsUserdb(t *testing.T) {
 
 // blockingUserdb holds its first lookup until release is closed.
 type blockingUserdb struct {
-	Userdb
+	lookup.Userdb
 	blocked, release chan struct{}
 }
 
@@ -203,6 +203,8 @@ func (b *blockingUserdb) Lookup(ctx context.Context, address string) (*lookup.Us
 	<-b.release
 	return b.Userdb.Lookup(ctx, address)
 }
+
+func (*blockingUserdb) Close() error { return nil }
 
 // Listen fails, leaving nothing behind, when the userdb socket's path is
 // in the way.

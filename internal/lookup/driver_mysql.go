@@ -70,10 +70,7 @@ var mysqlSockets = []string{"/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.s
 func mysqlFromKV(kvs []kv) (*mysql.Config, error) {
 	mc := mysql.NewConfig()
 	host, port := "localhost", "3306"
-	var tlsOpt struct {
-		ca, cert, key string
-		noVerify, set bool
-	}
+	var tlsOpt mysqlTLS
 	seen := map[string]bool{}
 	for _, kv := range kvs {
 		if seen[kv.key] {
@@ -132,26 +129,9 @@ func mysqlFromKV(kvs []kv) (*mysql.Config, error) {
 		mc.Net, mc.Addr = "tcp", net.JoinHostPort(host, port)
 	}
 	if tlsOpt.set {
-		tc := &tls.Config{InsecureSkipVerify: tlsOpt.noVerify}
-		if mc.Net == "tcp" {
-			tc.ServerName = host
-		}
-		if tlsOpt.ca != "" {
-			pem, err := os.ReadFile(tlsOpt.ca)
-			if err != nil {
-				return nil, fmt.Errorf("ssl_ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("ssl_ca %s: no PEM certificate", tlsOpt.ca)
-			}
-		}
-		if tlsOpt.cert != "" || tlsOpt.key != "" {
-			c, err := tls.LoadX509KeyPair(tlsOpt.cert, tlsOpt.key)
-			if err != nil {
-				return nil, fmt.Errorf("ssl_cert/ssl_key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{c}
+		tc, err := tlsOpt.config(mc.Net, host)
+		if err != nil {
+			return nil, err
 		}
 		mc.TLS = tc
 	}
@@ -174,4 +154,37 @@ type mysqlLogger struct{ red *redactor }
 
 func (l mysqlLogger) Print(v ...any) {
 	logging.Library().Warn("userdb mysql driver", slog.String("detail", l.red.clean(fmt.Sprint(v...))))
+}
+
+// mysqlTLS is the ssl_* keys of a MySQL connect string.
+type mysqlTLS struct {
+	ca, cert, key string
+	noVerify, set bool
+}
+
+// config is the TLS configuration the keys ask for; the server name is
+// host for a TCP connection.
+func (o mysqlTLS) config(network, host string) (*tls.Config, error) {
+	tc := &tls.Config{InsecureSkipVerify: o.noVerify}
+	if network == "tcp" {
+		tc.ServerName = host
+	}
+	if o.ca != "" {
+		pem, err := os.ReadFile(o.ca)
+		if err != nil {
+			return nil, fmt.Errorf("ssl_ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ssl_ca %s: no PEM certificate", o.ca)
+		}
+	}
+	if o.cert != "" || o.key != "" {
+		c, err := tls.LoadX509KeyPair(o.cert, o.key)
+		if err != nil {
+			return nil, fmt.Errorf("ssl_cert/ssl_key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
 }

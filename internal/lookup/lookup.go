@@ -26,6 +26,16 @@ const maxAliasHops = 8
 // rejects that, but Open must not build a lookup without a deadline).
 const defaultTimeout = 5 * time.Second
 
+// Userdb answers who a recipient is. It is the one userdb interface of
+// the project: *DB (SQL), userdbsock's Fallback (lmtpd's socket first),
+// lmtpd's current userdb (a reload switches it), and the tests' fakes.
+// Lookup returns ErrNotFound (wrapped) for an unknown address; Close
+// releases what the userdb holds (a pool, a socket's SQL fallback).
+type Userdb interface {
+	Lookup(ctx context.Context, address string) (*User, error)
+	Close() error
+}
+
 // DB is an SQL userdb: a pool and the rewritten queries. It is safe for
 // concurrent use.
 type DB struct {

@@ -13,8 +13,13 @@
 //     file is never overwritten;
 //  4. fsync new/.
 //
+// The steps are a Draft's (draft.go): Folder.Create is step 1, writing and
+// Draft.Finish step 2, Draft.Commit steps 3 and 4 (the directory fsync
+// through a Syncer: lmtpd passes a GroupSync). The caller decides between
+// Finish and Commit, where the size is known: the quota is reserved there.
+//
 // A message stored with flags (an import keeping a source's flags, see
-// DeliverOptions.Info) goes to cur/<name>,S=<size>:2,<flags> instead, and
+// Draft.Commit) goes to cur/<name>,S=<size>:2,<flags> instead, and
 // cur/ is the directory fsynced: Dovecot's maildir-save does the same.
 //
 // Only after step 4 may the caller report success. Any failure removes the
@@ -55,7 +60,6 @@
 package maildir
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -368,27 +372,6 @@ type Written struct {
 	Size int64
 }
 
-// DeliverOptions tune one delivery.
-type DeliverOptions struct {
-	Mode os.FileMode // 0600 or 0660
-	// Check, if set, is called with the final size before the message is
-	// moved into new/; an error aborts the delivery (quota).
-	Check func(size int64) error
-	// SyncNew, if set, replaces the fsync of new/ (group commit). It must
-	// return only once new/ is durable.
-	SyncNew func(dir *os.File) error
-	// Info, if set, is the message's Maildir info ("2," and its flags, as
-	// package mailimport keeps them): the file goes to cur/ as
-	// <name>,S=<size>:<Info> instead of new/, as Dovecot's maildir-save
-	// does for a message saved with flags, and cur/ is fsynced (SyncNew
-	// is not used). See CheckInfo.
-	Info string
-	// MTime, if set, becomes the file's modification time before it is
-	// fsynced: Dovecot reads a maildir message's received date
-	// (INTERNALDATE) from it.
-	MTime time.Time
-}
-
 // CheckInfo reports whether info is a Maildir info this package writes:
 // "2," followed by flags, each an ASCII letter, in strictly ascending
 // order (the Maildir specification's rule; Dovecot and Courier rely on
@@ -405,54 +388,6 @@ func CheckInfo(info string) error {
 		}
 	}
 	return nil
-}
-
-// Deliver writes one message: write produces the content. It returns only
-// once the file and new/ are durable.
-func (f *Folder) Deliver(n *Namer, opt DeliverOptions, write func(w io.Writer) error) (Written, error) {
-	if opt.Info != "" {
-		if err := CheckInfo(opt.Info); err != nil {
-			return Written{}, err
-		}
-	}
-	base := n.Next()
-	tmpFD, err := unix.Openat(int(f.tmp.Fd()), base,
-		unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(opt.Mode.Perm()))
-	if err != nil {
-		return Written{}, &os.PathError{Op: "create", Path: "tmp/" + base, Err: err}
-	}
-	file := os.NewFile(uintptr(tmpFD), base)
-	removeTmp := func() { unix.Unlinkat(int(f.tmp.Fd()), base, 0) }
-	size, err := writeSync(file, opt, write)
-	if err == nil && opt.Check != nil {
-		err = opt.Check(size)
-	}
-	if err != nil {
-		removeTmp()
-		return Written{}, err
-	}
-	dest, suffix, sync := f.new, "", opt.SyncNew
-	if opt.Info != "" {
-		dest, suffix, sync = f.cur, ":"+opt.Info, nil
-	}
-	final, err := f.moveTo(dest, n, base, size, suffix)
-	if err != nil {
-		removeTmp()
-		return Written{}, err
-	}
-	if sync == nil {
-		sync = func(d *os.File) error { return d.Sync() }
-	}
-	if err := sync(dest); err != nil {
-		// Not durable, so not delivered: take it back out so that a
-		// retry does not make a duplicate.
-		err = fmt.Errorf("maildir: fsync %s/: %w", filepath.Base(dest.Name()), err)
-		if werr := f.withdraw(dest, base, final); werr != nil {
-			return Written{}, fmt.Errorf("%w: %w", err, werr)
-		}
-		return Written{}, err
-	}
-	return Written{Name: final, Size: size}, nil
 }
 
 // ErrLeftInNew means a delivery failed after its file reached new/ and the
@@ -491,39 +426,6 @@ func (f *Folder) withdraw(dest *os.File, base, final string) error {
 		}
 	}
 	return fmt.Errorf("%w: %s/%s: unlink: %w", ErrLeftInNew, filepath.Base(dest.Name()), final, err)
-}
-
-// writeSync writes the content through a buffer, sets opt's mode and
-// mtime, fsyncs and closes the file.
-func writeSync(file *os.File, opt DeliverOptions, write func(io.Writer) error) (int64, error) {
-	defer file.Close()
-	if opt.Mode.Perm() != 0o600 {
-		// The process umask may have cleared group bits.
-		if err := file.Chmod(opt.Mode.Perm()); err != nil {
-			return 0, err
-		}
-	}
-	cw := &countWriter{w: file}
-	bw := bufio.NewWriterSize(cw, 64<<10)
-	if err := write(bw); err != nil {
-		return 0, err
-	}
-	if err := bw.Flush(); err != nil {
-		return 0, err
-	}
-	if !opt.MTime.IsZero() {
-		ts := []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), unix.NsecToTimespec(opt.MTime.UnixNano())}
-		if err := unix.UtimesNanoAt(int(file.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
-			return 0, &os.PathError{Op: "utimens", Path: file.Name(), Err: err}
-		}
-	}
-	if err := file.Sync(); err != nil {
-		return 0, fmt.Errorf("maildir: fsync: %w", err)
-	}
-	if err := file.Close(); err != nil {
-		return 0, err
-	}
-	return cw.n, nil
 }
 
 // moveTo renames tmp/base into dest (new/ or cur/) under its final name

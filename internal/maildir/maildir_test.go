@@ -26,11 +26,28 @@ func deliver(t *testing.T, root, folder, content string) (Written, error) {
 		return Written{}, err
 	}
 	defer f.Close()
-	return f.Deliver(NewNamer("host/with:odd"), DeliverOptions{Mode: 0o600}, func(w io.Writer) error {
-		_, err := io.WriteString(w, content)
-		return err
-	})
+	return put(f, NewNamer("host/with:odd"), "", time.Time{}, FsyncDir, content)
 }
+
+// put writes content into f in the two phases a delivery uses.
+func put(f *Folder, n *Namer, info string, mtime time.Time, sync Syncer, content string) (Written, error) {
+	d, err := f.Create(n, 0o600)
+	if err != nil {
+		return Written{}, err
+	}
+	defer d.Abort()
+	if _, err := io.WriteString(d, content); err != nil {
+		return Written{}, err
+	}
+	if _, err := d.Finish(mtime); err != nil {
+		return Written{}, err
+	}
+	return d.Commit(info, sync)
+}
+
+type syncFunc func(*os.File) error
+
+func (s syncFunc) Sync(d *os.File) error { return s(d) }
 
 func TestDeliverInbox(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a", "b", "Maildir")
@@ -161,19 +178,29 @@ func TestCheckAbortsAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	full := errors.New("over quota")
-	_, err = f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600, Check: func(int64) error { return full }},
-		func(w io.Writer) error { _, err := io.WriteString(w, "data"); return err })
-	if !errors.Is(err, full) {
-		t.Fatalf("err = %v", err)
+	// Refused between Finish and Commit (the quota): Abort.
+	d1, err := f.Create(NewNamer("h"), 0o600)
+	if err != nil {
+		t.Fatal(err)
 	}
-	failing := errors.New("read error")
-	_, err = f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600}, func(w io.Writer) error { return failing })
-	if !errors.Is(err, failing) {
-		t.Fatalf("err = %v", err)
+	io.WriteString(d1, "data")
+	if size, err := d1.Finish(time.Time{}); err != nil || size != 4 {
+		t.Fatalf("Finish = %d, %v", size, err)
 	}
-	_, err = f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600, SyncNew: func(*os.File) error { return syscall.EIO }},
-		func(w io.Writer) error { return nil })
+	d1.Abort()
+	if _, err := d1.Commit("", FsyncDir); err == nil {
+		t.Fatal("Commit after Abort succeeded")
+	}
+	// Abandoned while writing (a read error): Abort.
+	d2, err := f.Create(NewNamer("h"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d2.Commit("", FsyncDir); err == nil {
+		t.Fatal("Commit before Finish succeeded")
+	}
+	d2.Abort()
+	_, err = put(f, NewNamer("h"), "", time.Time{}, syncFunc(func(*os.File) error { return syscall.EIO }), "")
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("err = %v", err)
 	}
@@ -302,8 +329,7 @@ func TestDeliverInfoAndMTime(t *testing.T) {
 	}
 	defer f.Close()
 	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
-	w, err := f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600, Info: "2,FS", MTime: mtime},
-		func(w io.Writer) error { _, err := io.WriteString(w, "abc"); return err })
+	w, err := put(f, NewNamer("h"), "2,FS", mtime, FsyncDir, "abc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +375,5 @@ func deliverInfo(t *testing.T, info string) (Written, error) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return f.Deliver(NewNamer("h"), DeliverOptions{Mode: 0o600, Info: info},
-		func(w io.Writer) error { return nil })
+	return put(f, NewNamer("h"), info, time.Time{}, FsyncDir, "")
 }

@@ -3,7 +3,6 @@ package maildir_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,10 +70,7 @@ func deliverAs(vmail, dom, user string, uid int) error {
 			return err
 		}
 		defer f.Close()
-		_, err = f.Deliver(maildir.NewNamer("mx.test"), maildir.DeliverOptions{Mode: 0o600}, func(w io.Writer) error {
-			_, err := io.WriteString(w, "Subject: x\n\nbody\n")
-			return err
-		})
+		_, err = put(f, maildir.NewNamer("mx.test"), maildir.FsyncDir, []byte("Subject: x\n\nbody\n"))
 		return err
 	})
 }

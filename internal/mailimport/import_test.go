@@ -39,6 +39,8 @@ func (c *countingDB) Lookup(_ context.Context, a string) (*lookup.User, error) {
 	return &u, nil
 }
 
+func (*countingDB) Close() error { return nil }
+
 type fixture struct {
 	t       *testing.T
 	db      *countingDB

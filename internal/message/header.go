@@ -3,6 +3,9 @@
 // delivery core can prepend Return-Path, Delivered-To (and lmtpd's Received)
 // per recipient, drop the headers that must exist only once, and detect mail
 // loops. Line endings become LF; every other byte passes through unchanged.
+// Message (message.go) is a message as the delivery core takes it, from
+// lmtpd's spool or deliver's stdin alike: the header parsed once, the body
+// re-readable for a plan of several stores.
 //
 // What is removed from the original header section:
 //   - a leading mbox "From " line (pipe(8) flag F, or a saved mbox message);

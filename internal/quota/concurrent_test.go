@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"maildeliver/internal/config"
 	"maildeliver/internal/maildir"
 )
 
@@ -39,8 +38,9 @@ func deliverLoop(dir string, id string, cycles int) error {
 	}
 	for i := range cycles {
 		size := int64(1 + (i*37)%900)
-		if _, err := Check(context.Background(), root, l, config.Grace{}, size); err != nil {
-			return fmt.Errorf("cycle %d: Check: %w", i, err)
+		res, _, err := Reserve(context.Background(), root, l, Grace{}, size)
+		if err != nil {
+			return fmt.Errorf("cycle %d: Reserve: %w", i, err)
 		}
 		base := id + "." + strconv.Itoa(i) + ".host"
 		if err := os.WriteFile(path("tmp/"+base), bytes.Repeat([]byte{'x'}, int(size)), 0o600); err != nil {
@@ -49,8 +49,8 @@ func deliverLoop(dir string, id string, cycles int) error {
 		if err := os.Rename(path("tmp/"+base), path("new/"+base+",S="+strconv.FormatInt(size, 10))); err != nil {
 			return err
 		}
-		if err := Add(root, l, size, 1); err != nil {
-			return fmt.Errorf("cycle %d: Add: %w", i, err)
+		if _, err := res.Commit(size, 1); err != nil {
+			return fmt.Errorf("cycle %d: Commit: %w", i, err)
 		}
 		if i%50 == 49 {
 			if _, err := Get(root, l); err != nil {

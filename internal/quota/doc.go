@@ -1,6 +1,8 @@
-// Package quota owns Maildir++ quota: a user's limit (from the userdb or
-// the quota.default setting), the maildirsize file at the maildir root, and
-// the decision whether one more message fits. It reads and writes
+// Package quota owns Maildir++ quota: limits (Limit, ParseRule, Grace,
+// Warning), the maildirsize file at the maildir root, and the decision
+// whether one more message fits, taken as a Reservation (Reserve, then
+// Commit or Release). It knows neither SQL rows nor the configuration file:
+// package delivery makes a user's Limit from them. It reads and writes
 // maildirsize the way Dovecot 2.3's "maildir" quota backend
 // (src/plugins/quota/quota-maildir.c) and Courier
 // (courier-libs maildir/README.maildirquota.html) do, so either can share a
@@ -28,7 +30,7 @@
 //   - it is 5120 bytes or larger (Courier's and Dovecot's limit: they read
 //     it into a 5120 byte buffer);
 //   - its definition differs from the current limit (compared as numbers);
-//   - it says the message would not fit (Check) or the mailbox is over its
+//   - it says the message would not fit (Reserve) or the mailbox is over its
 //     limit (Get), and it has more than one usage line or was last written
 //     more than 15 minutes ago (Courier's rule: never refuse mail on numbers
 //     that may be stale).
@@ -74,7 +76,7 @@
 // Courier and Dovecot take no lock: appends may be lost to a concurrent
 // recalculation (the last rename wins) and the file stays well formed. On
 // top of that, maildeliver processes coordinate with flock(2) on the root
-// directory itself (no extra file in the maildir): Check takes a shared
+// directory itself (no extra file in the maildir): Reserve takes a shared
 // lock that Add releases after appending, and a recalculation only rewrites
 // the file when it gets the exclusive lock without waiting. So no delivery
 // of ours can fall between a recount and its rename, and the file stays
@@ -91,9 +93,9 @@
 // maildirsize to compare with (missing, or not a regular file) holds the
 // lock throughout.
 //
-// Check's wait for the shared lock is bounded by its context: the lock is
+// Reserve's wait for the shared lock is bounded by its context: the lock is
 // the maildir directory's, and its owner can flock it and keep it. When
-// the context is done Check fails with ErrLocked, a temporary failure
+// the context is done Reserve fails with ErrLocked, a temporary failure
 // ([quota] lock_timeout in the binaries). Add never waits: its delivery is
 // already done.
 //

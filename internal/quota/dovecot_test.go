@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"maildeliver/internal/config"
 	"maildeliver/internal/maildir"
 )
 
@@ -214,11 +213,12 @@ func TestDovecotInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, size := range []int64{1234, 99} {
-		if _, err := Check(context.Background(), root, l, config.Grace{}, size); err != nil {
+		res, _, err := Reserve(context.Background(), root, l, Grace{}, size)
+		if err != nil {
 			t.Fatal(err)
 		}
 		d.maildir.msg("new/170000001"+strconv.Itoa(i)+".M9P1.host,S="+strconv.FormatInt(size, 10), int(size))
-		if err := Add(root, l, size, 1); err != nil {
+		if _, err := res.Commit(size, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"maildeliver/internal/config"
-	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
 )
 
@@ -18,7 +16,7 @@ type Limit struct {
 	Messages int64 // number of counted messages
 	// Grace is the user's own grace (Dovecot 2.4's quota_storage_grace
 	// from the userdb); nil: [quota] grace applies.
-	Grace *config.Grace
+	Grace *Grace
 	// Layout is how the maildir's folders are laid out, so that a recount
 	// finds them all: Maildir++ ".Name" folders, or LAYOUT=fs directories.
 	// Like Grace, it is not part of the maildirsize definition.
@@ -245,47 +243,17 @@ func parseRuleValue(v string, mul int64) (int64, error) {
 	return n * mul, nil
 }
 
-// LimitFor returns the limit of u: its quota_rule column when set, else its
-// quota_bytes and quota_messages columns (or 2.4's quota_storage_size and
-// quota_message_count) when either is present (an absent one is
-// unlimited), else def, the quota.default size ("" = unlimited). A nil u
-// gets def. u's quota_storage_grace, when set, becomes the limit's Grace.
-func LimitFor(u *lookup.User, def string) (Limit, error) {
-	l, err := limitFor(u, def)
-	if err != nil || u == nil || u.QuotaGrace == "" {
-		return l, err
-	}
-	g, err := config.ParseGrace(u.QuotaGrace)
-	if err != nil {
-		return Limit{}, fmt.Errorf("quota_storage_grace: %w", err)
-	}
-	l.Grace = &g
-	return l, nil
-}
-
-func limitFor(u *lookup.User, def string) (Limit, error) {
-	if u != nil {
-		if strings.TrimSpace(u.QuotaRule) != "" {
-			return ParseRule(u.QuotaRule)
-		}
-		if u.QuotaBytes != -1 || u.QuotaMessages != -1 {
-			if u.QuotaBytes < -1 || u.QuotaMessages < -1 {
-				return Limit{}, fmt.Errorf("quota_bytes %d, quota_messages %d: negative limit", u.QuotaBytes, u.QuotaMessages)
-			}
-			return Limit{Bytes: max(u.QuotaBytes, 0), Messages: max(u.QuotaMessages, 0)}, nil
-		}
-	}
-	n, err := config.ParseSize(def)
-	if err != nil {
-		return Limit{}, fmt.Errorf("quota default: %w", err)
-	}
-	return Limit{Bytes: n}, nil
+// Grace is how far the last accepted message may take usage over the byte
+// limit (Dovecot's quota_grace): a percentage of the limit or a size.
+type Grace struct {
+	Percent int64 // 10 for "10%"
+	Bytes   int64
 }
 
 // graceBytes is how far the last accepted message may take usage over
 // l.Bytes: Dovecot's quota_grace, a size or a percentage of the byte limit
 // (rounded down, as Dovecot does). It never applies to the message count.
-func graceBytes(l Limit, g config.Grace) int64 {
+func graceBytes(l Limit, g Grace) int64 {
 	if l.Bytes <= 0 {
 		return 0
 	}

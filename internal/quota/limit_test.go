@@ -4,9 +4,6 @@ import (
 	"math"
 	"reflect"
 	"testing"
-
-	"maildeliver/internal/config"
-	"maildeliver/internal/lookup"
 )
 
 func TestParseRule(t *testing.T) {
@@ -152,55 +149,20 @@ func TestUnlimited(t *testing.T) {
 	}
 }
 
-func TestLimitFor(t *testing.T) {
-	user := func(rule string, b, n int64) *lookup.User {
-		return &lookup.User{QuotaRule: rule, QuotaBytes: b, QuotaMessages: n}
-	}
-	tests := []struct {
-		name    string
-		u       *lookup.User
-		def     string
-		want    Limit
-		wantErr bool
-	}{
-		{name: "rule wins over columns and default", u: user("*:storage=1M", 5, 6), def: "1G", want: Limit{Bytes: 1 << 20}},
-		{name: "columns win over default", u: user("", 5000, 7), def: "1G", want: Limit{Bytes: 5000, Messages: 7}},
-		{name: "bytes column only", u: user("", 5000, -1), def: "1G", want: Limit{Bytes: 5000}},
-		{name: "messages column only", u: user("", -1, 7), def: "1G", want: Limit{Messages: 7}},
-		{name: "zero column is unlimited, not the default", u: user("", 0, -1), def: "1G", want: Limit{}},
-		{name: "default", u: user("", -1, -1), def: "1G", want: Limit{Bytes: 1 << 30}},
-		{name: "blank rule falls through", u: user("  ", -1, -1), def: "10M", want: Limit{Bytes: 10 << 20}},
-		{name: "no default is unlimited", u: user("", -1, -1), def: "", want: Limit{}},
-		{name: "nil user gets default", u: nil, def: "2k", want: Limit{Bytes: 2048}},
-		{name: "bad rule", u: user("*:storage=lots", -1, -1), wantErr: true},
-		{name: "negative column", u: user("", -5, -1), wantErr: true},
-		{name: "bad default", u: user("", -1, -1), def: "1 parsec", wantErr: true},
-		{name: "per-user grace", u: &lookup.User{QuotaBytes: 1000, QuotaMessages: -1, QuotaGrace: "10%"},
-			want: Limit{Bytes: 1000, Grace: &config.Grace{Percent: 10}}},
-		{name: "bad per-user grace", u: &lookup.User{QuotaBytes: 1000, QuotaMessages: -1, QuotaGrace: "x"}, wantErr: true},
-	}
-	for _, tt := range tests {
-		got, err := LimitFor(tt.u, tt.def)
-		if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s: LimitFor = %+v, %v; want %+v, error %v", tt.name, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 func TestGraceBytes(t *testing.T) {
 	tests := []struct {
 		l    Limit
-		g    config.Grace
+		g    Grace
 		want int64
 	}{
-		{Limit{Bytes: 1000}, config.Grace{}, 0},
-		{Limit{Bytes: 1000}, config.Grace{Percent: 10}, 100},
-		{Limit{Bytes: 1005}, config.Grace{Percent: 10}, 100}, // rounded down
-		{Limit{Bytes: 1000}, config.Grace{Bytes: 7}, 7},
-		{Limit{Messages: 10}, config.Grace{Bytes: 7}, 0}, // no byte limit, no grace
-		{Limit{Bytes: 1 << 59}, config.Grace{Percent: 1000}, (1 << 59) / 100 * 1000},
-		{Limit{Bytes: 1 << 62}, config.Grace{Percent: 1000}, math.MaxInt64},
-		{Limit{Bytes: 1000, Grace: &config.Grace{Bytes: 3}}, config.Grace{Percent: 10}, 3}, // the user's own wins
+		{Limit{Bytes: 1000}, Grace{}, 0},
+		{Limit{Bytes: 1000}, Grace{Percent: 10}, 100},
+		{Limit{Bytes: 1005}, Grace{Percent: 10}, 100}, // rounded down
+		{Limit{Bytes: 1000}, Grace{Bytes: 7}, 7},
+		{Limit{Messages: 10}, Grace{Bytes: 7}, 0}, // no byte limit, no grace
+		{Limit{Bytes: 1 << 59}, Grace{Percent: 1000}, (1 << 59) / 100 * 1000},
+		{Limit{Bytes: 1 << 62}, Grace{Percent: 1000}, math.MaxInt64},
+		{Limit{Bytes: 1000, Grace: &Grace{Bytes: 3}}, Grace{Percent: 10}, 3}, // the user's own wins
 	}
 	for _, tt := range tests {
 		if got := graceBytes(tt.l, tt.g); got != tt.want {

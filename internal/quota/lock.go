@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
-	"sync"
 	"time"
-	"weak"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +14,7 @@ import (
 //
 // The lock is flock(2) on a private descriptor of the maildir root
 // directory, so no file is added to the maildir. A delivery holds it shared
-// from Check until Add; a recalculation holds it exclusive only while it
+// from Reserve until Commit or Release (a Reservation); a recalculation holds it exclusive only while it
 // checks that nothing changed during its count and renames the new
 // maildirsize into place, and only ever tries (LOCK_NB), so nothing of ours
 // ever waits for a delivery. Where flock does not work (some network file
@@ -110,56 +106,5 @@ func tryFlock(fd, how int) (busy bool, err error) {
 func unlock(fd int) {
 	if fd != noLock {
 		unix.Close(fd) // closing the only descriptor drops the flock
-	}
-}
-
-// reservations are the shared locks Check took and Add has not released
-// yet, per root handle. A reservation whose Add never comes is released
-// when the root *os.File is garbage collected.
-var reservations struct {
-	mu sync.Mutex
-	m  map[weak.Pointer[os.File]][]int
-}
-
-// reserve records a shared lock for root.
-func reserve(root *os.File, fd int) {
-	if fd == noLock {
-		return
-	}
-	key := weak.Make(root)
-	reservations.mu.Lock()
-	defer reservations.mu.Unlock()
-	if reservations.m == nil {
-		reservations.m = make(map[weak.Pointer[os.File]][]int)
-	}
-	if _, seen := reservations.m[key]; !seen {
-		runtime.AddCleanup(root, dropReservations, key)
-	}
-	reservations.m[key] = append(reservations.m[key], fd)
-}
-
-// takeReservation removes and returns one shared lock recorded for root,
-// or noLock.
-func takeReservation(root *os.File) int {
-	key := weak.Make(root)
-	reservations.mu.Lock()
-	defer reservations.mu.Unlock()
-	fds := reservations.m[key]
-	if len(fds) == 0 {
-		return noLock
-	}
-	fd := fds[len(fds)-1]
-	reservations.m[key] = fds[:len(fds)-1]
-	return fd
-}
-
-// dropReservations runs once root is unreachable.
-func dropReservations(key weak.Pointer[os.File]) {
-	reservations.mu.Lock()
-	fds := reservations.m[key]
-	delete(reservations.m, key)
-	reservations.mu.Unlock()
-	for _, fd := range fds {
-		unlock(fd)
 	}
 }

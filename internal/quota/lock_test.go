@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"maildeliver/internal/config"
 )
 
 // holdLock flocks the maildir root exclusively through a descriptor of its
@@ -46,7 +44,7 @@ func TestCheckLockWaitIsBounded(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := Check(ctx, root, l, config.Grace{}, 10)
+	_, _, err := Reserve(ctx, root, l, Grace{}, 10)
 	if !errors.Is(err, ErrLocked) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Check with the maildir locked = %v, want ErrLocked (deadline exceeded)", err)
 	}
@@ -55,7 +53,7 @@ func TestCheckLockWaitIsBounded(t *testing.T) {
 	}
 	cctx, ccancel := context.WithCancel(context.Background())
 	ccancel()
-	if _, err := Check(cctx, root, l, config.Grace{}, 10); !errors.Is(err, ErrLocked) || !errors.Is(err, context.Canceled) {
+	if _, _, err := Reserve(cctx, root, l, Grace{}, 10); !errors.Is(err, ErrLocked) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Check with a cancelled context = %v, want ErrLocked (cancelled)", err)
 	}
 	if busy(t, m.open()) == false {
@@ -63,20 +61,22 @@ func TestCheckLockWaitIsBounded(t *testing.T) {
 	}
 
 	// Released while a Check waits: the Check goes through.
-	done := make(chan error, 1)
+	done := make(chan *Reservation, 1)
 	go func() {
-		_, err := Check(context.Background(), root, l, config.Grace{}, 10)
-		done <- err
+		res, _, err := Reserve(context.Background(), root, l, Grace{}, 10)
+		if err != nil {
+			t.Errorf("Reserve after the lock was released: %v", err)
+		}
+		done <- res
 	}()
 	release()
-	if err := <-done; err != nil {
-		t.Fatalf("Check after the lock was released: %v", err)
+	res := <-done
+	if !busy(t, m.open()) {
+		t.Fatal("reservation not held")
 	}
-	if err := Add(root, l, 0, 0); err != nil {
-		t.Fatal(err)
-	}
+	res.Release()
 	if busy(t, m.open()) {
-		t.Fatal("reservation not released by Add")
+		t.Fatal("reservation not released by Release")
 	}
 }
 
@@ -121,12 +121,13 @@ func TestRecountOutsideDeliveryPath(t *testing.T) {
 		d := m.open()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := Check(ctx, d, l, config.Grace{}, 10); err != nil {
-			t.Errorf("Check during a recount: %v", err)
+		res, _, err := Reserve(ctx, d, l, Grace{}, 10)
+		if err != nil {
+			t.Errorf("Reserve during a recount: %v", err)
 			return
 		}
 		m.msg("new/2.host,S=10", 10)
-		if err := Add(d, l, 10, 1); err != nil {
+		if _, err := res.Commit(10, 1); err != nil {
 			t.Errorf("Add during a recount: %v", err)
 		}
 	}
@@ -161,7 +162,7 @@ func TestRecountWithoutFileKeepsLock(t *testing.T) {
 		testHookAfterCount = nil
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, checkErr = Check(ctx, m.open(), Limit{Bytes: 1 << 20}, config.Grace{}, 10)
+		_, _, checkErr = Reserve(ctx, m.open(), Limit{Bytes: 1 << 20}, Grace{}, 10)
 	}
 	if u, err := Get(root, l); err != nil || u != (Usage{100, 1}) {
 		t.Fatalf("Get = %+v, %v", u, err)

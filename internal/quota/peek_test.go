@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"maildeliver/internal/config"
 )
 
 // TestPeekAgreesWithCheck: for each state of maildirsize (trusted, stale,
@@ -44,7 +42,7 @@ func TestPeekAgreesWithCheck(t *testing.T) {
 				}
 			}
 			root := m.open()
-			p, err := Peek(root, l, config.Grace{}, tt.size)
+			p, err := Peek(root, l, Grace{}, tt.size)
 			if errors.Is(err, ErrOverQuota) != tt.over || (err != nil && !tt.over) {
 				t.Fatalf("Peek = %v, want over quota %v", err, tt.over)
 			}
@@ -58,17 +56,17 @@ func TestPeekAgreesWithCheck(t *testing.T) {
 			if busy(t, root) {
 				t.Fatal("Peek left the maildir locked")
 			}
-			u, cerr := Check(context.Background(), root, l, config.Grace{}, tt.size)
+			res, u, cerr := Reserve(context.Background(), root, l, Grace{}, tt.size)
 			if errors.Is(cerr, ErrOverQuota) != tt.over || u != p.Usage {
-				t.Fatalf("Check = %+v %v after Peek = %+v %v", u, cerr, p.Usage, err)
+				t.Fatalf("Reserve = %+v %v after Peek = %+v %v", u, cerr, p.Usage, err)
 			}
-			Add(root, l, 0, 0)
+			res.Release()
 		})
 	}
 }
 
 func TestPeekUnlimitedDoesNoIO(t *testing.T) {
-	p, err := Peek(nil, Limit{}, config.Grace{}, 1<<40)
+	p, err := Peek(nil, Limit{}, Grace{}, 1<<40)
 	if err != nil || p != (Peeked{}) {
 		t.Fatalf("Peek = %+v %v", p, err)
 	}

@@ -9,11 +9,10 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"maildeliver/internal/config"
 )
 
 // Usage is what a maildir holds, as counted for quota.
@@ -23,60 +22,108 @@ type Usage struct {
 }
 
 // ErrOverQuota means one more message would take the mailbox over its
-// limit. Check returns it wrapped with the numbers; test with errors.Is.
+// limit. Reserve returns it wrapped with the numbers; test with errors.Is.
 var ErrOverQuota = errors.New("quota: mailbox over quota")
 
 // errRecalc marks a maildirsize that cannot be trusted and must be
 // recalculated: missing, too big, not a regular file, or malformed.
 var errRecalc = errors.New("maildirsize needs recalculation")
 
-// Check returns the usage of the maildir open at root and ErrOverQuota
-// (wrapped) when one more message of size bytes does not fit: when usage is
-// already at or over a limit, or usage+size exceeds the byte limit plus
-// grace (Dovecot's quota_grace: the last message may take a mailbox that is
-// under quota over it by that much). The message limit has no grace.
+// Reservation is one delivery's hold on a mailbox's quota, from Reserve
+// until Commit (the delivery's line in maildirsize) or Release (nothing was
+// delivered). While it is held, a recalculation by another maildeliver
+// process waits for it instead of racing with it (the shared root lock,
+// lock.go). It is a value the caller owns: defer Release right after
+// Reserve; after Commit, Release does nothing. A reservation dropped
+// without either is released when it is garbage collected, so a bug
+// cannot keep a mailbox from being recounted for ever.
+type Reservation struct {
+	root  *os.File
+	limit Limit
+	lock  *heldLock
+	done  bool
+}
+
+// heldLock is a reservation's shared flock descriptor (noLock: none). It
+// lives apart from the Reservation so that a cleanup can close it once the
+// Reservation is unreachable; Swap hands it out exactly once.
+type heldLock struct{ fd atomic.Int64 }
+
+func newHeldLock(fd int) *heldLock {
+	h := &heldLock{}
+	h.fd.Store(int64(fd))
+	return h
+}
+
+func (h *heldLock) take() int { return int(h.fd.Swap(noLock)) }
+
+// Reserve returns the usage of the maildir open at root and, when one more
+// message of size bytes fits, a Reservation; else ErrOverQuota (wrapped):
+// when usage is already at or over a limit, or usage+size exceeds the byte
+// limit plus grace (Dovecot's quota_grace: the last message may take a
+// mailbox that is under quota over it by that much). The message limit has
+// no grace.
 //
 // maildirsize is read and, when Courier's rules say so, recalculated (see
-// the package doc). An unlimited limit does no I/O at all.
-//
-// When the message fits, Check reserves the mailbox for the delivery until
-// Add is called with the same root: a recalculation by another maildeliver
-// process waits for that instead of racing with it. Call Add(root, limit,
-// 0, 0) to release the reservation of a delivery that failed; one that is
-// never released is released when root is garbage collected. Taking the
-// reservation waits while another process holds the maildir's lock, until
-// ctx is done: then Check fails with ErrLocked (wrapped), a temporary
-// condition. Give ctx a deadline: the maildir's owner can hold that lock.
-func Check(ctx context.Context, root *os.File, limit Limit, grace config.Grace, size int64) (Usage, error) {
+// the package doc). An unlimited limit does no I/O at all, and its
+// reservation commits nothing. Taking the reservation waits while another
+// process holds the maildir's lock, until ctx is done: then Reserve fails
+// with ErrLocked (wrapped), a temporary condition. Give ctx a deadline: the
+// maildir's owner can hold that lock.
+func Reserve(ctx context.Context, root *os.File, limit Limit, grace Grace, size int64) (*Reservation, Usage, error) {
+	r := &Reservation{root: root, limit: limit, lock: newHeldLock(noLock)}
 	if limit.Unlimited() {
-		return Usage{}, nil
+		return r, Usage{}, nil
 	}
 	if size < 0 {
-		return Usage{}, fmt.Errorf("quota: negative message size %d", size)
+		return nil, Usage{}, fmt.Errorf("quota: negative message size %d", size)
 	}
 	fd, err := rootFD(root)
 	if err != nil {
-		return Usage{}, err
+		return nil, Usage{}, err
 	}
 	defer runtime.KeepAlive(root)
 	u, err := load(fd, limit, func(u Usage) bool { return exceeds(u, limit, grace, size) != nil })
 	if err != nil {
-		return u, err
+		return nil, u, err
 	}
 	if err := exceeds(u, limit, grace, size); err != nil {
-		return u, err
+		return nil, u, err
 	}
 	lk, err := lockRootWait(ctx, fd, unix.LOCK_SH)
 	if err != nil {
-		return u, err
+		return nil, u, err
 	}
-	reserve(root, lk)
-	return u, nil
+	r.lock = newHeldLock(lk)
+	runtime.AddCleanup(r, func(h *heldLock) { unlock(h.take()) }, r.lock)
+	return r, u, nil
 }
 
-// Fits is Check's verdict on given usage, without a maildir: nil, or a
+// Commit appends the delivery's line ("<bytes> <count>", see Record) to
+// maildirsize and releases the reservation. It returns the usage right
+// before and after the line. A second Commit, or one after Release, is an
+// error and writes nothing.
+func (r *Reservation) Commit(bytes, count int64) (Change, error) {
+	if r.done {
+		return Change{}, errors.New("quota: reservation already committed or released")
+	}
+	r.done = true
+	return record(r.root, r.limit, bytes, count, r.lock.take())
+}
+
+// Release gives the reservation up without a line: nothing was delivered.
+// It does nothing after Commit or a first Release.
+func (r *Reservation) Release() {
+	if r == nil || r.done {
+		return
+	}
+	r.done = true
+	unlock(r.lock.take())
+}
+
+// Fits is Reserve's verdict on given usage, without a maildir: nil, or a
 // wrapped ErrOverQuota when a message of size bytes does not fit.
-func Fits(u Usage, limit Limit, grace config.Grace, size int64) error {
+func Fits(u Usage, limit Limit, grace Grace, size int64) error {
 	if limit.Unlimited() {
 		return nil
 	}
@@ -85,7 +132,7 @@ func Fits(u Usage, limit Limit, grace config.Grace, size int64) error {
 
 // exceeds returns a wrapped ErrOverQuota when a message of size bytes does
 // not fit, with Dovecot's rules (quota.c, quota_transaction_is_over).
-func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+func exceeds(u Usage, l Limit, g Grace, size int64) error {
 	if l.Messages > 0 && u.Messages >= l.Messages {
 		return fmt.Errorf("%w: %d messages, limit %d", ErrOverQuota, u.Messages, l.Messages)
 	}
@@ -109,10 +156,10 @@ func exceeds(u Usage, l Limit, g config.Grace, size int64) error {
 	return nil
 }
 
-// Exceeds is Check's decision on given numbers, without reading the
+// Exceeds is Reserve's decision on given numbers, without reading the
 // maildir: a wrapped ErrOverQuota when a message of size bytes does not
 // fit usage u (e.g. a mailbox not created yet, which holds nothing).
-func Exceeds(u Usage, l Limit, g config.Grace, size int64) error {
+func Exceeds(u Usage, l Limit, g Grace, size int64) error {
 	if l.Unlimited() {
 		return nil
 	}
@@ -124,11 +171,11 @@ func overLimit(u Usage, l Limit) bool {
 	return (l.Bytes > 0 && u.Bytes > l.Bytes) || (l.Messages > 0 && u.Messages > l.Messages)
 }
 
-// Add appends "<bytes> <count>" to maildirsize with one O_APPEND write, after
-// a delivery (count 1) or removal (negative values). When maildirsize does
-// not exist it is created by a recalculation, which counts the message just
-// delivered. Add releases the reservation Check made on root; Add with
-// bytes and count 0 only does that. An unlimited limit writes nothing.
+// Add appends "<bytes> <count>" to maildirsize with one O_APPEND write,
+// outside a Reservation: for a removal (negative values) or a message that
+// got in another way. When maildirsize does not exist it is created by a
+// recalculation, which counts the message just delivered. An unlimited
+// limit writes nothing.
 func Add(root *os.File, limit Limit, bytes, count int64) error {
 	_, err := Record(root, limit, bytes, count)
 	return err
@@ -137,7 +184,12 @@ func Add(root *os.File, limit Limit, bytes, count int64) error {
 // Record is Add that also returns the usage right before and after its
 // line (see Change).
 func Record(root *os.File, limit Limit, bytes, count int64) (Change, error) {
-	lk := takeReservation(root)
+	return record(root, limit, bytes, count, noLock)
+}
+
+// record writes the line; lk is the reservation's shared lock (noLock:
+// none), released when it returns.
+func record(root *os.File, limit Limit, bytes, count int64, lk int) (Change, error) {
 	if limit.Unlimited() || (bytes == 0 && count == 0) {
 		unlock(lk)
 		return Change{}, nil
@@ -149,7 +201,7 @@ func Record(root *os.File, limit Limit, bytes, count int64) (Change, error) {
 	}
 	defer runtime.KeepAlive(root)
 	if lk == noLock {
-		// No reservation (locking unsupported, or Add without Check):
+		// No reservation (locking unsupported, or Add outside one):
 		// never wait here, the message is already delivered. Unlocked,
 		// a concurrent recalculation may drop this line (Courier's
 		// guarantee); the next recalculation counts the message.
@@ -191,7 +243,7 @@ func Record(root *os.File, limit Limit, bytes, count int64) (Change, error) {
 
 // Get returns the current usage regardless of the limit: from maildirsize
 // when it can be trusted, else recounted. With a limit, a recount also
-// rewrites maildirsize, as Check would; with none, the maildir is only read.
+// rewrites maildirsize, as Reserve would; with none, the maildir is only read.
 func Get(root *os.File, limit Limit) (Usage, error) {
 	fd, err := rootFD(root)
 	if err != nil {
@@ -222,7 +274,7 @@ func count(root int, sh shape) (Usage, error) {
 
 // Recalculate recounts the maildir and replaces maildirsize with the
 // definition of limit ("0S" when unlimited) and the new totals. Unlike the
-// recalculations Check does, it does not give way to deliveries in flight:
+// recalculations Reserve does, it does not give way to deliveries in flight:
 // one of them may then be counted twice or not at all until the next
 // recalculation, as with Courier and Dovecot.
 func Recalculate(root *os.File, limit Limit) (Usage, error) {
@@ -280,16 +332,16 @@ func loadFile(root int, l Limit, over func(Usage) bool) (u Usage, trusted bool, 
 type Peeked struct {
 	Usage Usage
 	// Recounted: maildirsize was missing, stale or written for another
-	// limit, so the maildir was counted; Check would have rewritten it.
+	// limit, so the maildir was counted; Reserve would have rewritten it.
 	Recounted bool
 }
 
-// Peek is Check without side effects, for deliver -explain: the same
-// decision on the same numbers (maildirsize when Check would trust it,
+// Peek is Reserve without side effects, for deliver -explain: the same
+// decision on the same numbers (maildirsize when Reserve would trust it,
 // else a count of the maildir), but nothing is written, no lock is taken
-// and nothing is reserved. An error wrapping ErrOverQuota means Check
+// and nothing is reserved. An error wrapping ErrOverQuota means Reserve
 // would refuse a message of size bytes.
-func Peek(root *os.File, limit Limit, grace config.Grace, size int64) (Peeked, error) {
+func Peek(root *os.File, limit Limit, grace Grace, size int64) (Peeked, error) {
 	if limit.Unlimited() {
 		return Peeked{}, nil
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"maildeliver/internal/config"
 	"maildeliver/internal/maildir"
 )
 
@@ -184,10 +183,11 @@ func TestSymlinkedMaildirsizeIsReplaced(t *testing.T) {
 	m.write("victim", "1000S\n5 1\n")
 	m.symlink(victim, fileName)
 	root := m.open()
-	if _, err := Check(context.Background(), root, Limit{Bytes: 1000}, config.Grace{}, 10); err != nil {
+	res, _, err := Reserve(context.Background(), root, Limit{Bytes: 1000}, Grace{}, 10)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Add(root, Limit{Bytes: 1000}, 10, 1); err != nil {
+	if _, err := res.Commit(10, 1); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "1000S\n5 1\n" {
@@ -199,11 +199,11 @@ func TestSymlinkedMaildirsizeIsReplaced(t *testing.T) {
 }
 
 func TestCheckBoundary(t *testing.T) {
-	tenPct := config.Grace{Percent: 10}
+	tenPct := Grace{Percent: 10}
 	tests := []struct {
 		name  string
 		limit Limit
-		grace config.Grace
+		grace Grace
 		used  Usage // messages written so that this is the recount
 		size  int64
 		over  bool
@@ -212,8 +212,8 @@ func TestCheckBoundary(t *testing.T) {
 		{name: "one byte over", limit: Limit{Bytes: 1000}, used: Usage{900, 3}, size: 101, over: true},
 		{name: "grace percent", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{900, 3}, size: 200},
 		{name: "grace percent, one over", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{900, 3}, size: 201, over: true},
-		{name: "grace bytes", limit: Limit{Bytes: 1000}, grace: config.Grace{Bytes: 50}, used: Usage{900, 3}, size: 150},
-		{name: "grace bytes, one over", limit: Limit{Bytes: 1000}, grace: config.Grace{Bytes: 50}, used: Usage{900, 3}, size: 151, over: true},
+		{name: "grace bytes", limit: Limit{Bytes: 1000}, grace: Grace{Bytes: 50}, used: Usage{900, 3}, size: 150},
+		{name: "grace bytes, one over", limit: Limit{Bytes: 1000}, grace: Grace{Bytes: 50}, used: Usage{900, 3}, size: 151, over: true},
 		{name: "at the limit: no grace", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{1000, 3}, size: 1, over: true},
 		{name: "one under the limit: grace", limit: Limit{Bytes: 1000}, grace: tenPct, used: Usage{999, 3}, size: 101},
 		{name: "over the limit", limit: Limit{Bytes: 1000}, used: Usage{1200, 3}, size: 1, over: true},
@@ -234,12 +234,12 @@ func TestCheckBoundary(t *testing.T) {
 				m.msg("cur/"+string(rune('a'+i))+".host,S="+itoa(size)+":2,S", 0)
 			}
 			root := m.open()
-			got, err := Check(context.Background(), root, tt.limit, tt.grace, tt.size)
+			res, got, err := Reserve(context.Background(), root, tt.limit, tt.grace, tt.size)
 			if got != tt.used {
 				t.Errorf("usage = %+v, want %+v", got, tt.used)
 			}
 			if tt.over != errors.Is(err, ErrOverQuota) {
-				t.Fatalf("Check(size %d) = %v, over quota %v", tt.size, err, tt.over)
+				t.Fatalf("Reserve(size %d) = %v, over quota %v", tt.size, err, tt.over)
 			}
 			if !tt.over && err != nil {
 				t.Fatal(err)
@@ -247,11 +247,12 @@ func TestCheckBoundary(t *testing.T) {
 			if busy(t, root) == tt.over {
 				t.Errorf("reservation held = %v, want %v", !tt.over, !tt.over)
 			}
-			if err := Add(root, tt.limit, 0, 0); err != nil {
-				t.Fatal(err)
+			if (res == nil) != tt.over {
+				t.Errorf("reservation %v, over quota %v", res, tt.over)
 			}
+			res.Release()
 			if busy(t, root) {
-				t.Error("reservation still held after Add(0, 0)")
+				t.Error("reservation still held after Release")
 			}
 		})
 	}
@@ -266,14 +267,14 @@ func TestCheckRecountsStaleOverQuota(t *testing.T) {
 	m.msg("cur/1.host,S=100:2,S", 100)
 	m.write(fileName, "1000S\n900 9\n100 1\n")
 	root := m.open()
-	u, err := Check(context.Background(), root, Limit{Bytes: 1000}, config.Grace{}, 50)
+	res, u, err := Reserve(context.Background(), root, Limit{Bytes: 1000}, Grace{}, 50)
 	if err != nil {
 		t.Fatalf("Check = %v, want a recount to let the message in", err)
 	}
 	if u != (Usage{100, 1}) {
 		t.Fatalf("usage = %+v", u)
 	}
-	if err := Add(root, Limit{Bytes: 1000}, 50, 1); err != nil {
+	if _, err := res.Commit(50, 1); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.maildirsize(); got != "1000S\n100 1\n50 1\n" {
@@ -287,11 +288,12 @@ func TestAdd(t *testing.T) {
 	m.msg("new/1.host,S=100", 100)
 	root := m.open()
 	// No maildirsize yet: Check creates it.
-	if u, err := Check(context.Background(), root, l, config.Grace{}, 20); err != nil || u != (Usage{100, 1}) {
-		t.Fatalf("Check = %+v, %v", u, err)
+	res, u, err := Reserve(context.Background(), root, l, Grace{}, 20)
+	if err != nil || u != (Usage{100, 1}) {
+		t.Fatalf("Reserve = %+v, %v", u, err)
 	}
 	m.msg("new/2.host,S=20", 20)
-	if err := Add(root, l, 20, 1); err != nil {
+	if _, err := res.Commit(20, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := Add(root, l, -100, -1); err != nil { // an IMAP expunge
@@ -321,7 +323,7 @@ func TestAddWithoutMaildirsize(t *testing.T) {
 
 func TestUnlimitedDoesNoIO(t *testing.T) {
 	// A nil root would fail any I/O.
-	if u, err := Check(context.Background(), nil, Limit{}, config.Grace{Percent: 10}, 1<<40); err != nil || u != (Usage{}) {
+	if res, u, err := Reserve(context.Background(), nil, Limit{}, Grace{Percent: 10}, 1<<40); err != nil || u != (Usage{}) || res == nil {
 		t.Fatalf("Check = %+v, %v", u, err)
 	}
 	if err := Add(nil, Limit{}, 100, 1); err != nil {
@@ -343,13 +345,13 @@ func TestUnlimitedDoesNoIO(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	l := Limit{Bytes: 1000}
-	if _, err := Check(context.Background(), nil, l, config.Grace{}, 1); err == nil {
-		t.Error("Check(nil root) succeeded")
+	if _, _, err := Reserve(context.Background(), nil, l, Grace{}, 1); err == nil {
+		t.Error("Reserve(nil root) succeeded")
 	}
 	m := newTestMaildir(t)
 	root := m.open()
-	if _, err := Check(context.Background(), root, l, config.Grace{}, -1); err == nil {
-		t.Error("Check(negative size) succeeded")
+	if _, _, err := Reserve(context.Background(), root, l, Grace{}, -1); err == nil {
+		t.Error("Reserve(negative size) succeeded")
 	}
 	closed := m.open()
 	closed.Close()
@@ -375,7 +377,8 @@ func TestReservationBlocksRecalculation(t *testing.T) {
 	m := newTestMaildir(t)
 	m.msg("new/1.host,S=100", 100)
 	root := m.open()
-	if _, err := Check(context.Background(), root, l, config.Grace{}, 10); err != nil {
+	res, _, err := Reserve(context.Background(), root, l, Grace{}, 10)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Another delivery finds a stale file while ours is in flight: it
@@ -390,8 +393,11 @@ func TestReservationBlocksRecalculation(t *testing.T) {
 		t.Fatal("maildirsize rewritten while a delivery was in flight")
 	}
 	m.msg("new/2.host,S=10", 10)
-	if err := Add(root, l, 10, 1); err != nil {
+	if _, err := res.Commit(10, 1); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := res.Commit(10, 1); err == nil {
+		t.Error("a second Commit succeeded")
 	}
 	if u, err := Get(other, l); err != nil || u != (Usage{110, 2}) {
 		t.Fatalf("Get = %+v, %v", u, err)
@@ -408,10 +414,11 @@ func TestLeakedReservationIsReleasedByGC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Check(context.Background(), root, Limit{Bytes: 100}, config.Grace{}, 1); err != nil {
+		if _, _, err := Reserve(context.Background(), root, Limit{Bytes: 100}, Grace{}, 1); err != nil {
 			t.Fatal(err)
 		}
-		// The delivery fails and nobody calls Add; root is dropped unclosed.
+		// The delivery fails and nobody calls Release; the reservation
+		// and root are dropped unclosed.
 	}()
 	probe := m.open()
 	for i := 0; busy(t, probe); i++ {

@@ -2,10 +2,11 @@ package quota
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"maildeliver/internal/config"
 )
 
 // Quota warnings ([quota] warning): a delivery that takes usage across a
@@ -78,10 +79,52 @@ func changeAt(f int, bytes, count int64) Change {
 // read-back: tests hold every delivery there to make them overlap.
 var testHookAfterAppend func()
 
+// Warning is one [quota] warning threshold: Percent (1..100) of the
+// storage limit, of the message limit, or of either (Resource "").
+type Warning struct {
+	Resource string // "storage", "messages", or "" for either
+	Percent  int64  // 1..100
+}
+
+func (w Warning) String() string {
+	p := strconv.FormatInt(w.Percent, 10) + "%"
+	if w.Resource == "" {
+		return p
+	}
+	return w.Resource + "=" + p
+}
+
+// ParseWarning reads one [quota] warning entry: "80%", "storage=95%",
+// "messages=90%" (Dovecot's escaped "%%" too).
+func ParseWarning(s string) (Warning, error) {
+	var w Warning
+	t := strings.TrimSpace(s)
+	if r, rest, ok := strings.Cut(t, "="); ok {
+		switch r = strings.TrimSpace(r); r {
+		case "storage", "messages":
+			w.Resource = r
+		default:
+			return w, fmt.Errorf("warning %q: want storage=N%%, messages=N%% or N%%", s)
+		}
+		t = strings.TrimSpace(rest)
+	}
+	num, ok := strings.CutSuffix(t, "%")
+	if !ok {
+		return w, fmt.Errorf("warning %q: want a percentage such as \"80%%\"", s)
+	}
+	num = strings.TrimSuffix(num, "%") // Dovecot's escaped "%%"
+	p, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || p < 1 || p > 100 {
+		return w, fmt.Errorf("warning %q: percentage must be a whole number from 1 to 100", s)
+	}
+	w.Percent = p
+	return w, nil
+}
+
 // Crossing is a [quota] warning threshold that a delivery took usage
 // across, upward.
 type Crossing struct {
-	Warning  config.QuotaWarning
+	Warning  Warning
 	Resource string // "storage" or "messages"
 	Usage    int64  // after the delivery, in bytes or messages
 	Limit    int64  // the limit of that resource
@@ -93,7 +136,7 @@ type Crossing struct {
 // When one delivery crosses several, the highest percentage wins (the
 // first in ws among equals): one warning per delivery, the one that
 // matters most. A resource without a limit has no thresholds.
-func (c Change) Crossed(ws []config.QuotaWarning, l Limit) *Crossing {
+func (c Change) Crossed(ws []Warning, l Limit) *Crossing {
 	if !c.Known {
 		return nil
 	}

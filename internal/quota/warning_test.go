@@ -12,15 +12,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"maildeliver/internal/config"
 )
 
-func warnings(t *testing.T, specs ...string) []config.QuotaWarning {
+func warnings(t *testing.T, specs ...string) []Warning {
 	t.Helper()
-	var ws []config.QuotaWarning
+	var ws []Warning
 	for _, s := range specs {
-		w, err := config.ParseQuotaWarning(s)
+		w, err := ParseWarning(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,14 +112,15 @@ func warnLoop(dir, id string) error {
 		return err
 	}
 	defer root.Close()
-	var ws []config.QuotaWarning
+	var ws []Warning
 	for _, s := range []string{"50%", "80%", "95%"} {
-		w, _ := config.ParseQuotaWarning(s)
+		w, _ := ParseWarning(s)
 		ws = append(ws, w)
 	}
 	for i := range warnCycles {
-		if _, err := Check(context.Background(), root, warnLimit, config.Grace{}, warnSize); err != nil {
-			return fmt.Errorf("cycle %d: Check: %w", i, err)
+		res, _, err := Reserve(context.Background(), root, warnLimit, Grace{}, warnSize)
+		if err != nil {
+			return fmt.Errorf("cycle %d: Reserve: %w", i, err)
 		}
 		base := id + "." + strconv.Itoa(i) + ".host"
 		if err := os.WriteFile(filepath.Join(dir, "tmp", base), bytes.Repeat([]byte{'x'}, warnSize), 0o600); err != nil {
@@ -130,7 +129,7 @@ func warnLoop(dir, id string) error {
 		if err := os.Rename(filepath.Join(dir, "tmp", base), filepath.Join(dir, "new", base+",S="+strconv.Itoa(warnSize))); err != nil {
 			return err
 		}
-		c, err := Record(root, warnLimit, warnSize, 1)
+		c, err := res.Commit(warnSize, 1)
 		if err != nil {
 			return fmt.Errorf("cycle %d: Record: %w", i, err)
 		}
@@ -226,12 +225,13 @@ func TestWarningOverlappingDeliveries(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			root := m.open()
-			if _, err := Check(context.Background(), root, l, config.Grace{}, size); err != nil {
+			res, _, err := Reserve(context.Background(), root, l, Grace{}, size)
+			if err != nil {
 				t.Error(err)
 				appended.Done()
 				return
 			}
-			c, err := Record(root, l, size, 1)
+			c, err := res.Commit(size, 1)
 			if err != nil {
 				t.Error(err)
 				return

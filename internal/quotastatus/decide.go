@@ -2,7 +2,6 @@ package quotastatus
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 
 	"maildeliver/internal/quota"
@@ -35,7 +34,7 @@ func Decide(err error) string {
 	default:
 		return ActionDunno
 	}
-	return strconv.Itoa(st.Code) + " " + st.Enhanced + " " + oneLine(st.Reason)
+	return oneLine(st.ReplyLine())
 }
 
 // oneLine keeps an action on its line: the protocol ends it at LF.

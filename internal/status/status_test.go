@@ -32,7 +32,7 @@ func TestOutcomes(t *testing.T) {
 		{Usage("bad flag"), 451, "4.3.5", 75, true, "bad flag"},
 		{Temp("db down"), 451, "4.3.0", 75, true, "db down"},
 	} {
-		if tc.e.Code != tc.code || tc.e.Enhanced != tc.enh || tc.e.Exit != tc.exit || tc.e.Temporary() != tc.temporary ||
+		if tc.e.Code != tc.code || string(tc.e.Enhanced) != tc.enh || tc.e.Exit != tc.exit || tc.e.Temporary() != tc.temporary ||
 			!strings.Contains(tc.e.Reason, tc.reasonPart) {
 			t.Errorf("%+v: want %d %s exit %d temporary %v", tc.e, tc.code, tc.enh, tc.exit, tc.temporary)
 		}
@@ -68,7 +68,7 @@ func TestFrom(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", UserUnknown("x@y")), "5.1.1"},
 	} {
 		st := From(tc.err)
-		if st.Enhanced != tc.enh {
+		if string(st.Enhanced) != tc.enh {
 			t.Errorf("From(%v) = %s, want %s", tc.err, st.Enhanced, tc.enh)
 		}
 		if strings.Contains(st.Reason, "/secret/path") {

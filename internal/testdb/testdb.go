@@ -10,6 +10,7 @@ package testdb
 import (
 	"crypto/rand"
 	"database/sql"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -127,36 +128,20 @@ func SQLite(t testing.TB, dir string) *DB {
 }
 
 // Seed000 is the schema of seeds 000/001 (the Dovecot wiki's PostgreSQL
-// howto); it loads unchanged into PostgreSQL and SQLite.
-const Seed000 = `CREATE TABLE transport (
-  domain VARCHAR(128) NOT NULL,
-  transport VARCHAR(128) NOT NULL,
-  PRIMARY KEY (domain)
-);
-CREATE TABLE users (
-  userid VARCHAR(128) NOT NULL,
-  password VARCHAR(128),
-  realname VARCHAR(128),
-  uid INTEGER NOT NULL,
-  gid INTEGER NOT NULL,
-  home VARCHAR(128),
-  mail VARCHAR(255),
-  PRIMARY KEY (userid)
-);
-CREATE TABLE virtual (
-  address VARCHAR(255) NOT NULL,
-  userid VARCHAR(255) NOT NULL,
-  PRIMARY KEY (address)
-);
-create view postfix_mailboxes as
-  select userid, home||'/' as mailbox from users
-  union all
-  select domain as userid, 'dummy' as mailbox from transport;
-create view postfix_virtual as
-  select userid, userid as address from users
-  union all
-  select userid, address from virtual;
-`
+// howto); it loads unchanged into PostgreSQL and SQLite. seed000.sql is its
+// one copy: e2e and bench link to it.
+//
+//go:embed seed000.sql
+var Seed000 string
+
+// The MySQL seeds' schemas, one copy each: e2e/conf/my002 and my004 link to
+// them.
+var (
+	//go:embed seed002.sql
+	seed002 string
+	//go:embed seed004.sql
+	seed004 string
+)
 
 // Seed000Data is the seed's example rows: uid per domain.
 const Seed000Data = `insert into transport (domain, transport) values ('domain.org', 'virtual:');
@@ -172,32 +157,16 @@ func Seed000Query(base string) string {
 	return "SELECT '" + base + "/'||home AS home, uid, gid FROM users WHERE userid = '%u'"
 }
 
-// Seed002 is the schema of seed 002 (MySQL, static vmail uid 5000).
-const Seed002 = `CREATE TABLE domains (domain varchar(50) NOT NULL, PRIMARY KEY (domain) );
-CREATE TABLE forwardings (source varchar(80) NOT NULL, destination TEXT NOT NULL, PRIMARY KEY (source) );
-CREATE TABLE users (email varchar(80) NOT NULL, password varchar(20) NOT NULL, PRIMARY KEY (email) );
-CREATE TABLE transport ( domain varchar(128) NOT NULL default '', transport varchar(128) NOT NULL default '', UNIQUE KEY domain (domain) );
-INSERT INTO domains (domain) VALUES ('centos.bz');
+// Seed002 is the schema of seed 002 (MySQL, static vmail uid 5000) and a
+// few rows.
+var Seed002 = seed002 + `INSERT INTO domains (domain) VALUES ('centos.bz');
 INSERT INTO users (email, password) VALUES ('sales@centos.bz', 'x');
 INSERT INTO users (email, password) VALUES ('info@centos.bz', 'x');
 INSERT INTO forwardings (source, destination) VALUES ('boss@centos.bz', 'sales@centos.bz')
 `
 
-// Seed004 is the schema of seed 004 (MySQL, domains + users, view emails).
-const Seed004 = `CREATE TABLE domains (
-  id INT NOT NULL AUTO_INCREMENT,
-  name VARCHAR(255) NOT NULL, PRIMARY KEY(id), UNIQUE KEY(name));
-CREATE TABLE users (
-  id INT NOT NULL AUTO_INCREMENT,
-  name VARCHAR(255) NOT NULL,
-  password VARCHAR(255) NOT NULL,
-  domain_id INT NOT NULL,
-  PRIMARY KEY(id),
-  UNIQUE KEY (name, domain_id),
-  FOREIGN KEY (domain_id) REFERENCES domains(id) ON DELETE CASCADE);
-CREATE VIEW emails AS SELECT
-  CONCAT(users.name, '@', domains.name) AS name, password FROM
-  users JOIN domains ON domains.id = users.domain_id;
-INSERT INTO domains(name) VALUES ('hoge.com'), ('fuga.com');
+// Seed004 is the schema of seed 004 (MySQL, domains + users, view emails)
+// and a few rows.
+var Seed004 = seed004 + `INSERT INTO domains(name) VALUES ('hoge.com'), ('fuga.com');
 INSERT INTO users(name, password, domain_id) VALUES ('info', 'x', 1), ('info', 'x', 2), ('admin', 'x', 1)
 `

@@ -124,12 +124,6 @@ func decode(line []byte) (*lookup.User, error) {
 	return nil, fmt.Errorf("userdbsock: server answered: %.200q", r.Error)
 }
 
-// SQLUserdb is the userdb Fallback opens: package lookup's *DB.
-type SQLUserdb interface {
-	Userdb
-	io.Closer
-}
-
 // Fallback is deliver's userdb with [userdb] socket set: it asks the
 // socket, and only when the socket is unavailable (ErrUnavailable: lmtpd
 // is not running, or this user may not connect) the SQL userdb, which it
@@ -137,18 +131,18 @@ type SQLUserdb interface {
 // the socket is returned as is: temporary, never retried over SQL.
 type Fallback struct {
 	client  Client
-	openSQL func() (SQLUserdb, error)
+	openSQL func() (lookup.Userdb, error)
 	log     *slog.Logger
 
 	mu    sync.Mutex
-	sql   SQLUserdb // once opened
-	noSQL error     // openSQL's failure
+	sql   lookup.Userdb // once opened
+	noSQL error         // openSQL's failure
 }
 
 // NewFallback returns a Fallback asking the socket at path within
 // timeout, and openSQL's userdb when that socket is unavailable. log may
 // be nil.
-func NewFallback(path string, timeout time.Duration, openSQL func() (SQLUserdb, error), log *slog.Logger) *Fallback {
+func NewFallback(path string, timeout time.Duration, openSQL func() (lookup.Userdb, error), log *slog.Logger) *Fallback {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -177,13 +171,13 @@ func (f *Fallback) Lookup(ctx context.Context, address string) (*lookup.User, er
 }
 
 // current returns the SQL userdb once the socket was found unavailable.
-func (f *Fallback) current() (SQLUserdb, error) {
+func (f *Fallback) current() (lookup.Userdb, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sql, f.noSQL
 }
 
-func (f *Fallback) fallBack() (SQLUserdb, error) {
+func (f *Fallback) fallBack() (lookup.Userdb, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.sql == nil && f.noSQL == nil {

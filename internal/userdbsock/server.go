@@ -50,7 +50,7 @@ type ServerOptions struct {
 
 // Server answers lookups on unix socket listeners.
 type Server struct {
-	db          Userdb
+	db          lookup.Userdb
 	timeout     time.Duration
 	maxConnTime time.Duration
 	log         *slog.Logger
@@ -79,7 +79,7 @@ type srvConn struct {
 }
 
 // NewServer returns a server that asks db.
-func NewServer(db Userdb, opt ServerOptions) *Server {
+func NewServer(db lookup.Userdb, opt ServerOptions) *Server {
 	if opt.Timeout <= 0 {
 		opt.Timeout = DefaultTimeout
 	}

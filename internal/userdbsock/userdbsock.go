@@ -62,7 +62,6 @@
 package userdbsock
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 
@@ -71,12 +70,6 @@ import (
 
 // MaxLine bounds a request or response line, "\n" included.
 const MaxLine = 64 << 10
-
-// Userdb is what the server asks: package lookup's *DB, or lmtpd's current
-// one.
-type Userdb interface {
-	Lookup(ctx context.Context, address string) (*lookup.User, error)
-}
 
 // ErrUnavailable means the socket could not be dialed; no request was sent.
 var ErrUnavailable = errors.New("userdbsock: socket unavailable")

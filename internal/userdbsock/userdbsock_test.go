@@ -74,6 +74,8 @@ func (f *fakeDB) Lookup(ctx context.Context, address string) (*lookup.User, erro
 	return nil, lookup.ErrNotFound
 }
 
+func (*fakeDB) Close() error { return nil }
+
 // sockPath returns a socket path short enough for sun_path (108 bytes).
 func sockPath(t *testing.T) string {
 	t.Helper()
@@ -496,7 +498,7 @@ func TestSlotStarvation(t *testing.T) {
 	}
 	defer func() { close(stop); hogs.Wait() }()
 	spy := &sqlSpy{fakeDB: newFakeDB()}
-	f := NewFallback(ts.path, 3*time.Second, func() (SQLUserdb, error) { return spy, nil }, nil)
+	f := NewFallback(ts.path, 3*time.Second, func() (lookup.Userdb, error) { return spy, nil }, nil)
 	defer f.Close()
 	u, err := f.Lookup(context.Background(), "bob@example.org")
 	if err != nil || u.UID != 1001 {
@@ -629,7 +631,7 @@ func TestClientFailures(t *testing.T) {
 				t.Errorf("%v; want a temporary error", err)
 			}
 			// Fallback must not turn it into a SQL lookup.
-			f := NewFallback(path, c.Timeout, func() (SQLUserdb, error) {
+			f := NewFallback(path, c.Timeout, func() (lookup.Userdb, error) {
 				t.Error("fell back to SQL after connecting")
 				return nil, errors.New("no")
 			}, nil)
@@ -695,7 +697,7 @@ func TestFallback(t *testing.T) {
 	ctx := context.Background()
 	t.Run("socket answers: SQL never opened", func(t *testing.T) {
 		ts := serve(t, ServerOptions{})
-		f := NewFallback(ts.path, ioTimeout, func() (SQLUserdb, error) {
+		f := NewFallback(ts.path, ioTimeout, func() (lookup.Userdb, error) {
 			t.Error("opened SQL although the socket answers")
 			return nil, errors.New("no")
 		}, nil)
@@ -717,7 +719,7 @@ func TestFallback(t *testing.T) {
 		spy := &sqlSpy{fakeDB: newFakeDB()}
 		opened := 0
 		path := sockPath(t)
-		f := NewFallback(path, ioTimeout, func() (SQLUserdb, error) {
+		f := NewFallback(path, ioTimeout, func() (lookup.Userdb, error) {
 			opened++
 			return spy, nil
 		}, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -739,7 +741,7 @@ func TestFallback(t *testing.T) {
 		}
 	})
 	t.Run("no socket, SQL cannot open", func(t *testing.T) {
-		f := NewFallback(sockPath(t), ioTimeout, func() (SQLUserdb, error) {
+		f := NewFallback(sockPath(t), ioTimeout, func() (lookup.Userdb, error) {
 			return nil, errors.New("bad user_query")
 		}, nil)
 		_, err := f.Lookup(ctx, "bob@example.org")

@@ -1,10 +1,8 @@
-package cli
+package status
 
 import (
 	"bytes"
 	"testing"
-
-	"maildeliver/internal/status"
 )
 
 // TestFailNeverZero: whatever Fail is handed, it never returns exit 0 and
@@ -12,15 +10,15 @@ import (
 // to exit 0, which pipe(8) takes for a delivery).
 func TestFailNeverZero(t *testing.T) {
 	for _, tc := range []struct {
-		st   *status.Error
+		st   *Error
 		exit int
 		line string
 	}{
 		{nil, 75, "4.3.0 internal error, message queued for retry\n"},
-		{&status.Error{}, 75, "4.3.0 temporary failure\n"},
-		{&status.Error{Code: 550, Enhanced: "5.1.1", Reason: "r"}, 75, "4.1.1 r\n"},
-		{status.UserUnknown("a@b"), 67, "5.1.1 <a@b>: user unknown\n"},
-		{status.Temp("x"), 75, "4.3.0 x\n"},
+		{&Error{}, 75, "4.3.0 temporary failure\n"},
+		{&Error{Code: 550, Enhanced: "5.1.1", Reason: "r"}, 75, "4.1.1 r\n"},
+		{UserUnknown("a@b"), 67, "5.1.1 <a@b>: user unknown\n"},
+		{Temp("x"), 75, "4.3.0 x\n"},
 	} {
 		var b bytes.Buffer
 		if got := Fail(&b, tc.st); got != tc.exit || b.String() != tc.line {

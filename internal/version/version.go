@@ -1,4 +1,6 @@
-package cli
+// Package version owns the text of -version: module version, VCS state
+// and Go version, read from the build information.
+package version
 
 import (
 	"fmt"
@@ -7,13 +9,13 @@ import (
 	"strings"
 )
 
-// Version is the text of -version for the program name: the main module's
+// String is the text of -version for the program name: the main module's
 // version and the VCS revision, time and modified flag that the go command
 // records from the git checkout it builds in (go build -buildvcs, the
 // default there), then the Go version. What is unknown (a build outside a
 // checkout, -buildvcs=false) says so rather than being left out, so that
 // an administrator comparing two machines sees the difference.
-func Version(name string) string {
+func String(name string) string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return fmt.Sprintf("%s (no build information)\ngo       %s %s/%s\n", name, runtime.Version(), runtime.GOOS, runtime.GOARCH)

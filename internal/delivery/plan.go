@@ -1,0 +1,91 @@
+package delivery
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"maildeliver/internal/message"
+)
+
+// A delivery reads top to bottom (Deliver): resolve the recipient (Resolve)
+// → decide a Plan (a Decider) → carry out each Action (store: create in
+// tmp/, write, reserve the quota, commit into new/, commit the
+// reservation) → one report (Report).
+//
+// Where Sieve plugs in: a Sieve engine is a Decider. Given with
+// WithDecider, its Decide runs the user's script against the message's
+// header and returns the script's actions; Deliver carries them out in
+// order. Store (keep, fileinto with its flags and :create) is the action
+// this package carries out today; discard is an empty Plan; redirect,
+// reject and vacation become further Action types with their case in
+// Agent.carryOut. An error from Decide is the recipient's failure (a
+// *status.Error keeps its code, anything else is temporary).
+
+// Action is one thing a delivery does with the message for one recipient.
+type Action interface{ action() }
+
+// Store files the message into Folder ("" = INBOX) with Flags (IMAP
+// system flags such as `\Seen`; see MaildirInfo). A missing folder is
+// created when Create is set (Sieve's fileinto :create) or [mail]
+// autocreate is on; else, as for a folder name that cannot be used, the
+// message goes to INBOX (Dovecot does the same).
+type Store struct {
+	Folder string
+	Flags  []string
+	Create bool
+}
+
+func (Store) action() {}
+
+// Plan is what a delivery does for one recipient, in order. An empty plan
+// delivers nothing and succeeds (Sieve's discard).
+type Plan []Action
+
+// stores counts the plan's Store actions: a message stored more than once
+// must have a body that can be read again (message.Message.Spool).
+func (p Plan) stores() int {
+	n := 0
+	for _, a := range p {
+		if _, ok := a.(Store); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Decider decides the plan for one recipient's message. It must not touch
+// the mailbox: Deliver carries the plan out.
+type Decider interface {
+	Decide(ctx context.Context, t *Target, msg *message.Message) (Plan, error)
+}
+
+// folderDecider is the plan without Sieve: one store into the folder
+// Resolve chose (deliver -m, the +detail folder, or INBOX).
+type folderDecider struct{}
+
+func (folderDecider) Decide(_ context.Context, t *Target, _ *message.Message) (Plan, error) {
+	return Plan{Store{Folder: t.Folder}}, nil
+}
+
+// systemFlags maps IMAP system flags to Maildir info letters.
+var systemFlags = map[string]byte{
+	`\draft`: 'D', `\flagged`: 'F', `\answered`: 'R', `\seen`: 'S', `\deleted`: 'T',
+}
+
+// MaildirInfo is the Maildir info ("2,<letters>") for IMAP flags, "" for
+// none: the file then goes to new/. Only the system flags have letters;
+// keywords (which need Dovecot's dovecot-keywords file) are left out.
+func MaildirInfo(flags []string) string {
+	var letters []byte
+	for _, f := range flags {
+		if c, ok := systemFlags[strings.ToLower(f)]; ok && !strings.ContainsRune(string(letters), rune(c)) {
+			letters = append(letters, c)
+		}
+	}
+	if len(letters) == 0 {
+		return ""
+	}
+	sort.Slice(letters, func(i, j int) bool { return letters[i] < letters[j] })
+	return "2," + string(letters)
+}
