@@ -28,6 +28,7 @@ import (
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/logging"
+	"maildeliver/internal/sievedeliver"
 	"maildeliver/internal/status"
 	"maildeliver/internal/userdbsock"
 	"maildeliver/internal/version"
@@ -83,7 +84,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return status.Fail(stderr, status.Usage("configuration error: userdb: "+status.OneLine(err.Error())))
 	}
 	defer db.Close()
-	agent := delivery.NewAgent(cfg, db, log)
+	agent := delivery.NewAgent(cfg, db, log, sievedeliver.Option(cfg, log))
 	if opt.imports.on {
 		return runImport(agent, opt, stdout, stderr)
 	}
@@ -109,8 +110,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		Recipient: opt.rcpt, OrigRecipient: opt.orig, Folder: opt.folder,
 		MaxSize: int64(cfg.Mail.MaxMessageSize), QueueID: opt.queueID,
 	}, in)
-	if err == nil && res.File == "" {
-		// Exit 0 only for an explicit success: a file named in new/.
+	if err == nil && res.File == "" && !res.Discarded {
+		// Exit 0 only for an explicit success: a file named in new/ (or a discard).
 		err = status.Internal(nil)
 	}
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"maildeliver/internal/lmtp"
 	"maildeliver/internal/logging"
 	"maildeliver/internal/privilege"
+	"maildeliver/internal/sievedeliver"
 	"maildeliver/internal/status"
 	"maildeliver/internal/version"
 )
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}
 	defer closer.Close()
-	srv, err := lmtp.New(cfg, lmtp.Options{Log: log})
+	srv, err := lmtp.New(cfg, lmtp.Options{Log: log, Decider: sievedeliver.Option})
 	if err != nil {
 		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}

@@ -111,6 +111,9 @@ type Result struct {
 	File   string // file name in new/
 	Size   int64
 	Also   []Result // the plan's further stores
+	// Discarded: the plan stored nothing and succeeded (Sieve's discard).
+	Discarded bool
+	Notes     []Note // key=value pairs for the log line (Sieve's sieve=error)
 }
 
 // Deliver delivers msg for t, top to bottom: the checks of the fields it
@@ -131,9 +134,12 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *messag
 	if err := checkHeaderValues(t, req); err != nil {
 		return Result{}, err
 	}
-	plan, err := a.decider.Decide(ctx, t, msg)
+	plan, err := a.decider.Decide(ctx, t, req, msg)
 	if err != nil {
 		return Result{}, status.From(err)
+	}
+	if r, ok := plan.rejection(); ok {
+		return Result{}, status.Rejected(r.Reason)
 	}
 	if plan.stores() > 1 {
 		if err := msg.Spool(os.TempDir()); err != nil {
@@ -141,18 +147,24 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *messag
 		}
 	}
 	prefix := a.prefix(t, req)
-	var res Result
-	for i, act := range plan {
+	var stored []Result
+	var notes []Note
+	for _, act := range plan {
+		if n, ok := act.(Note); ok {
+			notes = append(notes, n)
+			continue
+		}
 		r, err := a.carryOut(ctx, t, req.ID, act, prefix, fields, msg)
 		if err != nil {
 			return Result{}, err
 		}
-		if i == 0 {
-			res = r
-		} else {
-			res.Also = append(res.Also, r)
-		}
+		stored = append(stored, r)
 	}
+	if len(stored) == 0 {
+		return Result{Discarded: true, Notes: notes}, nil
+	}
+	res := stored[0]
+	res.Also, res.Notes = stored[1:], notes
 	return res, nil
 }
 
@@ -382,6 +394,26 @@ type Outcome struct {
 	Target *Target
 }
 
+// delivered is the end of a success's log line: where it went (or
+// result=discarded), the plan's notes, the duration and the code.
+func delivered(r Result, dur slog.Attr) []slog.Attr {
+	var attrs []slog.Attr
+	result := "delivered"
+	if r.Discarded {
+		result = "discarded"
+	} else {
+		folder := r.Folder
+		if folder == "" {
+			folder = "INBOX"
+		}
+		attrs = append(attrs, slog.String("folder", folder), slog.String("file", r.File), slog.Int64("size", r.Size))
+	}
+	for _, n := range r.Notes {
+		attrs = append(attrs, slog.String(n.Key, n.Value))
+	}
+	return append(attrs, dur, slog.String("result", result), slog.String("code", "2.0.0"))
+}
+
 // Report writes the one log line of a delivery outcome.
 func (a *Agent) Report(o Outcome) {
 	attrs := []slog.Attr{
@@ -401,14 +433,7 @@ func (a *Agent) Report(o Outcome) {
 		if a.observer != nil {
 			a.observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
 		}
-		folder := o.Result.Folder
-		if folder == "" {
-			folder = "INBOX"
-		}
-		a.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery", append(attrs,
-			slog.String("folder", folder), slog.String("file", o.Result.File),
-			slog.Int64("size", o.Result.Size), dur,
-			slog.String("result", "delivered"), slog.String("code", "2.0.0"))...)
+		a.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery", append(attrs, delivered(o.Result, dur)...)...)
 		return
 	}
 	st := status.From(o.Err)

@@ -38,6 +38,20 @@ type Store struct {
 
 func (Store) action() {}
 
+// Reject refuses the message for this recipient (Sieve's reject and
+// ereject): lmtpd answers 550 5.7.1 Reason, deliver prints 5.7.1 Reason
+// and exits 77. A plan with a Reject stores nothing, whatever else it
+// holds.
+type Reject struct{ Reason string }
+
+func (Reject) action() {}
+
+// Note puts Key=Value on the delivery's log line (Sieve's sieve=error);
+// it changes nothing else.
+type Note struct{ Key, Value string }
+
+func (Note) action() {}
+
 // Plan is what a delivery does for one recipient, in order. An empty plan
 // delivers nothing and succeeds (Sieve's discard).
 type Plan []Action
@@ -54,17 +68,29 @@ func (p Plan) stores() int {
 	return n
 }
 
-// Decider decides the plan for one recipient's message. It must not touch
-// the mailbox: Deliver carries the plan out.
+// rejection is the plan's Reject, if it has one.
+func (p Plan) rejection() (Reject, bool) {
+	for _, a := range p {
+		if r, ok := a.(Reject); ok {
+			return r, true
+		}
+	}
+	return Reject{}, false
+}
+
+// Decider decides the plan for one recipient's message; req is the
+// envelope (Sieve's envelope test). It must not touch the mailbox:
+// Deliver carries the plan out. It may read msg's body (a stream is
+// spooled first, see message.Message.Spool) but leaves it re-readable.
 type Decider interface {
-	Decide(ctx context.Context, t *Target, msg *message.Message) (Plan, error)
+	Decide(ctx context.Context, t *Target, req Request, msg *message.Message) (Plan, error)
 }
 
 // folderDecider is the plan without Sieve: one store into the folder
 // Resolve chose (deliver -m, the +detail folder, or INBOX).
 type folderDecider struct{}
 
-func (folderDecider) Decide(_ context.Context, t *Target, _ *message.Message) (Plan, error) {
+func (folderDecider) Decide(_ context.Context, t *Target, _ Request, _ *message.Message) (Plan, error) {
 	return Plan{Store{Folder: t.Folder}}, nil
 }
 

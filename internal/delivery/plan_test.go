@@ -21,7 +21,7 @@ type fixedPlan struct {
 	err  error
 }
 
-func (f fixedPlan) Decide(context.Context, *Target, *message.Message) (Plan, error) {
+func (f fixedPlan) Decide(context.Context, *Target, Request, *message.Message) (Plan, error) {
 	return f.plan, f.err
 }
 
@@ -118,6 +118,32 @@ func TestPlanOutcomes(t *testing.T) {
 	}
 	if _, err := deliver(fixedPlan{plan: Plan{otherAction{}}}); !status.From(err).Temporary() {
 		t.Fatalf("unknown action: %v", err)
+	}
+}
+
+// A plan with a Reject stores nothing, whatever else it holds, and fails
+// 5.7.1 with the reason (exit 77); a Note goes on the result, and a plan
+// of notes alone is a discard.
+func TestPlanRejectNote(t *testing.T) {
+	a, tg := planAgent(t, fixedPlan{plan: Plan{Store{}, Reject{Reason: "no thanks"}}})
+	msg, _ := message.ReadStream(strings.NewReader("Subject: s\n\nb\n"))
+	_, err := a.Deliver(t.Context(), tg, Request{ID: NewID()}, msg)
+	if st := status.From(err); st.Enhanced != "5.7.1" || st.ExitCode() != status.ExitNoPerm || st.Reason != "no thanks" {
+		t.Fatalf("reject: %v", err)
+	}
+	if _, serr := os.Stat(tg.Maildir); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatalf("reject touched the mailbox: %v", serr)
+	}
+	a, tg = planAgent(t, fixedPlan{plan: Plan{Note{Key: "sieve", Value: "error"}, Store{}}})
+	msg, _ = message.ReadStream(strings.NewReader("Subject: s\n\nb\n"))
+	res, err := a.Deliver(t.Context(), tg, Request{ID: NewID()}, msg)
+	if err != nil || res.File == "" || res.Discarded || len(res.Notes) != 1 || res.Notes[0].Key != "sieve" {
+		t.Fatalf("note + store: %+v, %v", res, err)
+	}
+	a, tg = planAgent(t, fixedPlan{plan: Plan{Note{Key: "sieve", Value: "error"}}})
+	msg, _ = message.ReadStream(strings.NewReader("Subject: s\n\nb\n"))
+	if res, err = a.Deliver(t.Context(), tg, Request{ID: NewID()}, msg); err != nil || !res.Discarded {
+		t.Fatalf("notes only: %+v, %v", res, err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/sievedeliver"
 )
 
 // The test environment: a SQLite userdb with the seed 000 schema in
@@ -138,7 +139,8 @@ func (e *env) logger() *slog.Logger {
 
 func (e *env) start(open func(*config.Config) (lookup.Userdb, error)) {
 	e.t.Helper()
-	srv, err := New(e.cfg, Options{Log: e.logger(), OpenUserdb: open})
+	// The binary's wiring: Sieve when a test's config enables it.
+	srv, err := New(e.cfg, Options{Log: e.logger(), OpenUserdb: open, Decider: sievedeliver.Option})
 	if err != nil {
 		e.t.Fatal(err)
 	}

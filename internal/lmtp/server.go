@@ -75,6 +75,10 @@ type Options struct {
 	// OpenUserdb opens the userdb of a configuration; nil means
 	// lookup.Open. Tests use it to plant failures.
 	OpenUserdb func(*config.Config) (lookup.Userdb, error)
+	// Decider, if set, gives each configuration's agent its plan decider
+	// (sievedeliver.Option: Sieve when [sieve] enabled is true); it is
+	// called again on every reload.
+	Decider func(*config.Config, *slog.Logger) delivery.Option
 }
 
 // Server is one lmtpd: its listeners, connections and current delivery
@@ -83,7 +87,9 @@ type Server struct {
 	cfg  *config.Config // as started: [lmtp] does not change on reload
 	log  *slog.Logger
 	open func(*config.Config) (lookup.Userdb, error)
-	smtp *smtp.Server
+	// decider is Options.Decider, nil: the core's default plan.
+	decider func(*config.Config, *slog.Logger) delivery.Option
+	smtp    *smtp.Server
 	// commit is every agent's directory sync (delivery.WithCommit):
 	// concurrent deliveries into one new/ share its fsyncs (group commit),
 	// across reloads too.
@@ -132,7 +138,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: log, open: opt.OpenUserdb, commit: maildir.NewGroupSync(),
+	s := &Server{cfg: cfg, log: log, open: opt.OpenUserdb, decider: opt.Decider, commit: maildir.NewGroupSync(),
 		conns: make(map[*conn]struct{})}
 	s.newMetrics()
 	if s.open == nil {
@@ -176,6 +182,9 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 	opts := []delivery.Option{delivery.WithCommit(s.commit)}
 	if s.metrics != nil {
 		opts = append(opts, delivery.WithObserver(s.metrics))
+	}
+	if s.decider != nil {
+		opts = append(opts, s.decider(cfg, s.log))
 	}
 	ref := &agentRef{agent: delivery.NewAgent(cfg, db, s.log, opts...), db: db}
 	s.observe(ref)

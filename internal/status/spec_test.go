@@ -26,6 +26,7 @@ func TestSpecTable(t *testing.T) {
 		{"bad sender syntax", BadSender("x"), 501, "5.1.7 ", 65},
 		{"bad command line or config", Usage("usage: x"), 451, "4.3.5 usage: x", 75},
 		{"too many recipients", TooManyRecipients(), 452, "4.5.3 ", 75},
+		{"Sieve reject / ereject", Rejected("go away"), 550, "5.7.1 go away", 77},
 		{"anything else", Temp("db down"), 451, "4.3.0 db down", 75},
 		{"disk full", TempCode(CodeTempStorage, "4.3.1", "mail system full"), 452, "4.3.1 ", 75},
 		// Not well formed: temporary, whatever else they say.

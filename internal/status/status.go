@@ -30,6 +30,7 @@
 //	message too big (deliver)   552   5.2.3     73 EX_CANTCREAT
 //	message too big (lmtpd)     552   5.3.4     (lmtpd only)
 //	too many recipients         452   4.5.3     (lmtpd only)
+//	Sieve reject / ereject      550   5.7.1     77 EX_NOPERM
 //	usage / config error        451   4.3.5     75 EX_TEMPFAIL
 //	anything else               451   4.3.0     75 EX_TEMPFAIL
 package status
@@ -292,6 +293,17 @@ func TooManyRecipients() *Error {
 // in master.cf or the config file must queue mail, not bounce it.
 func Usage(reason string) *Error {
 	return newErr(CodeTempLocal, "4.3.5", ExitTempFail, reason)
+}
+
+// Rejected: the recipient's Sieve script refused the message (reject,
+// ereject), as dovecot-lda -e does: 5.7.1 with the script's reason, made
+// one line; deliver exits 77.
+func Rejected(reason string) *Error {
+	reason = strings.TrimSpace(OneLine(reason))
+	if reason == "" {
+		reason = "message rejected"
+	}
+	return newErr(CodeUnavailable, "5.7.1", ExitNoPerm, reason)
 }
 
 // Temp is a temporary local failure with a public reason.

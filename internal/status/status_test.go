@@ -31,6 +31,8 @@ func TestOutcomes(t *testing.T) {
 		{TooManyRecipients(), 452, "4.5.3", 75, true, ""},
 		{Usage("bad flag"), 451, "4.3.5", 75, true, "bad flag"},
 		{Temp("db down"), 451, "4.3.0", 75, true, "db down"},
+		{Rejected("not wanted\r\nX-Evil: 1"), 550, "5.7.1", 77, false, "not wanted  X-Evil: 1"},
+		{Rejected(""), 550, "5.7.1", 77, false, "message rejected"},
 	} {
 		if tc.e.Code != tc.code || string(tc.e.Enhanced) != tc.enh || tc.e.Exit != tc.exit || tc.e.Temporary() != tc.temporary ||
 			!strings.Contains(tc.e.Reason, tc.reasonPart) {

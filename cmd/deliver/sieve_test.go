@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"maildeliver/internal/testdb"
+)
+
+// sieveEnv: one user (bob@example.org, uid 1001, home below e.dir) in a
+// SQLite userdb, [sieve] enabled with conf's further keys.
+func sieveEnv(t *testing.T, conf string) (*env, string) {
+	t.Helper()
+	requireRoot(t)
+	db := testdb.SQLite(t, t.TempDir())
+	db.Exec(t, "CREATE TABLE users (userid TEXT PRIMARY KEY, home TEXT);\n"+
+		"INSERT INTO users VALUES ('bob@example.org', 'bob')")
+	e := newEnv(t, db, "", "", "[sieve]\nenabled = true\n"+conf)
+	base := e.mkdirOwned("home", 1001, 1001)
+	rewriteQuery(t, e, fmt.Sprintf("SELECT '%s/'||home AS home, 1001 AS uid, 1001 AS gid FROM users WHERE userid = '%%u'", base))
+	home := e.mkdirOwned("home/bob", 1001, 1001)
+	return e, home
+}
+
+func writeScript(t *testing.T, home, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// deliver with Sieve: fileinto with flags lands in the folder's cur/ with
+// the info Dovecot gives it; a broken script keeps the message in INBOX
+// with sieve=error on the log line; reject prints 5.7.1 and exits 77
+// (EX_NOPERM, as dovecot-lda -e) and stores nothing; discard exits 0 and
+// stores nothing.
+func TestDeliverSieve(t *testing.T) {
+	e, home := sieveEnv(t, "")
+	mdir := filepath.Join(home, "Maildir")
+	writeScript(t, home, `require ["fileinto", "imap4flags", "mailbox"];
+fileinto :create :flags ["\\Seen", "\\Flagged"] "Folder";
+`)
+	if r := e.deliver(testMsg, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 || r.out != "" {
+		t.Fatalf("fileinto: exit %d output %q", r.code, r.out)
+	}
+	if cur := dirFiles(t, filepath.Join(mdir, ".Folder", "cur")); len(cur) != 1 || !strings.HasSuffix(cur[0], ":2,FS") {
+		t.Fatalf(".Folder/cur = %q, want one file ending :2,FS", cur)
+	}
+	if n := dirFiles(t, filepath.Join(mdir, "new")); len(n) != 0 {
+		t.Fatalf("INBOX new/ = %q", n)
+	}
+
+	writeScript(t, home, "require \"fileinto\";\nfileinto :nosuchtag \"X\";\n")
+	if r := e.deliver(testMsg, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 || r.out != "" {
+		t.Fatalf("broken script: exit %d output %q", r.code, r.out)
+	}
+	checkDelivered(t, filepath.Join(mdir, "new"), "a@b", "bob@example.org", 1001, 1001, wantStored)
+	log, _ := os.ReadFile(e.log)
+	if !strings.Contains(string(log), " sieve=error ") {
+		t.Fatalf("no sieve=error in the log:\n%s", log)
+	}
+
+	for _, script := range []string{"require \"reject\";\nreject \"not wanted\";\n", "require \"ereject\";\nereject \"not wanted\";\n"} {
+		writeScript(t, home, script)
+		if r := e.deliver(testMsg, "-f", "a@b", "-d", "bob@example.org"); r.code != 77 || r.out != "5.7.1 not wanted\n" {
+			t.Fatalf("%q: exit %d output %q", script, r.code, r.out)
+		}
+	}
+	writeScript(t, home, "discard;\n")
+	if r := e.deliver(testMsg, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 || r.out != "" {
+		t.Fatalf("discard: exit %d output %q", r.code, r.out)
+	}
+	if n := dirFiles(t, filepath.Join(mdir, "new")); len(n) != 1 {
+		t.Fatalf("INBOX new/ = %q: reject or discard stored", n)
+	}
+	if n := dirFiles(t, filepath.Join(mdir, "tmp")); len(n) != 0 {
+		t.Fatalf("tmp/ = %q", n)
+	}
+}
