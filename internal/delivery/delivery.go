@@ -149,9 +149,17 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *messag
 	prefix := a.prefix(t, req)
 	var stored []Result
 	var notes []Note
+	var sends, afters []Action
 	for _, act := range plan {
-		if n, ok := act.(Note); ok {
-			notes = append(notes, n)
+		switch act := act.(type) {
+		case Note:
+			notes = append(notes, act)
+			continue
+		case Send:
+			sends = append(sends, act)
+			continue
+		case After:
+			afters = append(afters, act)
 			continue
 		}
 		r, err := a.carryOut(ctx, t, req.ID, act, prefix, fields, msg)
@@ -160,12 +168,44 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *messag
 		}
 		stored = append(stored, r)
 	}
+	if err := a.send(ctx, t, req.ID, sends, len(stored) > 0); err != nil {
+		return Result{}, err
+	}
+	a.after(ctx, t, req.ID, afters)
 	if len(stored) == 0 {
 		return Result{Discarded: true, Notes: notes}, nil
 	}
 	res := stored[0]
 	res.Also, res.Notes = stored[1:], notes
 	return res, nil
+}
+
+// send carries out a plan's Sends, after its stores. A failure is the
+// recipient's (temporary) only when nothing was stored for it: then the
+// retry loses nothing and duplicates nothing stored; else it is logged.
+func (a *Agent) send(ctx context.Context, t *Target, id string, sends []Action, stored bool) error {
+	for _, act := range sends {
+		s := act.(Send)
+		err := s.Do(ctx)
+		if err == nil {
+			continue
+		}
+		if !stored {
+			return status.Temp("outgoing mail of the Sieve script could not be sent").Wrap(fmt.Errorf("%s: %w", s.What, err))
+		}
+		a.log.Error("could not send, the message is stored", "id", id, "to", t.Recipient, "what", s.What, "error", err)
+	}
+	return nil
+}
+
+// after runs a plan's After actions once the delivery succeeded.
+func (a *Agent) after(ctx context.Context, t *Target, id string, afters []Action) {
+	for _, act := range afters {
+		f := act.(After)
+		if err := f.Do(ctx); err != nil {
+			a.log.Warn("after delivery", "id", id, "to", t.Recipient, "what", f.What, "error", err)
+		}
+	}
 }
 
 // carryOut does one action of a plan. prefix and fields go before the
@@ -179,6 +219,9 @@ func (a *Agent) carryOut(ctx context.Context, t *Target, id string, act Action, 
 		}
 		opt := a.storeTo(ctx, t, act)
 		opt.id = id
+		if act.Header != nil {
+			fields = act.Header
+		}
 		return a.store(ctx, t, opt, func(w io.Writer) error {
 			if _, err := io.WriteString(w, prefix); err != nil {
 				return err

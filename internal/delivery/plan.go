@@ -34,6 +34,10 @@ type Store struct {
 	Folder string
 	Flags  []string
 	Create bool
+	// Header, if not nil, is the header section to store instead of the
+	// message's (Sieve's editheader): LF line endings, ending with the
+	// blank line, without the fields the delivery prepends.
+	Header []byte
 }
 
 func (Store) action() {}
@@ -51,6 +55,28 @@ func (Reject) action() {}
 type Note struct{ Key, Value string }
 
 func (Note) action() {}
+
+// Send is outgoing mail the plan makes (Sieve's redirect and vacation
+// reply): Do sends it (and logs what it sent: a vacation reply may rightly
+// send nothing). Sends are carried out after every Store of the
+// plan succeeded. One that fails fails the recipient temporarily when
+// nothing was stored for it (Postfix retries; nothing is lost), and is
+// logged when something was (a retry would store a duplicate).
+type Send struct {
+	What string // for the log: "redirect <a@b>"
+	Do   func(ctx context.Context) error
+}
+
+func (Send) action() {}
+
+// After runs once the delivery succeeded (Sieve's duplicate record); its
+// failure is logged, never the recipient's.
+type After struct {
+	What string
+	Do   func(ctx context.Context) error
+}
+
+func (After) action() {}
 
 // Plan is what a delivery does for one recipient, in order. An empty plan
 // delivers nothing and succeeds (Sieve's discard).

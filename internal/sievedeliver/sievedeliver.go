@@ -10,11 +10,13 @@
 // (INBOX, deliver -m, the +detail folder), as Pigeonhole's implicit keep
 // uses the default mailbox; fileinto → Store{Folder, Flags, Create} (the
 // engine already stored each folder once); discard → nothing; reject and
-// ereject → delivery.Reject. A user script that fails ends as the
-// engine's implicit keep with sieve=error on the delivery line; a global
-// script that fails is logged at error level and the rest still runs.
-// redirect and vacation are not carried out yet: a plan with one is a
-// temporary failure (nothing is lost, Postfix retries).
+// ereject → delivery.Reject; editheader → each Store's Header (and the
+// redirected copy); redirect and vacation → delivery.Send through the
+// engine's Mailer (submission_host or sendmail_path); the duplicate
+// extension's record → delivery.After (written only once delivered). A
+// user script that fails ends as the engine's implicit keep with
+// sieve=error on the delivery line; a global script that fails is logged
+// at error level and the rest still runs.
 package sievedeliver
 
 import (
@@ -34,9 +36,10 @@ import (
 
 // Decider is the Sieve engine as the delivery core's Decider.
 type Decider struct {
-	eng *sieve.Engine
-	loc sieve.Locations
-	log *slog.Logger
+	eng    *sieve.Engine
+	loc    sieve.Locations
+	log    *slog.Logger
+	mailer *sieve.Mailer
 }
 
 // New returns the Decider for cfg's [sieve].
@@ -45,7 +48,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Decider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Decider{eng: eng, loc: cfg.Sieve.Locations(), log: log}, nil
+	mailer := &sieve.Mailer{Outbox: cfg.Sieve.Outbox(cfg.Hostname), Hostname: cfg.Hostname,
+		EnvelopeFrom: cfg.Sieve.RedirectEnvelopeFrom, Postmaster: cfg.Sieve.PostmasterAddress}
+	return &Decider{eng: eng, loc: cfg.Sieve.Locations(), log: log, mailer: mailer}, nil
 }
 
 // Option is what both binaries give delivery.NewAgent: WithDecider with
@@ -72,15 +77,15 @@ func (b broken) Decide(context.Context, *delivery.Target, delivery.Request, *mes
 
 // Decide implements delivery.Decider.
 func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.Request, msg *message.Message) (delivery.Plan, error) {
-	raw, err := rawMessage(t, msg)
+	m, err := readMessage(t, msg)
 	if err != nil {
 		return nil, err
 	}
 	in := &sieve.Input{
 		Envelope: sieve.Envelope{From: req.Sender, To: t.Recipient, OrigTo: req.OrigRecipient},
-		Message:  sieve.NewMessage(raw),
+		Message:  sieve.NewMessage(m.raw()),
+		Scripts:  d.scripts(t),
 	}
-	in.Scripts = d.scripts(t)
 	if t.User.Home != "" {
 		in.Duplicates = sieve.NewRecord(t.User.Home, sieve.DuplicateRecordFile, t.UID, t.GID)
 	}
@@ -89,7 +94,7 @@ func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.R
 		return nil, err
 	}
 	d.logFailures(req.ID, t.Recipient, plan)
-	return d.mapPlan(t, plan)
+	return d.mapPlan(t, req.ID, in, m, plan), nil
 }
 
 // scripts finds t's scripts. A user path that cannot be expanded (no
@@ -125,35 +130,95 @@ func (d *Decider) logFailures(id, rcpt string, plan *sieve.Plan) {
 	}
 }
 
-// mapPlan turns the engine's plan into the core's.
-func (d *Decider) mapPlan(t *delivery.Target, plan *sieve.Plan) (delivery.Plan, error) {
+// mapPlan turns the engine's plan into the core's: the stores with the
+// edited header, the outgoing mail, the duplicate record after success.
+func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw, plan *sieve.Plan) delivery.Plan {
+	var header []byte
+	if len(plan.Edits) > 0 {
+		header = sieve.ApplyEdits(m.header, plan.Edits)
+		m = &raw{header: header, body: m.body}
+	}
 	var out delivery.Plan
 	for _, a := range plan.Actions {
 		switch a := a.(type) {
 		case sieve.Keep:
-			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags})
+			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: header})
 		case sieve.FileInto:
-			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create})
+			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: header})
 		case sieve.Discard:
 		case sieve.Reject:
-			return delivery.Plan{delivery.Reject{Reason: a.Reason}}, nil
-		default:
-			return nil, fmt.Errorf("sieve: %s: not carried out by this version", a)
+			return delivery.Plan{delivery.Reject{Reason: a.Reason}}
+		case sieve.Redirect:
+			out = append(out, d.redirect(t, id, in.Envelope, m, a))
+		case sieve.Vacation:
+			if a.Suppressed != "" {
+				d.log.Info("sieve: vacation reply not sent", "id", id, "to", t.Recipient, "why", a.Suppressed)
+				continue
+			}
+			out = append(out, d.vacation(t, id, in, a))
 		}
-	}
-	if len(plan.Edits) > 0 {
-		return nil, errors.New("sieve: editheader: not carried out by this version")
 	}
 	if plan.UserFailed() {
 		out = append(out, delivery.Note{Key: "sieve", Value: "error"})
 	}
-	return out, nil
+	if in.Duplicates != nil {
+		out = append(out, delivery.After{What: "sieve duplicate record",
+			Do: func(context.Context) error { return plan.Commit(in.Duplicates) }})
+	}
+	return out
 }
 
-// rawMessage is the message as the script sees it: the header section
-// the recipient's copy gets (without our prepended fields) and the body.
-// A stream is spooled first so that the stores can read the body again.
-func rawMessage(t *delivery.Target, msg *message.Message) ([]byte, error) {
+// redirect sends the message (with the plan's header edits and a
+// Delivered-To for this recipient, so that a copy that comes back is a
+// loop) on. A redirect the Mailer refuses as a loop is dropped, logged:
+// the message already went that way once.
+func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m *raw, r sieve.Redirect) delivery.Send {
+	return delivery.Send{What: r.String(), Do: func(ctx context.Context) error {
+		msg := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.raw()...)
+		err := d.mailer.Redirect(ctx, msg, r, env, t.User.Address)
+		switch {
+		case errors.Is(err, sieve.ErrRedirectLoop):
+			d.log.Warn("sieve: redirect not sent", "id", id, "to", t.Recipient, "error", err)
+			return nil
+		case err == nil:
+			d.log.Info("sieve: redirected", "id", id, "to", t.Recipient, "redirect_to", r.Address)
+		}
+		return err
+	}}
+}
+
+// vacation sends the reply once per sender and period (the record in the
+// user's home; without a home every time, as Pigeonhole without its
+// duplicate database). The record is written only after the reply went
+// out; a record that cannot be written is logged, the reply is sent.
+func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sieve.Vacation) delivery.Send {
+	var rec *sieve.Record
+	if t.User.Home != "" {
+		rec = sieve.NewRecord(t.User.Home, sieve.VacationRecordFile, t.UID, t.GID)
+	}
+	return delivery.Send{What: "vacation reply to <" + v.To + ">", Do: func(ctx context.Context) error {
+		sent, err := d.mailer.SendVacation(ctx, v, in.Message, in.Envelope, rec)
+		if sent {
+			d.log.Info("sieve: vacation reply sent", "id", id, "to", t.Recipient, "reply_to", v.To)
+		}
+		if sent && err != nil {
+			d.log.Warn("sieve: vacation record not written", "id", id, "to", t.Recipient, "error", err)
+			return nil
+		}
+		return err
+	}}
+}
+
+// raw is the message as the script sees it: the header section the
+// recipient's copy gets (without our prepended fields, ending with the
+// blank line) and the body.
+type raw struct{ header, body []byte }
+
+func (r *raw) raw() []byte { return append(append([]byte(nil), r.header...), r.body...) }
+
+// readMessage reads msg for the script. A stream is spooled first so that
+// the stores can read the body again.
+func readMessage(t *delivery.Target, msg *message.Message) (*raw, error) {
 	if err := msg.Spool(os.TempDir()); err != nil {
 		return nil, err
 	}
@@ -166,5 +231,5 @@ func rawMessage(t *delivery.Target, msg *message.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]byte(nil), fields...), b...), nil
+	return &raw{header: fields, body: b}, nil
 }

@@ -1,0 +1,171 @@
+package lmtp
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/sieve"
+)
+
+// sink is a real SMTP server (go-smtp) standing in for submission_host;
+// it keeps what it receives. A message is in got before the client has
+// the reply to its DATA.
+type sink struct {
+	mu  sync.Mutex
+	got []sunk
+}
+
+type sunk struct {
+	from string
+	to   []string
+	data string
+}
+
+type sinkSession struct {
+	s   *sink
+	cur sunk
+}
+
+func (s *sinkSession) Reset()        { s.cur = sunk{} }
+func (s *sinkSession) Logout() error { return nil }
+func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.cur.from = from
+	return nil
+}
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.cur.to = append(s.cur.to, to)
+	return nil
+}
+func (s *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.cur.data = string(b)
+	s.s.mu.Lock()
+	s.s.got = append(s.s.got, s.cur)
+	s.s.mu.Unlock()
+	return nil
+}
+
+func (k *sink) messages() []sunk {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]sunk(nil), k.got...)
+}
+
+func startSink(t *testing.T) (*sink, string) {
+	t.Helper()
+	k := &sink{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: k}, nil }))
+	srv.Domain = "sink.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return k, l.Addr().String()
+}
+
+// deadAddr is a TCP address nothing listens on (a port just released).
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// redirect :copy and vacation go to submission_host: the redirected copy
+// with the sender as envelope sender and our loop field, the reply from
+// the null sender, once per sender (the record in the home, owned by the
+// user); the message is kept. editheader changes the stored copy.
+func TestSieveRedirectVacation(t *testing.T) {
+	k, addr := startSink(t)
+	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = addr })
+	e.script("alice@domain.org", `require ["copy", "vacation"];
+redirect :copy "carol@example.net";
+vacation :days 1 :addresses ["someone@domain.org"] "I am away.";
+`)
+	e.script("bob@foo.org", "require \"editheader\";\naddheader \"X-Edited\" \"yes\";\n")
+	for i := 0; i < 2; i++ {
+		if r := e.transaction(msg("away", "x"), "alice@domain.org", "bob@foo.org"); !strings.HasPrefix(r[0], "250 ") || !strings.HasPrefix(r[1], "250 ") {
+			t.Fatalf("delivery %d: %q", i, r)
+		}
+	}
+	if n := e.files("alice@domain.org", "new"); len(n) != 2 {
+		t.Fatalf("alice new/ = %q: redirect :copy keeps", n)
+	}
+	for _, m := range e.messages("bob@foo.org") {
+		if !strings.Contains(m, "\nX-Edited: yes\nFrom: sender@example.net\n") {
+			t.Fatalf("bob's copy:\n%s", m)
+		}
+	}
+	var redirects, replies []sunk
+	for _, m := range k.messages() {
+		if m.from == "" {
+			replies = append(replies, m)
+		} else {
+			redirects = append(redirects, m)
+		}
+	}
+	if len(redirects) != 2 || len(replies) != 1 {
+		t.Fatalf("sink got %d redirects, %d replies, want 2 and 1 (one reply per sender): %+v", len(redirects), len(replies), k.messages())
+	}
+	rd := redirects[0]
+	if rd.from != "sender@example.net" || strings.Join(rd.to, ",") != "carol@example.net" ||
+		!strings.Contains(rd.data, sieve.RedirectedHeader+": alice@domain.org\r\n") || !strings.Contains(rd.data, "Subject: away\r\n") {
+		t.Fatalf("redirect %+v", rd)
+	}
+	rp := replies[0]
+	if strings.Join(rp.to, ",") != "sender@example.net" || !strings.Contains(rp.data, "Auto-Submitted: auto-replied") ||
+		!strings.Contains(rp.data, "I am away.") {
+		t.Fatalf("reply %+v", rp)
+	}
+	if n := strings.Count(e.logs.String(), `msg="sieve: vacation reply sent"`); n != 1 {
+		t.Fatalf("%d vacation replies logged as sent, want 1", n)
+	}
+	rec := filepath.Join(e.home("alice@domain.org"), sieve.VacationRecordFile)
+	if owner(t, rec) != e.users["alice@domain.org"].uid {
+		t.Fatalf("%s not owned by the user", rec)
+	}
+}
+
+// submission_host down: a redirect with nothing stored fails that
+// recipient temporarily (Postfix keeps the message); with a copy stored
+// (redirect :copy) the failure is logged and the delivery succeeds.
+func TestSieveRedirectSinkDown(t *testing.T) {
+	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = deadAddr(t) })
+	e.script("alice@domain.org", "redirect \"carol@example.net\";\n")
+	e.script("bob@foo.org", "require \"copy\";\nredirect :copy \"carol@example.net\";\n")
+	r := e.transaction(msg("down", "x"), "alice@domain.org", "bob@foo.org")
+	if !strings.HasPrefix(r[0], "451 4.3.0 ") || !strings.HasPrefix(r[1], "250 ") {
+		t.Fatalf("replies %q", r)
+	}
+	if n := e.files("alice@domain.org", "new"); len(n) != 0 {
+		t.Fatalf("alice new/ = %q", n)
+	}
+	if n := e.files("alice@domain.org", "tmp"); len(n) != 0 {
+		t.Fatalf("alice tmp/ = %q", n)
+	}
+	e.only("bob@foo.org")
+	if strings.Count(e.logs.String(), "sieve: vacation reply sent") != 0 ||
+		!strings.Contains(e.logs.String(), `msg="could not send, the message is stored"`) {
+		t.Fatalf("bob's failed redirect not logged:\n%s", e.logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(e.home("alice@domain.org"), sieve.VacationRecordFile)); !os.IsNotExist(err) {
+		t.Fatalf("record written: %v", err)
+	}
+}
