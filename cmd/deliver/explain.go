@@ -10,6 +10,7 @@ import (
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/sievedeliver"
 	"maildeliver/internal/status"
 	"maildeliver/internal/userdbsock"
 )
@@ -42,5 +43,6 @@ func explain(cfg *config.Config, opt options, stdout, stderr io.Writer) int {
 		defer f.Close()
 		req.Message = f
 	}
-	return delivery.ExplainTo(context.Background(), cfg, db, req, stdout)
+	return delivery.ExplainTo(context.Background(), cfg, db, req, stdout,
+		sievedeliver.Option(cfg, slog.New(slog.DiscardHandler)))
 }

@@ -61,6 +61,10 @@ func TestDeliverSieve(t *testing.T) {
 	writeScript(t, home, `require ["fileinto", "imap4flags", "mailbox"];
 fileinto :create :flags ["\\Seen", "\\Flagged"] "Folder";
 `)
+	want := "\nsieve: on: user " + filepath.Join(home, ".dovecot.sieve") + "\n"
+	if r := e.deliver("", "-explain", "bob@example.org"); r.code != 0 || !strings.Contains(r.out, want) {
+		t.Fatalf("-explain: exit %d output %q, want %q", r.code, r.out, want)
+	}
 	if r := e.deliver(testMsg, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 || r.out != "" {
 		t.Fatalf("fileinto: exit %d output %q", r.code, r.out)
 	}

@@ -58,9 +58,9 @@ func CheckAddress(ctx context.Context, cfg *config.Config, db lookup.Userdb, add
 // (Agent.Explain) with a trace observer that prints each step as
 // one "step: text" line on w, then a "result:" line with the reply and
 // exit code a delivery would get. It returns that exit code: 0 when the
-// message would be delivered.
-func ExplainTo(ctx context.Context, cfg *config.Config, db lookup.Userdb, r ExplainRequest, w io.Writer) int {
-	agent := NewAgent(cfg, db, slog.New(slog.DiscardHandler))
+// message would be delivered. opts are the delivery's (its Decider).
+func ExplainTo(ctx context.Context, cfg *config.Config, db lookup.Userdb, r ExplainRequest, w io.Writer, opts ...Option) int {
+	agent := NewAgent(cfg, db, slog.New(slog.DiscardHandler), opts...)
 	ctx = trace.With(ctx, func(step, text string) {
 		fmt.Fprintf(w, "%s: %s\n", step, status.OneLine(text))
 	})

@@ -99,9 +99,18 @@ func (a *Agent) Explain(ctx context.Context, r ExplainRequest) (*Target, error) 
 	if err := a.explainQuota(ctx, t, size); err != nil {
 		return t, err
 	}
-	// Sieve extends this step: the scripts that would run and their actions.
-	trace.Step(ctx, "sieve", "off: this version does not run Sieve scripts")
+	if d, ok := a.decider.(Describer); ok {
+		trace.Step(ctx, "sieve", "%s", d.Describe(t))
+	} else {
+		trace.Step(ctx, "sieve", "off ([sieve] enabled = false)")
+	}
 	return t, nil
+}
+
+// Describer is a Decider that can say for -explain what it would run for
+// t (Sieve: the scripts, in order).
+type Describer interface {
+	Describe(t *Target) string
 }
 
 // explainMessage reads the message as Pipe does and returns the size the

@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
@@ -115,6 +116,35 @@ func (d *Decider) scripts(t *delivery.Target) sieve.Scripts {
 	}
 	d.log.Warn("sieve: no user script", "to", t.Recipient, "error", err)
 	return s
+}
+
+// Describe implements delivery.Describer for -explain: the scripts that
+// would run for t, in order, and the ones missing.
+func (d *Decider) Describe(t *delivery.Target) string {
+	s := d.scripts(t)
+	var parts []string
+	add := func(kind, path string) {
+		if _, err := os.Stat(path); err != nil {
+			parts = append(parts, kind+" "+path+" (missing: not run)")
+			return
+		}
+		parts = append(parts, kind+" "+path)
+	}
+	for _, p := range s.Before {
+		add("before", p)
+	}
+	switch _, err := os.Stat(s.User); {
+	case s.User != "" && err == nil:
+		add("user", s.User)
+	case s.Default != "":
+		add("default", s.Default)
+	default:
+		parts = append(parts, "no user script")
+	}
+	for _, p := range s.After {
+		add("after", p)
+	}
+	return "on: " + strings.Join(parts, ", ")
 }
 
 // logFailures logs each failed script: a global one loudly (the
