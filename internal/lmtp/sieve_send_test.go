@@ -169,3 +169,33 @@ func TestSieveRedirectSinkDown(t *testing.T) {
 		t.Fatalf("record written: %v", err)
 	}
 }
+
+// lmtpd runs as root: the scripts and records in a user's home are read
+// and written as the user, so a symlink the user planted there cannot make
+// lmtpd overwrite (or give away) a file the user cannot write.
+func TestSieveRecordAsUser(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs root: lmtpd's identity switch")
+	}
+	k, addr := startSink(t)
+	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = addr })
+	e.script("alice@domain.org", "require \"vacation\";\nvacation :addresses [\"someone@domain.org\"] \"Away.\";\n")
+	precious := filepath.Join(e.dir, "precious")
+	if err := os.WriteFile(precious, []byte("root's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(e.home("alice@domain.org"), sieve.VacationRecordFile)
+	if err := os.Symlink(precious, rec+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.transaction(msg("attack", "x"), "alice@domain.org"); !strings.HasPrefix(r[0], "250 ") {
+		t.Fatalf("reply %q", r)
+	}
+	if b, _ := os.ReadFile(precious); string(b) != "root's\n" || owner(t, precious) != 0 {
+		t.Fatalf("the file behind the symlink was written: %q, owner %d", b, owner(t, precious))
+	}
+	if len(k.messages()) != 1 {
+		t.Fatalf("sink got %d messages, want the reply", len(k.messages()))
+	}
+	e.only("alice@domain.org")
+}

@@ -31,6 +31,7 @@ import (
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
 	"maildeliver/internal/message"
+	"maildeliver/internal/privilege"
 	"maildeliver/internal/sieve"
 	"maildeliver/internal/uservars"
 )
@@ -90,7 +91,13 @@ func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.R
 	if t.User.Home != "" {
 		in.Duplicates = sieve.NewRecord(t.User.Home, sieve.DuplicateRecordFile, t.UID, t.GID)
 	}
-	plan, err := d.eng.Decide(ctx, in)
+	// As the user (lmtpd runs as root): scripts and records are in the
+	// user's home, where a symlink must not reach what the user cannot.
+	var plan *sieve.Plan
+	err = privilege.Run(t.UID, t.GID, func() (err error) {
+		plan, err = d.eng.Decide(ctx, in)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +200,9 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 	}
 	if in.Duplicates != nil {
 		out = append(out, delivery.After{What: "sieve duplicate record",
-			Do: func(context.Context) error { return plan.Commit(in.Duplicates) }})
+			Do: func(context.Context) error {
+				return privilege.Run(t.UID, t.GID, func() error { return plan.Commit(in.Duplicates) })
+			}})
 	}
 	return out
 }
@@ -227,7 +236,11 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 		rec = sieve.NewRecord(t.User.Home, sieve.VacationRecordFile, t.UID, t.GID)
 	}
 	return delivery.Send{What: "vacation reply to <" + v.To + ">", Do: func(ctx context.Context) error {
-		sent, err := d.mailer.SendVacation(ctx, v, in.Message, in.Envelope, rec)
+		var sent bool
+		err := privilege.Run(t.UID, t.GID, func() (err error) { // the record, as the user
+			sent, err = d.mailer.SendVacation(ctx, v, in.Message, in.Envelope, rec)
+			return err
+		})
 		if sent {
 			d.log.Info("sieve: vacation reply sent", "id", id, "to", t.Recipient, "reply_to", v.To)
 		}
