@@ -26,6 +26,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"maildeliver/internal/config"
@@ -105,24 +106,37 @@ func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.R
 	return d.mapPlan(t, req.ID, in, m, plan), nil
 }
 
-// scripts finds t's scripts. A user path that cannot be expanded (no
-// home for "~") means the user has no script of their own: the global
-// ones still run.
+// scripts finds t's scripts. Paths that cannot be expanded for t (no
+// home for "~") are left out, the user's first: the user then has no
+// script of their own (or only the userdb's absolute one), and the global
+// scripts still run.
 func (d *Decider) scripts(t *delivery.Target) sieve.Scripts {
 	v := uservars.Values{User: t.Recipient, Home: t.User.Home}
-	s, err := d.loc.Resolve(v, t.User.Sieve)
+	user := t.User.Sieve
+	if user != "" && !filepath.IsAbs(user) && !strings.HasPrefix(user, "~") && v.Home == "" {
+		// Relative to a home there is not: never to lmtpd's directory.
+		d.log.Warn("sieve: userdb sieve column is relative and the user has no home: not run", "to", t.Recipient, "sieve", user)
+		user = ""
+	}
+	loc := d.loc
+	s, err := loc.Resolve(v, user)
 	if err == nil {
 		return s
 	}
-	global := d.loc
-	global.Script, global.Dir = "", ""
-	s, gerr := global.Resolve(v, "")
-	if gerr != nil {
-		d.log.Error("sieve: global scripts cannot be found: they do not run", "to", t.Recipient, "error", gerr)
-		return sieve.Scripts{}
+	d.log.Debug("sieve: user's paths cannot be expanded", "to", t.Recipient, "error", err)
+	loc.Dir = "" // include :personal then finds nothing
+	if s, err = loc.Resolve(v, user); err == nil {
+		return s
 	}
-	d.log.Warn("sieve: no user script", "to", t.Recipient, "error", err)
-	return s
+	loc.Script = ""
+	if !filepath.IsAbs(user) {
+		user = ""
+	}
+	if s, err = loc.Resolve(v, user); err == nil {
+		return s
+	}
+	d.log.Error("sieve: global scripts cannot be found: they do not run", "to", t.Recipient, "error", err)
+	return sieve.Scripts{}
 }
 
 // Describe implements delivery.Describer for -explain: the scripts that
