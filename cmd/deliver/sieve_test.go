@@ -2,16 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/emersion/go-smtp"
-
+	"maildeliver/internal/smtpsink"
 	"maildeliver/internal/testdb"
 )
 
@@ -103,59 +99,11 @@ fileinto :create :flags ["\\Seen", "\\Flagged"] "Folder";
 	}
 }
 
-// smtpSink is a real SMTP server (go-smtp) standing in for
-// submission_host; a message is in got before the client has the reply
-// to its DATA.
-type smtpSink struct {
-	mu  sync.Mutex
-	got []string // "from -> to: data"
-}
-
-type sinkSession struct {
-	k        *smtpSink
-	from, to string
-}
-
-func (s *sinkSession) Reset()        {}
-func (s *sinkSession) Logout() error { return nil }
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = to
-	return nil
-}
-func (s *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.k.mu.Lock()
-	defer s.k.mu.Unlock()
-	s.k.got = append(s.k.got, s.from+" -> "+s.to+": "+string(b))
-	return nil
-}
-
-func startSink(t *testing.T) (*smtpSink, string) {
-	t.Helper()
-	k := &smtpSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{k: k}, nil }))
-	srv.Domain = "sink.test"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return k, l.Addr().String()
-}
-
 // deliver with Sieve sending mail: redirect and a vacation reply reach
 // submission_host and exit 0; with submission_host down, a redirect with
 // nothing stored exits 75 (4.3.0) and stores nothing, so Postfix retries.
 func TestDeliverSieveSend(t *testing.T) {
-	k, addr := startSink(t)
+	k, addr := smtpsink.Start(t)
 	e, home := sieveEnv(t, fmt.Sprintf("submission_host = %q\n", addr))
 	writeScript(t, home, `require ["vacation"];
 redirect "carol@example.net";
@@ -166,9 +114,10 @@ vacation "Away.";
 		log, _ := os.ReadFile(e.log)
 		t.Fatalf("exit %d output %q\n%s", r.code, r.out, log)
 	}
-	k.mu.Lock()
-	got := append([]string(nil), k.got...)
-	k.mu.Unlock()
+	var got []string // "from -> to: data"
+	for _, m := range k.Messages() {
+		got = append(got, m.From+" -> "+strings.Join(m.To, ",")+": "+m.Data)
+	}
 	if len(got) != 2 || !strings.HasPrefix(got[0], "alice@example.net -> carol@example.net: ") ||
 		!strings.HasPrefix(got[1], " -> alice@example.net: ") || !strings.Contains(got[1], "Away.") {
 		log, _ := os.ReadFile(e.log)
@@ -178,13 +127,7 @@ vacation "Away.";
 		t.Fatalf("new/ = %q: redirect cancels the keep", n)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
-	e2, home2 := sieveEnv(t, fmt.Sprintf("submission_host = %q\n", dead))
+	e2, home2 := sieveEnv(t, fmt.Sprintf("submission_host = %q\n", smtpsink.DeadAddr(t)))
 	writeScript(t, home2, "redirect \"carol@example.net\";\n")
 	if r := e2.deliver(testMsg, "-f", "alice@example.net", "-d", "bob@example.org"); r.code != 75 || !strings.HasPrefix(r.out, "4.3.0 ") {
 		t.Fatalf("sink down: exit %d output %q", r.code, r.out)

@@ -1,99 +1,22 @@
 package lmtp
 
 import (
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/emersion/go-smtp"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/sieve"
+	"maildeliver/internal/smtpsink"
 )
-
-// sink is a real SMTP server (go-smtp) standing in for submission_host;
-// it keeps what it receives. A message is in got before the client has
-// the reply to its DATA.
-type sink struct {
-	mu  sync.Mutex
-	got []sunk
-}
-
-type sunk struct {
-	from string
-	to   []string
-	data string
-}
-
-type sinkSession struct {
-	s   *sink
-	cur sunk
-}
-
-func (s *sinkSession) Reset()        { s.cur = sunk{} }
-func (s *sinkSession) Logout() error { return nil }
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.cur.from = from
-	return nil
-}
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-func (s *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = string(b)
-	s.s.mu.Lock()
-	s.s.got = append(s.s.got, s.cur)
-	s.s.mu.Unlock()
-	return nil
-}
-
-func (k *sink) messages() []sunk {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return append([]sunk(nil), k.got...)
-}
-
-func startSink(t *testing.T) (*sink, string) {
-	t.Helper()
-	k := &sink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: k}, nil }))
-	srv.Domain = "sink.test"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return k, l.Addr().String()
-}
-
-// deadAddr is a TCP address nothing listens on (a port just released).
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // redirect :copy and vacation go to submission_host: the redirected copy
 // with the sender as envelope sender and our loop field, the reply from
 // the null sender, once per sender (the record in the home, owned by the
 // user); the message is kept. editheader changes the stored copy.
 func TestSieveRedirectVacation(t *testing.T) {
-	k, addr := startSink(t)
+	k, addr := smtpsink.Start(t)
 	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = addr })
 	e.script("alice@domain.org", `require ["copy", "vacation"];
 redirect :copy "carol@example.net";
@@ -113,25 +36,25 @@ vacation :days 1 :addresses ["someone@domain.org"] "I am away.";
 			t.Fatalf("bob's copy:\n%s", m)
 		}
 	}
-	var redirects, replies []sunk
-	for _, m := range k.messages() {
-		if m.from == "" {
+	var redirects, replies []smtpsink.Message
+	for _, m := range k.Messages() {
+		if m.From == "" {
 			replies = append(replies, m)
 		} else {
 			redirects = append(redirects, m)
 		}
 	}
 	if len(redirects) != 2 || len(replies) != 1 {
-		t.Fatalf("sink got %d redirects, %d replies, want 2 and 1 (one reply per sender): %+v", len(redirects), len(replies), k.messages())
+		t.Fatalf("sink got %d redirects, %d replies, want 2 and 1 (one reply per sender): %+v", len(redirects), len(replies), k.Messages())
 	}
 	rd := redirects[0]
-	if rd.from != "sender@example.net" || strings.Join(rd.to, ",") != "carol@example.net" ||
-		!strings.Contains(rd.data, sieve.RedirectedHeader+": alice@domain.org\r\n") || !strings.Contains(rd.data, "Subject: away\r\n") {
+	if rd.From != "sender@example.net" || strings.Join(rd.To, ",") != "carol@example.net" ||
+		!strings.Contains(rd.Data, sieve.RedirectedHeader+": alice@domain.org\r\n") || !strings.Contains(rd.Data, "Subject: away\r\n") {
 		t.Fatalf("redirect %+v", rd)
 	}
 	rp := replies[0]
-	if strings.Join(rp.to, ",") != "sender@example.net" || !strings.Contains(rp.data, "Auto-Submitted: auto-replied") ||
-		!strings.Contains(rp.data, "I am away.") {
+	if strings.Join(rp.To, ",") != "sender@example.net" || !strings.Contains(rp.Data, "Auto-Submitted: auto-replied") ||
+		!strings.Contains(rp.Data, "I am away.") {
 		t.Fatalf("reply %+v", rp)
 	}
 	if n := strings.Count(e.logs.String(), `msg="sieve: vacation reply sent"`); n != 1 {
@@ -147,7 +70,7 @@ vacation :days 1 :addresses ["someone@domain.org"] "I am away.";
 // recipient temporarily (Postfix keeps the message); with a copy stored
 // (redirect :copy) the failure is logged and the delivery succeeds.
 func TestSieveRedirectSinkDown(t *testing.T) {
-	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = deadAddr(t) })
+	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = smtpsink.DeadAddr(t) })
 	e.script("alice@domain.org", "redirect \"carol@example.net\";\n")
 	e.script("bob@foo.org", "require \"copy\";\nredirect :copy \"carol@example.net\";\n")
 	r := e.transaction(msg("down", "x"), "alice@domain.org", "bob@foo.org")
@@ -177,7 +100,7 @@ func TestSieveRecordAsUser(t *testing.T) {
 	if !isRoot() {
 		t.Skip("needs root: lmtpd's identity switch")
 	}
-	k, addr := startSink(t)
+	k, addr := smtpsink.Start(t)
 	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = addr })
 	e.script("alice@domain.org", "require \"vacation\";\nvacation :addresses [\"someone@domain.org\"] \"Away.\";\n")
 	precious := filepath.Join(e.dir, "precious")
@@ -194,8 +117,8 @@ func TestSieveRecordAsUser(t *testing.T) {
 	if b, _ := os.ReadFile(precious); string(b) != "root's\n" || owner(t, precious) != 0 {
 		t.Fatalf("the file behind the symlink was written: %q, owner %d", b, owner(t, precious))
 	}
-	if len(k.messages()) != 1 {
-		t.Fatalf("sink got %d messages, want the reply", len(k.messages()))
+	if len(k.Messages()) != 1 {
+		t.Fatalf("sink got %d messages, want the reply", len(k.Messages()))
 	}
 	e.only("alice@domain.org")
 }

@@ -8,96 +8,39 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-smtp"
+
+	"maildeliver/internal/smtpsink"
 )
 
-// sink is a real SMTP server (go-smtp) that keeps what it receives.
-type sink struct {
-	mu     sync.Mutex
-	got    []sunk
-	refuse string // RCPT address to refuse with 450
-}
-
-type sunk struct {
-	from string
-	to   []string
-	data string
-}
-
-type sinkSession struct {
-	s   *sink
-	cur sunk
-}
-
-func (s *sinkSession) Reset()        { s.cur = sunk{} }
-func (s *sinkSession) Logout() error { return nil }
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.cur.from = from
-	return nil
-}
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if to == s.s.refuse {
-		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "try later"}
-	}
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-func (s *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = string(b)
-	s.s.mu.Lock()
-	s.s.got = append(s.s.got, s.cur)
-	s.s.mu.Unlock()
-	return nil
-}
-
-func startSink(t *testing.T) (*sink, string) {
-	t.Helper()
-	k := &sink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: k}, nil }))
-	srv.Domain = "sink.test"
-	srv.AllowInsecureAuth = true
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return k, l.Addr().String()
-}
-
 func TestRedirectOverSMTP(t *testing.T) {
-	k, addr := startSink(t)
+	k, addr := smtpsink.Start(t)
 	m := &Mailer{Outbox: SMTPOutbox{Addr: addr, Hostname: "mx.test"}, EnvelopeFrom: "recipient"}
 	env := Envelope{From: "alice@example.org", To: "bob@example.com"}
 	if err := m.Redirect(context.Background(), []byte(plainMsg), Redirect{Address: "carol@example.net"}, env, ""); err != nil {
 		t.Fatal(err)
 	}
-	if len(k.got) != 1 {
-		t.Fatalf("sink got %d messages", len(k.got))
+	if len(k.Messages()) != 1 {
+		t.Fatalf("sink got %d messages", len(k.Messages()))
 	}
-	g := k.got[0]
-	if g.from != "bob@example.com" || strings.Join(g.to, ",") != "carol@example.net" {
-		t.Errorf("envelope %q -> %q", g.from, g.to)
+	g := k.Messages()[0]
+	if g.From != "bob@example.com" || strings.Join(g.To, ",") != "carol@example.net" {
+		t.Errorf("envelope %q -> %q", g.From, g.To)
 	}
-	if !strings.HasPrefix(g.data, RedirectedHeader+": bob@example.com\r\n") || !strings.HasSuffix(g.data, plainMsg) {
-		t.Errorf("redirected bytes changed beyond our header:\n%s", g.data)
+	if !strings.HasPrefix(g.Data, RedirectedHeader+": bob@example.com\r\n") || !strings.HasSuffix(g.Data, plainMsg) {
+		t.Errorf("redirected bytes changed beyond our header:\n%s", g.Data)
 	}
 	// The redirected copy coming back to bob and redirected again is a loop.
-	err := m.Redirect(context.Background(), []byte(g.data), Redirect{Address: "carol@example.net"}, env, "")
+	err := m.Redirect(context.Background(), []byte(g.Data), Redirect{Address: "carol@example.net"}, env, "")
 	if !errors.Is(err, ErrRedirectLoop) {
 		t.Fatalf("second redirect by the same recipient: %v", err)
 	}
 	// A refused recipient comes back as the server's SMTP error (4xx here).
-	k.refuse = "dave@example.net"
+	k.RefuseRcpt("dave@example.net")
 	err = m.Redirect(context.Background(), []byte(plainMsg), Redirect{Address: "dave@example.net"}, env, "")
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 450 {
@@ -136,7 +79,7 @@ func TestRedirectEnvelopeFrom(t *testing.T) {
 // The vacation reply goes out once per sender per period, from the null
 // sender, with the RFC 3834 header fields, and is remembered in the record.
 func TestSendVacationOncePerPeriod(t *testing.T) {
-	k, addr := startSink(t)
+	k, addr := smtpsink.Start(t)
 	home := t.TempDir()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	rec := NewRecord(home, VacationRecordFile, -1, -1)
@@ -168,14 +111,14 @@ func TestSendVacationOncePerPeriod(t *testing.T) {
 	if !send() {
 		t.Fatal("reply after the period not sent")
 	}
-	if len(k.got) != 2 {
-		t.Fatalf("sink got %d", len(k.got))
+	if len(k.Messages()) != 2 {
+		t.Fatalf("sink got %d", len(k.Messages()))
 	}
-	g := k.got[0]
-	if g.from != "" || strings.Join(g.to, ",") != "juergen@example.de" {
-		t.Errorf("envelope %q -> %q", g.from, g.to)
+	g := k.Messages()[0]
+	if g.From != "" || strings.Join(g.To, ",") != "juergen@example.de" {
+		t.Errorf("envelope %q -> %q", g.From, g.To)
 	}
-	mr, err := mail.CreateReader(strings.NewReader(g.data))
+	mr, err := mail.CreateReader(strings.NewReader(g.Data))
 	if err != nil {
 		t.Fatal(err)
 	}
