@@ -37,9 +37,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
+	"maildeliver/internal/connset"
 	"maildeliver/internal/quota"
 	"maildeliver/internal/status"
 )
@@ -59,29 +59,13 @@ type Options struct {
 	Log         *slog.Logger // nil: discard
 }
 
-// longAgo is a read deadline in the past: it makes a blocked Read return.
-var longAgo = time.Unix(1, 0)
-
 // Server answers policy requests on listeners.
 type Server struct {
 	policy Policy
 	opt    Options
 	log    *slog.Logger
 	slots  chan struct{} // one per open connection
-	done   chan struct{} // closed by Shutdown
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{}
-	conns     map[*srvConn]struct{}
-	handlers  sync.WaitGroup
-}
-
-type srvConn struct {
-	net.Conn
-	busy bool // answering a request; guarded by Server.mu
+	conns  *connset.Set
 }
 
 // New returns a server asking p.
@@ -99,10 +83,7 @@ func New(p Policy, opt Options) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{policy: p, opt: opt, log: log, slots: make(chan struct{}, opt.MaxConns),
-		done: make(chan struct{}), listeners: make(map[net.Listener]struct{}), conns: make(map[*srvConn]struct{})}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	return s
+	return &Server{policy: p, opt: opt, log: log, slots: make(chan struct{}, opt.MaxConns), conns: connset.New()}
 }
 
 // Serve accepts connections on l until Shutdown, then returns nil; it
@@ -110,30 +91,23 @@ func New(p Policy, opt Options) *Server {
 // a listener closed by someone else ends Serve with an error.
 func (s *Server) Serve(l net.Listener) error {
 	defer l.Close()
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	remove, ok := s.conns.AddListener(l)
+	if !ok {
 		return nil
 	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
+	defer remove()
 	var pause time.Duration
 	for {
 		// At the limit, stop accepting: clients wait in the listen queue.
 		select {
 		case s.slots <- struct{}{}:
-		case <-s.done:
+		case <-s.conns.Done():
 			return nil
 		}
 		nc, err := l.Accept()
 		if err != nil {
 			<-s.slots
-			if s.isClosing() {
+			if s.conns.Closing() {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -143,13 +117,13 @@ func (s *Server) Serve(l net.Listener) error {
 			s.log.Warn("quota status: accept failed", slog.String("error", err.Error()), slog.Duration("retry_in", pause))
 			select {
 			case <-time.After(pause):
-			case <-s.done:
+			case <-s.conns.Done():
 				return nil
 			}
 			continue
 		}
 		pause = 0
-		c := s.track(nc)
+		c := s.conns.Track(nc)
 		if c == nil {
 			nc.Close()
 			<-s.slots
@@ -159,96 +133,32 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-// track registers a connection and its handler; nil during Shutdown.
-func (s *Server) track(nc net.Conn) *srvConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return nil
-	}
-	c := &srvConn{Conn: nc}
-	s.conns[c] = struct{}{}
-	s.handlers.Add(1)
-	return c
-}
-
 // Shutdown stops accepting (closing the listeners), ends connections
 // waiting for a request, and waits for the requests being answered. When
 // ctx is done first it cancels them, closes every connection and returns
 // ctx's error.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closing {
-		s.closing = true
-		close(s.done)
-	}
-	for l := range s.listeners {
-		l.Close()
-	}
-	for c := range s.conns {
-		if !c.busy {
-			c.SetReadDeadline(longAgo)
-		}
-	}
-	s.mu.Unlock()
-	idle := make(chan struct{})
-	go func() {
-		s.handlers.Wait()
-		close(idle)
-	}()
-	select {
-	case <-idle:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
-	s.cancel()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	<-idle
-	return ctx.Err()
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.conns.Shutdown(ctx) }
 
 // handle answers one connection's requests in order.
-func (s *Server) handle(c *srvConn) {
+func (s *Server) handle(c *connset.Conn) {
 	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
+		s.conns.Forget(c)
 		<-s.slots
-		s.handlers.Done()
 	}()
 	r := NewReader(c)
 	for {
 		// Ended between requests, never while answering one.
-		s.mu.Lock()
-		c.busy = false
-		if s.closing {
-			s.mu.Unlock()
+		if !s.conns.Wait(c, time.Now().Add(s.opt.IdleTimeout)) {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(s.opt.IdleTimeout))
-		s.mu.Unlock()
 		req, err := ReadRequest(r)
 		if err != nil && !errors.Is(err, ErrMalformed) {
-			if !errors.Is(err, io.EOF) && !s.isClosing() {
+			if !errors.Is(err, io.EOF) && !s.conns.Closing() {
 				s.log.Debug("quota status: connection ended", slog.String("error", err.Error()))
 			}
 			return
 		}
-		s.mu.Lock()
-		c.busy = true
-		s.mu.Unlock()
+		s.conns.Answer(c)
 		action := ActionDunno
 		if err != nil {
 			s.log.Warn("quota status: malformed request, answered DUNNO", slog.String("error", err.Error()))
@@ -278,7 +188,7 @@ func (s *Server) answer(req Request) string {
 		return ActionDunno
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(s.ctx, s.opt.Timeout)
+	ctx, cancel := context.WithTimeout(s.conns.Context(), s.opt.Timeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- s.ask(ctx, rcpt, size) }()

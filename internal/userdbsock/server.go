@@ -10,10 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"maildeliver/internal/connset"
 	"maildeliver/internal/lookup"
 )
 
@@ -58,24 +58,9 @@ type Server struct {
 	// saturated is set by a refusal and cleared when a connection is
 	// accepted again, so that an attack logs one warning per episode.
 	saturated atomic.Bool
-	done      chan struct{} // closed by Shutdown
-	// ctx is what lookups run under; cancelled when Shutdown gives up
-	// waiting.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu        sync.Mutex
-	closing   bool
-	listeners map[net.Listener]struct{}
-	conns     map[*srvConn]struct{}
-	handlers  sync.WaitGroup
-}
-
-// srvConn is one accepted connection.
-type srvConn struct {
-	net.Conn
-	busy  bool      // between reading a request and answering it; guarded by Server.mu
-	until time.Time // end of its life (MaxConnTime)
+	// conns' Context is what lookups run under; cancelled when Shutdown
+	// gives up waiting.
+	conns *connset.Set
 }
 
 // NewServer returns a server that asks db.
@@ -93,9 +78,7 @@ func NewServer(db lookup.Userdb, opt ServerOptions) *Server {
 		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{db: db, timeout: opt.Timeout, maxConnTime: opt.MaxConnTime, log: opt.Log,
-		slots: make(chan struct{}, opt.MaxConns), done: make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}), conns: make(map[*srvConn]struct{})}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+		slots: make(chan struct{}, opt.MaxConns), conns: connset.New()}
 	return s
 }
 
@@ -105,23 +88,16 @@ func NewServer(db lookup.Userdb, opt ServerOptions) *Server {
 // ends Serve with an error.
 func (s *Server) Serve(l net.Listener) error {
 	defer l.Close()
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	remove, ok := s.conns.AddListener(l)
+	if !ok {
 		return nil
 	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
+	defer remove()
 	var pause time.Duration
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			if s.isClosing() {
+			if s.conns.Closing() {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -132,7 +108,7 @@ func (s *Server) Serve(l net.Listener) error {
 				slog.Duration("retry_in", pause))
 			select {
 			case <-time.After(pause):
-			case <-s.done:
+			case <-s.conns.Done():
 				return nil
 			}
 			continue
@@ -147,7 +123,10 @@ func (s *Server) Serve(l net.Listener) error {
 			s.refuse(nc)
 			continue
 		}
-		c := s.track(nc)
+		c := s.conns.Track(nc)
+		if c != nil {
+			s.saturated.Store(false)
+		}
 		if c == nil {
 			nc.Close()
 			<-s.slots
@@ -172,94 +151,32 @@ func (s *Server) refuse(nc net.Conn) {
 		slog.Int("max_conns", cap(s.slots)))
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-// track registers a connection and its handler; nil during Shutdown.
-func (s *Server) track(nc net.Conn) *srvConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return nil
-	}
-	c := &srvConn{Conn: nc, until: time.Now().Add(s.maxConnTime)}
-	s.conns[c] = struct{}{}
-	s.saturated.Store(false)
-	s.handlers.Add(1)
-	return c
-}
-
 // Shutdown stops accepting (closing the listeners, which removes their
 // socket files), ends connections waiting for a request, and waits for
 // the lookups in progress to be answered. When ctx is done first, it
 // cancels them, closes every connection, waits for the handlers to
 // return, and returns ctx's error.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closing {
-		s.closing = true
-		close(s.done)
-	}
-	for l := range s.listeners {
-		l.Close()
-	}
-	for c := range s.conns {
-		if !c.busy {
-			c.SetReadDeadline(longAgo)
-		}
-	}
-	s.mu.Unlock()
-	idle := make(chan struct{})
-	go func() {
-		s.handlers.Wait()
-		close(idle)
-	}()
-	select {
-	case <-idle:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
-	s.cancel()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	<-idle
-	return ctx.Err()
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.conns.Shutdown(ctx) }
 
 // handle answers one connection's requests in order.
-func (s *Server) handle(c *srvConn) {
+func (s *Server) handle(c *connset.Conn) {
 	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
+		s.conns.Forget(c)
 		<-s.slots
-		s.handlers.Done()
 	}()
+	until := time.Now().Add(s.maxConnTime) // end of the connection's life
 	r := bufio.NewReaderSize(c, MaxLine)
 	for {
 		// A connection is ended between requests, never while one is
 		// being answered: Shutdown's past deadline must not be replaced
 		// by a fresh one.
-		s.mu.Lock()
-		c.busy = false
-		if s.closing {
-			s.mu.Unlock()
+		deadline := time.Now().Add(s.timeout)
+		if until.Before(deadline) {
+			deadline = until
+		}
+		if !s.conns.Wait(c, deadline) {
 			return
 		}
-		deadline := time.Now().Add(s.timeout)
-		if !deadline.Before(c.until) {
-			deadline = c.until
-		}
-		c.SetReadDeadline(deadline)
-		s.mu.Unlock()
 		line, err := r.ReadSlice('\n')
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
@@ -267,7 +184,7 @@ func (s *Server) handle(c *srvConn) {
 			s.answer(c, response{Error: errTooLong})
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if !s.isClosing() {
+			if !s.conns.Closing() {
 				s.log.Debug("userdb socket: no request within the timeout or the connection's time is up, closing",
 					slog.Duration("timeout", s.timeout), slog.Duration("max_conn_time", s.maxConnTime))
 			}
@@ -280,9 +197,7 @@ func (s *Server) handle(c *srvConn) {
 			}
 			return
 		}
-		s.mu.Lock()
-		c.busy = true
-		s.mu.Unlock()
+		s.conns.Answer(c)
 		if !s.answer(c, s.respond(line)) {
 			return
 		}
@@ -308,7 +223,7 @@ func (s *Server) respond(line []byte) (resp response) {
 			resp = response{Error: errLookup}
 		}
 	}()
-	u, err := s.db.Lookup(s.ctx, req.Address)
+	u, err := s.db.Lookup(s.conns.Context(), req.Address)
 	switch {
 	case err == nil:
 		return response{User: toWire(u)}
@@ -320,7 +235,7 @@ func (s *Server) respond(line []byte) (resp response) {
 }
 
 // answer writes one response line; false when the connection is broken.
-func (s *Server) answer(c *srvConn, resp response) bool {
+func (s *Server) answer(c *connset.Conn, resp response) bool {
 	b, err := json.Marshal(resp)
 	if err != nil { // cannot happen: strings and integers only
 		b = []byte(`{"error":"` + errLookup + `"}`)
