@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -135,6 +136,68 @@ vacation "Away.";
 	for _, sub := range []string{"new", "tmp", "cur"} {
 		if n := dirFiles(t, filepath.Join(home2, "Maildir", sub)); len(n) != 0 {
 			t.Fatalf("%s/ = %q", sub, n)
+		}
+	}
+}
+
+// imap4flags keywords are stored as Dovecot stores them (letters from the
+// folder's dovecot-keywords, appended to an existing file) and Dovecot
+// reads them back: doveadm fetch flags shows each message's keywords.
+func TestDeliverSieveKeywords(t *testing.T) {
+	doveadmBin := lookDoveadm(t)
+	e, home := sieveEnv(t, "")
+	mdir := filepath.Join(home, "Maildir")
+	writeScript(t, home, `require ["fileinto", "imap4flags", "mailbox"];
+addflag ["$Label1", "Junk"];
+keep;
+fileinto :create :flags ["\\Seen", "NonJunk", "$label1", "\\Recent"] "Work";
+`)
+	if r := e.deliver(testMsg, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 || r.out != "" {
+		t.Fatalf("exit %d output %q", r.code, r.out)
+	}
+	// A second message into INBOX whose file already names a keyword
+	// (as a Dovecot left it): its index is kept, the new one appended.
+	writeScript(t, home, "require \"imap4flags\";\nkeep :flags [\"junk\", \"Later\"];\n")
+	if r := e.deliver(strings.Replace(testMsg, "<m1@", "<m2@", 1), "-f", "a@b", "-d", "bob@example.org"); r.code != 0 || r.out != "" {
+		t.Fatalf("second: exit %d output %q", r.code, r.out)
+	}
+	for dir, want := range map[string][]string{
+		"cur":       {":2,ab", ":2,bc"},
+		".Work/cur": {":2,Sab"},
+	} {
+		got := dirFiles(t, filepath.Join(mdir, dir))
+		sort.Slice(got, func(i, j int) bool { return got[i][strings.Index(got[i], ":"):] < got[j][strings.Index(got[j], ":"):] })
+		if len(got) != len(want) {
+			t.Fatalf("%s = %q, want endings %q", dir, got, want)
+		}
+		for i := range want {
+			if !strings.HasSuffix(got[i], want[i]) {
+				t.Errorf("%s = %q, want endings %q", dir, got, want)
+			}
+		}
+	}
+	for file, want := range map[string]string{
+		"dovecot-keywords":       "0 $Label1\n1 Junk\n2 Later\n",
+		".Work/dovecot-keywords": "0 NonJunk\n1 $label1\n",
+	} {
+		if got, err := os.ReadFile(filepath.Join(mdir, file)); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", file, got, err, want)
+		}
+	}
+	dv := newDoveadm(t, doveadmBin, mdir, 1001)
+	for folder, want := range map[string][]string{
+		"INBOX": {"$Label1 Junk", "Junk Later"},
+		"Work":  {"$label1 NonJunk \\Seen"},
+	} {
+		var got []string
+		for _, line := range strings.Split(dv.run("-f", "flow", "fetch", "flags", "mailbox", folder, "all"), "\n") {
+			if f, ok := strings.CutPrefix(line, "flags="); ok {
+				got = append(got, sortFlags(strings.ReplaceAll(f, `\Recent`, "")))
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("doveadm fetch flags %s: %q, want %q", folder, got, want)
 		}
 	}
 }

@@ -244,7 +244,10 @@ type storeOptions struct {
 	path   maildir.FolderPath // its subscription levels
 	create bool               // create it when missing (Store.Create)
 	info   string             // Maildir info ("2,FLAGS"): the file goes to cur/
-	mtime  time.Time          // the file's mtime (Dovecot's received date), zero = now
+	// keywords get their letters in the folder (keywordInfo) and are
+	// added to info.
+	keywords []string
+	mtime    time.Time // the file's mtime (Dovecot's received date), zero = now
 }
 
 // folderOf is the store into the folder Resolve chose for t.
@@ -265,7 +268,7 @@ func (a *Agent) storeTo(ctx context.Context, t *Target, s Store) storeOptions {
 			trace.Step(ctx, "folder", "%q cannot be used as a folder name: INBOX", s.Folder)
 		}
 	}
-	opt.create, opt.info = s.Create, MaildirInfo(s.Flags)
+	opt.create, opt.info, opt.keywords = s.Create, MaildirInfo(s.Flags), Keywords(s.Flags)
 	return opt
 }
 
@@ -298,6 +301,9 @@ func (a *Agent) store(ctx context.Context, t *Target, opt storeOptions, write fu
 		}
 		defer f.Close()
 		a.autosubscribe(d, f, t, opt)
+		if len(opt.keywords) > 0 {
+			opt.info = a.keywordInfo(f, t, opt)
+		}
 		w, err := a.write(ctx, d, f, t, opt, write)
 		res.File, res.Size = w.Name, w.Size
 		return err
@@ -343,6 +349,35 @@ func (a *Agent) write(ctx context.Context, d *maildir.Dir, f *maildir.Folder, t 
 		a.warnQuota(d, t, opt.id, c) // [quota] warning: this delivery crossed one
 	}
 	return w, nil
+}
+
+// keywordInfo is opt.info with the letters of opt.keywords in f's
+// dovecot-keywords (maildir.Folder.KeywordLetters), as Dovecot stores
+// them. A keyword that cannot be stored is logged and left out, never the
+// recipient's failure: the message matters more than its label, and
+// Dovecot drops what it cannot store too. With CONTROL= Dovecot reads
+// dovecot-keywords from the control directory, which is not written here:
+// the keywords are left out rather than given letters it would misread.
+func (a *Agent) keywordInfo(f *maildir.Folder, t *Target, opt storeOptions) string {
+	if t.Mailbox.Subscriptions.Dir != "" {
+		a.log.Warn("keywords not stored: the location has CONTROL=", "id", opt.id, "to", t.Recipient, "keywords", opt.keywords)
+		return opt.info
+	}
+	letters, dropped, err := f.KeywordLetters(opt.keywords, os.FileMode(a.cfg.Mail.FileMode))
+	if err != nil {
+		a.log.Warn("keywords not stored", "id", opt.id, "to", t.Recipient, "keywords", opt.keywords, "error", err)
+		return opt.info
+	}
+	if len(dropped) > 0 {
+		a.log.Warn("keywords not stored: invalid, or the folder has 26 already", "id", opt.id, "to", t.Recipient, "keywords", dropped)
+	}
+	switch {
+	case letters == "":
+		return opt.info
+	case opt.info == "":
+		return "2," + letters
+	}
+	return opt.info + letters // system letters are upper case: still ascending
 }
 
 // autosubscribe adds a folder this delivery created to the subscriptions

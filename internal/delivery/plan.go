@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -125,9 +126,9 @@ var systemFlags = map[string]byte{
 	`\draft`: 'D', `\flagged`: 'F', `\answered`: 'R', `\seen`: 'S', `\deleted`: 'T',
 }
 
-// MaildirInfo is the Maildir info ("2,<letters>") for IMAP flags, "" for
-// none: the file then goes to new/. Only the system flags have letters;
-// keywords (which need Dovecot's dovecot-keywords file) are left out.
+// MaildirInfo is the Maildir info ("2,<letters>") for IMAP flags' system
+// flags, "" for none: the file then goes to new/. Keywords (Keywords) get
+// their letters from the folder's dovecot-keywords file when stored.
 func MaildirInfo(flags []string) string {
 	var letters []byte
 	for _, f := range flags {
@@ -140,4 +141,19 @@ func MaildirInfo(flags []string) string {
 	}
 	sort.Slice(letters, func(i, j int) bool { return letters[i] < letters[j] })
 	return "2," + string(letters)
+}
+
+// Keywords are the IMAP keywords among a Store's flags ($Label1, Junk):
+// not a system flag, each once, compared case-insensitively as Dovecot
+// does. An unknown system flag (\Recent, \Foo) is neither: it cannot be
+// stored.
+func Keywords(flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) || slices.ContainsFunc(out, func(k string) bool { return strings.EqualFold(k, f) }) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }

@@ -162,3 +162,10 @@ func TestMaildirInfo(t *testing.T) {
 		}
 	}
 }
+
+func TestKeywords(t *testing.T) {
+	got := Keywords([]string{`\Seen`, "$Label1", "Junk", `\Recent`, "junk", "$label1", `\Foo`, "Work"})
+	if strings.Join(got, " ") != "$Label1 Junk Work" {
+		t.Errorf("Keywords = %q", got)
+	}
+}

@@ -189,7 +189,13 @@ func readAt(dir *os.File, name string) ([]byte, error) {
 // dotlock creates the lock file with O_EXCL, waiting for a live lock and
 // breaking a stale one (see the format above).
 func dotlock(dir *os.File, lock string) (*os.File, error) {
-	deadline := time.Now().Add(subsLockTimeout)
+	return dotlockWith(dir, lock, subsStaleAfter, subsLockTimeout)
+}
+
+// dotlockWith is Dovecot's dotlock: lock is created with O_EXCL; one whose
+// mtime is older than staleAfter is broken; waiting gives up after timeout.
+func dotlockWith(dir *os.File, lock string, staleAfter, timeout time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(timeout)
 	wait := 5 * time.Millisecond
 	for {
 		fd, err := unix.Openat(int(dir.Fd()), lock,
@@ -202,7 +208,7 @@ func dotlock(dir *os.File, lock string) (*os.File, error) {
 		}
 		var st unix.Stat_t
 		if unix.Fstatat(int(dir.Fd()), lock, &st, unix.AT_SYMLINK_NOFOLLOW) == nil &&
-			time.Since(time.Unix(st.Mtim.Unix())) > subsStaleAfter {
+			time.Since(time.Unix(st.Mtim.Unix())) > staleAfter {
 			unix.Unlinkat(int(dir.Fd()), lock, 0)
 			continue
 		}

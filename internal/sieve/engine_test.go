@@ -146,7 +146,7 @@ setflag "\\seen";
 fileinto :copy :flags "\\flagged $Work" "A";
 fileinto :copy "B";
 addflag "later";`)}, "a@b.org", plainMsg)
-	want := `fileinto "A" copy flags=$Work,\Flagged
+	want := `fileinto "A" copy flags=\Flagged,$Work
 fileinto "B" copy flags=\Seen
 keep implicit flags=\Seen,later`
 	if got := actionLines(p); got != want {

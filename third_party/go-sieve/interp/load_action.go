@@ -1,7 +1,6 @@
 package interp
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/migadu/go-sieve/parser"
@@ -22,6 +21,7 @@ var systemFlags = map[string]string{
 // (Dovecot) store a keyword's case as given.
 func canonicalFlags(src []string, remove Flags, aliases map[string]string) Flags {
 	fm := make(map[string]string)
+	var order []string // first-seen order: Dovecot numbers new keywords in it
 	add := func(f string) {
 		k := strings.ToLower(f)
 		if fc, ok := aliases[k]; ok {
@@ -32,6 +32,7 @@ func canonicalFlags(src []string, remove Flags, aliases map[string]string) Flags
 		}
 		if _, seen := fm[k]; !seen {
 			fm[k] = f
+			order = append(order, k)
 		}
 	}
 	for _, fl := range src {
@@ -48,14 +49,11 @@ func canonicalFlags(src []string, remove Flags, aliases map[string]string) Flags
 			delete(fm, k)
 		}
 	}
-	keys := make([]string, 0, len(fm))
-	for k := range fm {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	c := make(Flags, 0, len(keys))
-	for _, k := range keys {
-		c = append(c, fm[k])
+	c := make(Flags, 0, len(fm))
+	for _, k := range order {
+		if f, ok := fm[k]; ok {
+			c = append(c, f)
+		}
 	}
 	return c
 }

@@ -98,11 +98,12 @@ removeflag "flag2";
 		CmdKeep{
 			Flags: Flags{"flag1", "flag2"},
 		},
+		// maildeliver patch: first-seen order, as Pigeonhole keeps it.
 		CmdSetFlag{
-			Flags: Flags{"flag1", "flag2"},
+			Flags: Flags{"flag2", "flag1"},
 		},
 		CmdAddFlag{
-			Flags: Flags{"flag1", "flag2"},
+			Flags: Flags{"flag2", "flag1"},
 		},
 		CmdRemoveFlag{
 			Flags: Flags{"flag2"},
