@@ -65,7 +65,8 @@ func files(t *testing.T, dir string) []string {
 }
 
 // A plan of several stores, from a stream (deliver's stdin): every store
-// gets the whole message, the flagged one in cur/ with its info, and the
+// gets the whole message, the flagged one in cur/ with its info (the
+// keyword's letter from the new folder's dovecot-keywords), and the
 // folder asked to be created is.
 func TestPlanSeveralStores(t *testing.T) {
 	a, tg := planAgent(t, fixedPlan{plan: Plan{
@@ -81,8 +82,11 @@ func TestPlanSeveralStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Folder != "" || len(res.Also) != 1 || res.Also[0].Folder != "Archive" || !strings.HasSuffix(res.Also[0].File, ":2,FS") {
+	if res.Folder != "" || len(res.Also) != 1 || res.Also[0].Folder != "Archive" || !strings.HasSuffix(res.Also[0].File, ":2,FSa") {
 		t.Fatalf("result %+v", res)
+	}
+	if kw, err := os.ReadFile(filepath.Join(tg.Maildir, ".Archive", "dovecot-keywords")); string(kw) != "0 $Label1\n" {
+		t.Fatalf("dovecot-keywords %q, %v", kw, err)
 	}
 	inbox, archive := files(t, filepath.Join(tg.Maildir, "new")), files(t, filepath.Join(tg.Maildir, ".Archive", "cur"))
 	if len(inbox) != 1 || len(archive) != 1 {
