@@ -15,6 +15,8 @@
 //     switches back. If switching back fails the thread is discarded,
 //     never reused. DropCapabilities reduces the whole process to what
 //     that switching needs, once lmtpd's sockets are set up;
+//   - a program started for a user (Sieve's sendmail_path) runs as that
+//     user: RunCommand switches the child between fork and exec;
 //   - a process that is not root (deliver under Postfix's pipe user=vmail,
 //     lmtpd as vmail) writes only mailboxes of its own uid: Run refuses any
 //     other uid with ErrUIDMismatch, a temporary failure.

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"maildeliver/internal/privilege"
 )
 
 // Outbox sends a message that Sieve makes: a redirected copy or a
@@ -79,10 +82,26 @@ func (o SMTPOutbox) Send(ctx context.Context, from string, to []string, msg []by
 // does without a submission_host.
 type SendmailOutbox struct {
 	Path string
+	// UID and GID, when not 0, are the user sendmail runs as (the
+	// mailbox owner: Mailer.ForUser sets them), see privilege.RunCommand.
+	UID, GID int
+}
+
+// sendmailEnv is sendmail's whole environment: nothing of lmtpd's (or of
+// whoever ran deliver) but a PATH, as Pigeonhole's program client clears
+// it; MAIL_CONFIG, which picks a Postfix instance, is the administrator's
+// and is passed on.
+func sendmailEnv() []string {
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if c, ok := os.LookupEnv("MAIL_CONFIG"); ok {
+		env = append(env, "MAIL_CONFIG="+c)
+	}
+	return env
 }
 
 // Send implements Outbox: `sendmail -i -f FROM -- TO...` with the message
-// on stdin; a non-zero exit is an error carrying sendmail's stderr.
+// on stdin, as UID/GID when set; a non-zero exit is an error carrying
+// sendmail's stderr.
 func (o SendmailOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
 	if from == "" {
 		from = "<>"
@@ -90,9 +109,17 @@ func (o SendmailOutbox) Send(ctx context.Context, from string, to []string, msg 
 	args := append([]string{"-i", "-f", from, "--"}, to...)
 	cmd := exec.CommandContext(ctx, o.Path, args...)
 	cmd.Stdin = bytes.NewReader(msg)
+	cmd.Env = sendmailEnv()
+	cmd.Dir = "/"
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	var err error
+	if o.UID != 0 {
+		err = privilege.RunCommand(cmd, o.UID, o.GID)
+	} else {
+		err = cmd.Run()
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w: %s", o.Path, err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
@@ -118,6 +145,20 @@ type Mailer struct {
 	// Postmaster is postmaster_address ("" = postmaster@<recipient domain>).
 	Postmaster string
 	Now        func() time.Time
+}
+
+// ForUser returns m sending as the user uid/gid where that matters: with
+// sendmail_path, sendmail runs as the mailbox owner (SMTP to
+// submission_host is the same for every user).
+func (m *Mailer) ForUser(uid, gid int) *Mailer {
+	o, ok := m.Outbox.(SendmailOutbox)
+	if !ok {
+		return m
+	}
+	c := *m
+	o.UID, o.GID = uid, gid
+	c.Outbox = o
+	return &c
 }
 
 // Redirect sends raw (with the plan's header edits already applied) on

@@ -12,7 +12,7 @@
 // engine already stored each folder once); discard → nothing; reject and
 // ereject → delivery.Reject; editheader → each Store's Header (and the
 // redirected copy); redirect and vacation → delivery.Send through the
-// engine's Mailer (submission_host or sendmail_path); the duplicate
+// engine's Mailer (submission_host, or sendmail_path run as the user); the duplicate
 // extension's record → delivery.After (written only once delivered). A
 // user script that fails ends as the engine's implicit keep with
 // sieve=error on the delivery line; a global script that fails is logged
@@ -228,7 +228,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m *raw, r sieve.Redirect) delivery.Send {
 	return delivery.Send{What: r.String(), Do: func(ctx context.Context) error {
 		msg := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.raw()...)
-		err := d.mailer.Redirect(ctx, msg, r, env, t.User.Address)
+		err := d.mailer.ForUser(t.UID, t.GID).Redirect(ctx, msg, r, env, t.User.Address)
 		switch {
 		case errors.Is(err, sieve.ErrRedirectLoop):
 			d.log.Warn("sieve: redirect not sent", "id", id, "to", t.Recipient, "error", err)
@@ -252,7 +252,7 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 	return delivery.Send{What: "vacation reply to <" + v.To + ">", Do: func(ctx context.Context) error {
 		var sent bool
 		err := privilege.Run(t.UID, t.GID, func() (err error) { // the record, as the user
-			sent, err = d.mailer.SendVacation(ctx, v, in.Message, in.Envelope, rec)
+			sent, err = d.mailer.ForUser(t.UID, t.GID).SendVacation(ctx, v, in.Message, in.Envelope, rec)
 			return err
 		})
 		if sent {
