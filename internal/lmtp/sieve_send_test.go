@@ -66,33 +66,6 @@ vacation :days 1 :addresses ["someone@domain.org"] "I am away.";
 	}
 }
 
-// submission_host down: a redirect with nothing stored fails that
-// recipient temporarily (Postfix keeps the message); with a copy stored
-// (redirect :copy) the failure is logged and the delivery succeeds.
-func TestSieveRedirectSinkDown(t *testing.T) {
-	e := sieveEnv(t, func(c *config.Config) { c.Sieve.SubmissionHost = smtpsink.DeadAddr(t) })
-	e.script("alice@domain.org", "redirect \"carol@example.net\";\n")
-	e.script("bob@foo.org", "require \"copy\";\nredirect :copy \"carol@example.net\";\n")
-	r := e.transaction(msg("down", "x"), "alice@domain.org", "bob@foo.org")
-	if !strings.HasPrefix(r[0], "451 4.3.0 ") || !strings.HasPrefix(r[1], "250 ") {
-		t.Fatalf("replies %q", r)
-	}
-	if n := e.files("alice@domain.org", "new"); len(n) != 0 {
-		t.Fatalf("alice new/ = %q", n)
-	}
-	if n := e.files("alice@domain.org", "tmp"); len(n) != 0 {
-		t.Fatalf("alice tmp/ = %q", n)
-	}
-	e.only("bob@foo.org")
-	if strings.Count(e.logs.String(), "sieve: vacation reply sent") != 0 ||
-		!strings.Contains(e.logs.String(), `msg="could not send, the message is stored"`) {
-		t.Fatalf("bob's failed redirect not logged:\n%s", e.logs.String())
-	}
-	if _, err := os.Stat(filepath.Join(e.home("alice@domain.org"), sieve.VacationRecordFile)); !os.IsNotExist(err) {
-		t.Fatalf("record written: %v", err)
-	}
-}
-
 // lmtpd runs as root: the scripts and records in a user's home are read
 // and written as the user, so a symlink the user planted there cannot make
 // lmtpd overwrite (or give away) a file the user cannot write.

@@ -57,10 +57,17 @@ func (e *env) folderFiles(addr, folder, sub string) []string {
 // per-recipient replies.
 func (e *env) transaction(body string, rcpts ...string) []string {
 	e.t.Helper()
+	return e.transactionFrom("sender@example.net", body, rcpts...)
+}
+
+// transactionFrom is transaction with the envelope sender ("" the null
+// sender).
+func (e *env) transactionFrom(sender, body string, rcpts ...string) []string {
+	e.t.Helper()
 	c := e.raw("unix")
 	c.send("LHLO client.test\r\n")
 	c.expect("250")
-	c.send("MAIL FROM:<sender@example.net>\r\n")
+	c.send("MAIL FROM:<" + sender + ">\r\n")
 	c.expect("250")
 	for _, r := range rcpts {
 		c.send("RCPT TO:<" + r + ">\r\n")
@@ -109,42 +116,6 @@ fileinto "Other";
 	}
 	if !strings.Contains(e.only("bob@foo.org"), "Subject: flags") {
 		t.Fatal("bob's copy")
-	}
-}
-
-// A user script that does not compile: implicit keep into INBOX and
-// sieve=error on the delivery line. A global before script that does not
-// compile is logged at error level and the user script still runs.
-func TestSieveBrokenScripts(t *testing.T) {
-	dir := t.TempDir()
-	broken := filepath.Join(dir, "broken.sieve")
-	if err := os.WriteFile(broken, []byte("this is not sieve;\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e := sieveEnv(t, func(c *config.Config) { c.Sieve.Before = []string{broken} })
-	e.script("alice@domain.org", "require [\"nosuchextension\"];\nkeep;\n")
-	e.script("bob@foo.org", "require [\"fileinto\", \"mailbox\"];\nfileinto :create \"Filtered\";\n")
-	got := e.transaction(msg("broken", "x"), "alice@domain.org", "bob@foo.org")
-	for _, r := range got {
-		if !strings.HasPrefix(r, "250 ") {
-			t.Fatalf("replies %q", got)
-		}
-	}
-	if !strings.Contains(e.only("alice@domain.org"), "Subject: broken") {
-		t.Fatal("alice: not kept in INBOX")
-	}
-	if n := e.folderFiles("bob@foo.org", ".Filtered", "new"); len(n) != 1 {
-		t.Fatalf("bob: .Filtered/new = %q: the user script did not run after the global failure", n)
-	}
-	lines := e.deliveryLines("alice@domain.org")
-	if len(lines) != 1 || !strings.Contains(lines[0], " sieve=error ") || !strings.Contains(lines[0], "result=delivered") {
-		t.Fatalf("alice's delivery line %q", lines)
-	}
-	if l := e.deliveryLines("bob@foo.org"); len(l) != 1 || strings.Contains(l[0], "sieve=error") {
-		t.Fatalf("bob's delivery line %q: a global failure is not the user's", l)
-	}
-	if !strings.Contains(e.logs.String(), "level=ERROR msg=\"sieve: global script failed") {
-		t.Fatalf("global failure not logged loudly:\n%s", e.logs.String())
 	}
 }
 

@@ -158,12 +158,22 @@ func (e *Engine) readScript(path string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// maxTokens is the token limit of one script: far above any real filter
+// set (1,000 rules are about 5,000 tokens), and an upper bound on the
+// memory a script of MaxScriptSize can make the lexer use.
+const maxTokens = 200_000
+
 func (e *Engine) compile(src []byte, include interp.IncludeResolver) (*gosieve.Script, error) {
 	opts := gosieve.DefaultOptions()
 	opts.EnabledExtensions = e.exts
 	opts.Interp.MaxRedirects = e.opts.Limits.MaxRedirects
 	opts.Interp.MaxActions = e.opts.Limits.MaxActions
 	opts.Interp.Include = include
+	// go-sieve's default of 5000 tokens refuses a Roundcube filter set of
+	// a few hundred rules, which Pigeonhole (no token limit, only
+	// sieve_max_script_size) runs. The size limit bounds the work.
+	opts.Lexer.MaxTokens = maxTokens
+	opts.Interp.IncludeMaxTokens = maxTokens
 	s, err := gosieve.Load(bytes.NewReader(src), opts)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %s", strings.TrimPrefix(err.Error(), "LoadBlock: "))

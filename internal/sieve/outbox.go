@@ -162,9 +162,24 @@ func (m *Mailer) ForUser(uid, gid int) *Mailer {
 }
 
 // Redirect sends raw (with the plan's header edits already applied) on
-// to r.Address, with our loop-protection field prepended. userEmail is the
-// user's canonical address (for redirect_envelope_from = user_email).
+// to r.Address, with our loop-protection field prepended, unless
+// RedirectLoop refuses it. userEmail is the user's canonical address (for
+// redirect_envelope_from = user_email).
 func (m *Mailer) Redirect(ctx context.Context, raw []byte, r Redirect, env Envelope, userEmail string) error {
+	if err := RedirectLoop(raw, r, env); err != nil {
+		return err
+	}
+	out := append([]byte(RedirectedHeader+": "+env.To+"\r\n"), raw...)
+	return m.Outbox.Send(ctx, m.redirectFrom(env, userEmail), []string{r.Address}, out)
+}
+
+// RedirectLoop returns an ErrRedirectLoop when the message (raw: its
+// header is enough) was already redirected by env.To or already delivered
+// to r.Address (a Delivered-To field: the caller adds the recipient's
+// own, so a redirect to oneself is caught before it is sent). Pigeonhole
+// then drops the redirect ("discarded duplicate forward") and keeps the
+// message: the caller does the same.
+func RedirectLoop(raw []byte, r Redirect, env Envelope) error {
 	msg := NewMessage(raw)
 	vals, _ := msg.HeaderGet(RedirectedHeader)
 	// Pigeonhole marks its redirects with X-Sieve-Redirected-From: mail
@@ -181,8 +196,7 @@ func (m *Mailer) Redirect(ctx context.Context, raw []byte, r Redirect, env Envel
 			return fmt.Errorf("%w: already delivered to <%s>", ErrRedirectLoop, r.Address)
 		}
 	}
-	out := append([]byte(RedirectedHeader+": "+env.To+"\r\n"), raw...)
-	return m.Outbox.Send(ctx, m.redirectFrom(env, userEmail), []string{r.Address}, out)
+	return nil
 }
 
 // redirectFrom applies redirect_envelope_from like Pigeonhole's

@@ -190,9 +190,11 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 		m = &raw{header: header, body: m.body}
 	}
 	var out delivery.Plan
+	kept, loop := false, false
 	for _, a := range plan.Actions {
 		switch a := a.(type) {
 		case sieve.Keep:
+			kept = true
 			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: header})
 		case sieve.FileInto:
 			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: header})
@@ -200,6 +202,14 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 		case sieve.Reject:
 			return delivery.Plan{delivery.Reject{Reason: a.Reason}}
 		case sieve.Redirect:
+			own := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
+			if err := sieve.RedirectLoop(own, a, in.Envelope); err != nil {
+				// Pigeonhole drops such a redirect and keeps the message:
+				// sent on, it would come back or be lost.
+				d.log.Warn("sieve: redirect not sent, the message is kept", "id", id, "to", t.Recipient, "error", err)
+				loop = true
+				continue
+			}
 			out = append(out, d.redirect(t, id, in.Envelope, m, a))
 		case sieve.Vacation:
 			if a.Suppressed != "" {
@@ -208,6 +218,9 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 			}
 			out = append(out, d.vacation(t, id, in, a))
 		}
+	}
+	if loop && !kept {
+		out = append(out, delivery.Store{Folder: t.Folder, Header: header})
 	}
 	if plan.UserFailed() {
 		out = append(out, delivery.Note{Key: "sieve", Value: "error"})

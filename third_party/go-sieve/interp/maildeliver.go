@@ -180,7 +180,11 @@ func loadIncluded(opts *Options, exts []string, id string, src []byte) (*Script,
 	if len(opts.includeStack) > maxIncludeDepth {
 		return nil, fmt.Errorf("includes nested deeper than %d", maxIncludeDepth)
 	}
-	toks, err := lexer.Lex(strings.NewReader(string(src)), &lexer.Options{MaxTokens: 5000})
+	maxTokens := opts.IncludeMaxTokens
+	if maxTokens == 0 {
+		maxTokens = 5000
+	}
+	toks, err := lexer.Lex(strings.NewReader(string(src)), &lexer.Options{MaxTokens: maxTokens})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,10 @@ type Options struct {
 	// Include resolves an include target to its source; nil disables the
 	// include extension (patch: maildeliver).
 	Include IncludeResolver
+	// IncludeMaxTokens bounds the tokens of an included script as
+	// lexer.Options.MaxTokens bounds the main one; 0 = 5000 (patch:
+	// maildeliver).
+	IncludeMaxTokens int
 	// includeStack holds the targets being loaded, for loop detection.
 	includeStack []string
 
