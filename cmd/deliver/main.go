@@ -123,11 +123,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 }
 
 // check is -check: the configuration, the SQL userdb when this binary has
-// its driver, and lmtpd's userdb socket when one is set; with -d ADDRESS
+// its driver, lmtpd's userdb socket when one is set, the global Sieve
+// scripts (sievedeliver.Check); with -d ADDRESS
 // also the dry run of a delivery to that address (delivery.CheckAddress).
 func check(cfg *config.Config, rcpt string, stdout, stderr io.Writer) int {
 	defer fmt.Fprintln(stdout, supervisionLine())
 	code := userdbsock.Check(cfg, stdout, stderr)
+	if code == status.ExitOK {
+		code = sievedeliver.Check(cfg, stdout, stderr)
+	}
 	if code != status.ExitOK || rcpt == "" {
 		return code
 	}

@@ -65,7 +65,10 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) (code i
 		return status.Fail(stderr, status.Usage("configuration error: "+status.OneLine(err.Error())))
 	}
 	if opt.check {
-		return lmtp.Check(cfg, stdout, stderr)
+		if code := lmtp.Check(cfg, stdout, stderr); code != status.ExitOK {
+			return code
+		}
+		return sievedeliver.Check(cfg, stdout, stderr)
 	}
 	log, closer, err := logging.New(logging.Options{Target: cfg.Log.Target, Level: cfg.Log.Level,
 		Tag: "maildeliver/lmtpd"})

@@ -180,3 +180,20 @@ func (e *Engine) compile(src []byte, include interp.IncludeResolver) (*gosieve.S
 	}
 	return s, nil
 }
+
+// Located is a CompileFile error as compilers report one: "path:line:col:
+// message" when it has a position (go-sieve's "compile: line:col: ..."),
+// else "path: message".
+func Located(path string, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "compile: ")
+	if pos, rest, ok := strings.Cut(msg, ": "); ok && isPosition(pos) {
+		return path + ":" + pos + ": " + strings.TrimPrefix(rest, "LoadBlock: ")
+	}
+	return path + ": " + msg
+}
+
+// isPosition reports whether s is "line:col".
+func isPosition(s string) bool {
+	l, c, ok := strings.Cut(s, ":")
+	return ok && l != "" && c != "" && strings.Trim(l, "0123456789") == "" && strings.Trim(c, "0123456789") == ""
+}

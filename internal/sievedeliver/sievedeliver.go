@@ -34,6 +34,7 @@ import (
 	"maildeliver/internal/message"
 	"maildeliver/internal/privilege"
 	"maildeliver/internal/sieve"
+	"maildeliver/internal/status"
 	"maildeliver/internal/uservars"
 )
 
@@ -302,4 +303,56 @@ func readMessage(t *delivery.Target, msg *message.Message) (*raw, error) {
 		return nil, err
 	}
 	return &raw{header: fields, body: b}, nil
+}
+
+// Check is -check's part for [sieve] (deliver and lmtpd): when enabled,
+// every global script (before, after, default; a directory stands for its
+// *.sieve files) is compiled as a delivery would compile it. Each one that
+// is missing or does not compile is one line on stderr, "4.3.5
+// configuration error: sieve: FILE:LINE:COL: message", and the check
+// fails: at delivery it would be skipped, logged at error level, for every
+// message. A path with per-user variables can only be compiled at
+// delivery: stdout says so.
+func Check(cfg *config.Config, stdout, stderr io.Writer) int {
+	if !cfg.Sieve.Enabled {
+		return status.ExitOK
+	}
+	eng, err := sieve.New(cfg.Sieve.EngineOptions(cfg.Mail.RecipientDelimiter))
+	if err != nil {
+		return status.Fail(stderr, status.Usage("configuration error: sieve: "+status.OneLine(err.Error())))
+	}
+	loc := cfg.Sieve.Locations()
+	global, _ := sieve.Locations{Global: loc.Global}.Resolve(uservars.Values{}, "")
+	code := status.ExitOK
+	one := func(kind, tmpl string, l sieve.Locations) {
+		s, err := l.Resolve(uservars.Values{}, "")
+		if err != nil {
+			fmt.Fprintf(stdout, "# sieve %s %s: per-user path, compiled at delivery\n", kind, tmpl)
+			return
+		}
+		paths := append(s.Before, s.After...)
+		if s.Default != "" {
+			paths = append(paths, s.Default)
+		}
+		for _, p := range paths {
+			if _, err := eng.CompileFile(p, "", global.GlobalDir); err != nil {
+				code = status.Fail(stderr, status.Usage("configuration error: sieve: "+kind+" "+status.OneLine(sieve.Located(p, err))))
+				continue
+			}
+			fmt.Fprintf(stdout, "# sieve %s %s: compiles\n", kind, p)
+		}
+		if len(paths) == 0 {
+			fmt.Fprintf(stdout, "# sieve %s %s: no *.sieve files\n", kind, tmpl)
+		}
+	}
+	for _, t := range loc.Before {
+		one("before", t, sieve.Locations{Before: []string{t}})
+	}
+	if loc.Default != "" {
+		one("default", loc.Default, sieve.Locations{Default: loc.Default})
+	}
+	for _, t := range loc.After {
+		one("after", t, sieve.Locations{After: []string{t}})
+	}
+	return code
 }

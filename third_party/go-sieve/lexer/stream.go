@@ -34,6 +34,11 @@ func (s *Stream) Peek() Token {
 
 func (s *Stream) Err(format string, args ...interface{}) error {
 	last := s.Last()
+	if last == nil && len(s.toks) > 0 {
+		// Past the end (an unclosed block): report the position of the
+		// last token, so the error still names a line (patch: maildeliver).
+		last = s.toks[len(s.toks)-1]
+	}
 	if last == nil {
 		return fmt.Errorf(format, args...)
 	}
