@@ -44,5 +44,5 @@ func explain(cfg *config.Config, opt options, stdout, stderr io.Writer) int {
 		req.Message = f
 	}
 	return delivery.ExplainTo(context.Background(), cfg, db, req, stdout,
-		sievedeliver.Option(cfg, slog.New(slog.DiscardHandler)))
+		sievedeliver.Option(cfg, slog.New(slog.DiscardHandler), nil))
 }

@@ -84,7 +84,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return status.Fail(stderr, status.Usage("configuration error: userdb: "+status.OneLine(err.Error())))
 	}
 	defer db.Close()
-	agent := delivery.NewAgent(cfg, db, log, sievedeliver.Option(cfg, log))
+	agent := delivery.NewAgent(cfg, db, log, sievedeliver.Option(cfg, log, nil))
 	if opt.imports.on {
 		return runImport(agent, opt, stdout, stderr)
 	}

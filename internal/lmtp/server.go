@@ -57,6 +57,7 @@ import (
 	"maildeliver/internal/maildir"
 	"maildeliver/internal/metrics"
 	"maildeliver/internal/quotastatus"
+	"maildeliver/internal/sievedeliver"
 	"maildeliver/internal/userdbsock"
 )
 
@@ -76,9 +77,10 @@ type Options struct {
 	// lookup.Open. Tests use it to plant failures.
 	OpenUserdb func(*config.Config) (lookup.Userdb, error)
 	// Decider, if set, gives each configuration's agent its plan decider
-	// (sievedeliver.Option: Sieve when [sieve] enabled is true); it is
+	// (sievedeliver.Option: Sieve when [sieve] enabled is true), with the
+	// server's metrics as its observer (nil when [metrics] is off); it is
 	// called again on every reload.
-	Decider func(*config.Config, *slog.Logger) delivery.Option
+	Decider func(*config.Config, *slog.Logger, sievedeliver.Observer) delivery.Option
 }
 
 // Server is one lmtpd: its listeners, connections and current delivery
@@ -88,7 +90,7 @@ type Server struct {
 	log  *slog.Logger
 	open func(*config.Config) (lookup.Userdb, error)
 	// decider is Options.Decider, nil: the core's default plan.
-	decider func(*config.Config, *slog.Logger) delivery.Option
+	decider func(*config.Config, *slog.Logger, sievedeliver.Observer) delivery.Option
 	smtp    *smtp.Server
 	// commit is every agent's directory sync (delivery.WithCommit):
 	// concurrent deliveries into one new/ share its fsyncs (group commit),
@@ -184,7 +186,11 @@ func (s *Server) newAgent(cfg *config.Config) (*agentRef, error) {
 		opts = append(opts, delivery.WithObserver(s.metrics))
 	}
 	if s.decider != nil {
-		opts = append(opts, s.decider(cfg, s.log))
+		var obs sievedeliver.Observer
+		if s.metrics != nil {
+			obs = s.metrics
+		}
+		opts = append(opts, s.decider(cfg, s.log, obs))
 	}
 	ref := &agentRef{agent: delivery.NewAgent(cfg, db, s.log, opts...), db: db}
 	s.observe(ref)

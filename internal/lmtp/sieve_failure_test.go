@@ -8,6 +8,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/sievecases"
+	"maildeliver/internal/smtpsink"
 )
 
 // Every Sieve failure case (package sievecases, README "Sieve failure
@@ -51,6 +52,47 @@ func writeIncludes(t *testing.T, dir string, uid int, scripts map[string]string)
 	for name, text := range scripts {
 		if err := os.WriteFile(filepath.Join(dir, name+".sieve"), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// Sieve's metrics on /metrics: the actions of each recipient's plan, the
+// user script that failed, the redirect that could not be sent.
+func TestSieveMetrics(t *testing.T) {
+	e := sieveEnv(t, func(c *config.Config) {
+		withMetrics(c)
+		c.Sieve.SubmissionHost = smtpsink.DeadAddr(t)
+	})
+	e.script("alice@domain.org", "require [\"fileinto\", \"mailbox\", \"copy\"];\nfileinto :create \"F\";\nredirect :copy \"carol@example.net\";\n")
+	e.script("bob@foo.org", "this is not sieve;\n")
+	e.script("carol@domain.org", "discard;\n")
+	e.script("josé@domain.org", "require \"vacation\";\nvacation \"Away.\";\n") // not in To: suppressed
+	r := e.transaction(msg("metrics", "x"), "alice@domain.org", "bob@foo.org", "carol@domain.org", "josé@domain.org")
+	for _, reply := range r {
+		if !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("replies %q", r)
+		}
+	}
+	fams := e.scrape()
+	for _, c := range []struct {
+		name  string
+		label string
+		want  float64
+	}{
+		{"maildeliver_sieve_actions_total", "action=keep", 2}, // bob's implicit keep, josé's
+		{"maildeliver_sieve_actions_total", "action=fileinto", 1},
+		{"maildeliver_sieve_actions_total", "action=redirect", 1},
+		{"maildeliver_sieve_actions_total", "action=discard", 1},
+		{"maildeliver_sieve_actions_total", "action=reject", 0},
+		{"maildeliver_sieve_actions_total", "action=vacation_sent", 0},
+		{"maildeliver_sieve_actions_total", "action=vacation_suppressed", 1},
+		{"maildeliver_sieve_script_errors_total", "script=user", 1},
+		{"maildeliver_sieve_script_errors_total", "script=global", 0},
+		{"maildeliver_sieve_send_failures_total", "kind=redirect", 1},
+		{"maildeliver_sieve_send_failures_total", "kind=vacation", 0},
+	} {
+		if got := metricValue(fams, c.name, c.label); got != c.want {
+			t.Errorf("%s{%s} = %v, want %v", c.name, c.label, got, c.want)
 		}
 	}
 }

@@ -20,6 +20,15 @@
 //	lmtp_sessions_total                  LMTP sessions started (LHLO accepted)
 //	lmtp_sessions_active                 LMTP sessions open now
 //	group_commit_batch_size              histogram: deliveries covered by each fsync of new/
+//	sieve_actions_total{action}          Sieve actions decided, one per action of a recipient's
+//	                                     plan: keep (the implicit one too), fileinto, discard,
+//	                                     redirect, reject (reject and ereject), vacation_sent,
+//	                                     vacation_suppressed (an RFC 3834/5230 rule or the
+//	                                     once-per-period record stopped it)
+//	sieve_script_errors_total{script}    scripts that did not compile or failed at run time:
+//	                                     user (the message was kept) or global
+//	sieve_send_failures_total{kind}      redirects and vacation replies that could not be sent
+//	                                     (submission_host or sendmail_path failed): redirect|vacation
 //
 // Labels are few and bounded (a result, an enhanced code, a stage):
 // never an address or a queue id. The per-delivery cost is a few atomic
@@ -65,7 +74,17 @@ type Metrics struct {
 	sessions       prometheus.Counter
 	sessionsActive prometheus.Gauge
 	batch          prometheus.Histogram
+
+	// Sieve: every label value resolved up front (no allocation per
+	// delivery; the series show at 0 from the start).
+	sieveActions      map[string]prometheus.Counter
+	sieveScriptUser   prometheus.Counter
+	sieveScriptGlobal prometheus.Counter
+	sieveSendFailures map[string]prometheus.Counter
 }
+
+// SieveActions are the action label values of sieve_actions_total.
+var SieveActions = []string{"keep", "fileinto", "discard", "redirect", "reject", "vacation_sent", "vacation_suppressed"}
 
 // New returns Metrics registered in a new registry, with Go's runtime
 // and process collectors beside them.
@@ -94,6 +113,16 @@ func New() *Metrics {
 	m.sessionsActive = f.gauge("lmtp_sessions_active", "LMTP sessions open now.")
 	m.batch = f.histogram("group_commit_batch_size", "Deliveries covered by each fsync of a maildir's new/ directory (group commit).",
 		[]float64{1, 2, 4, 8, 16, 32, 64, 128})
+	actions := f.counterVec("sieve_actions_total", "Sieve actions decided for recipients, by action.", "action")
+	m.sieveActions = map[string]prometheus.Counter{}
+	for _, a := range SieveActions {
+		m.sieveActions[a] = actions.WithLabelValues(a)
+	}
+	scriptErrors := f.counterVec("sieve_script_errors_total", "Sieve scripts that did not compile or failed at run time, by script: user (the message was kept) or global.", "script")
+	m.sieveScriptUser, m.sieveScriptGlobal = scriptErrors.WithLabelValues("user"), scriptErrors.WithLabelValues("global")
+	sendFailures := f.counterVec("sieve_send_failures_total", "Sieve redirects and vacation replies that could not be sent, by kind.", "kind")
+	m.sieveSendFailures = map[string]prometheus.Counter{
+		"redirect": sendFailures.WithLabelValues("redirect"), "vacation": sendFailures.WithLabelValues("vacation")}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -182,6 +211,40 @@ func (m *Metrics) GroupCommit(batch int) {
 		return
 	}
 	m.batch.Observe(float64(batch))
+}
+
+// SieveAction counts one action of a Sieve plan (see SieveActions).
+func (m *Metrics) SieveAction(action string) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.sieveActions[action]; ok {
+		c.Inc()
+	}
+}
+
+// SieveScriptError counts a script that failed: a global one or the
+// user's.
+func (m *Metrics) SieveScriptError(global bool) {
+	if m == nil {
+		return
+	}
+	if global {
+		m.sieveScriptGlobal.Inc()
+		return
+	}
+	m.sieveScriptUser.Inc()
+}
+
+// SieveSendFailure counts a redirect or vacation reply ("redirect",
+// "vacation") that could not be sent.
+func (m *Metrics) SieveSendFailure(kind string) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.sieveSendFailures[kind]; ok {
+		c.Inc()
+	}
 }
 
 // factory makes and registers collectors under namespace.

@@ -23,6 +23,9 @@ func TestNil(t *testing.T) {
 	m.SessionEnd()
 	m.GroupCommit(3)
 	m.QuotaRefusal("policy")
+	m.SieveAction("keep")
+	m.SieveScriptError(true)
+	m.SieveSendFailure("redirect")
 	if m.Registerer() == nil {
 		t.Error("nil Registerer")
 	}
@@ -39,6 +42,12 @@ func TestObserve(t *testing.T) {
 	m.ObserveLookup(time.Millisecond, false, nil)
 	m.ObserveLookup(time.Millisecond, true, lookup.ErrNotFound)
 	m.ObserveLookup(time.Millisecond, false, errors.New("connect: refused"))
+	m.SieveAction("fileinto")
+	m.SieveAction("fileinto")
+	m.SieveAction("vacation_suppressed")
+	m.SieveAction("no such action") // ignored
+	m.SieveScriptError(false)
+	m.SieveSendFailure("redirect")
 	for _, c := range []struct {
 		got, want float64
 		what      string
@@ -52,6 +61,11 @@ func TestObserve(t *testing.T) {
 		{testutil.ToFloat64(m.lookupUnknown), 1, "unknown"},
 		{testutil.ToFloat64(m.userdbErrors), 1, "userdb errors"},
 		{testutil.ToFloat64(m.cacheHits), 1, "cache hits"},
+		{testutil.ToFloat64(m.sieveActions["fileinto"]), 2, "sieve fileinto"},
+		{testutil.ToFloat64(m.sieveActions["vacation_suppressed"]), 1, "sieve vacation suppressed"},
+		{testutil.ToFloat64(m.sieveScriptUser), 1, "sieve user script errors"},
+		{testutil.ToFloat64(m.sieveScriptGlobal), 0, "sieve global script errors"},
+		{testutil.ToFloat64(m.sieveSendFailures["redirect"]), 1, "sieve redirect send failures"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
@@ -67,6 +81,17 @@ func TestDeliveredAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { m.ObserveLookup(time.Millisecond, true, nil) }); n != 0 {
 		t.Errorf("%v allocations per lookup", n)
+	}
+	// A Sieve delivery's counting: an action, a failed script, a failed send.
+	if n := testing.AllocsPerRun(100, func() {
+		for _, a := range SieveActions {
+			m.SieveAction(a)
+		}
+		m.SieveScriptError(false)
+		m.SieveScriptError(true)
+		m.SieveSendFailure("vacation")
+	}); n != 0 {
+		t.Errorf("%v allocations per Sieve delivery", n)
 	}
 }
 

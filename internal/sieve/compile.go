@@ -187,7 +187,7 @@ func (e *Engine) compile(src []byte, include interp.IncludeResolver) (*gosieve.S
 func Located(path string, err error) string {
 	msg := strings.TrimPrefix(err.Error(), "compile: ")
 	if pos, rest, ok := strings.Cut(msg, ": "); ok && isPosition(pos) {
-		return path + ":" + pos + ": " + strings.TrimPrefix(rest, "LoadBlock: ")
+		return path + ":" + pos + ": " + strings.TrimPrefix(strings.TrimPrefix(rest, "LoadBlock: "), "LoadSpec: ")
 	}
 	return path + ": " + msg
 }

@@ -44,7 +44,27 @@ type Decider struct {
 	loc    sieve.Locations
 	log    *slog.Logger
 	mailer *sieve.Mailer
+	obs    Observer
 }
+
+// Observer counts what the scripts did (lmtpd's metrics; see package
+// metrics for the names). Its methods are called once per action and
+// must be cheap.
+type Observer interface {
+	// SieveAction: keep, fileinto, discard, redirect, reject,
+	// vacation_sent, vacation_suppressed.
+	SieveAction(action string)
+	SieveScriptError(global bool)
+	// SieveSendFailure: redirect or vacation.
+	SieveSendFailure(kind string)
+}
+
+// noObserver is the Observer of deliver, which serves no metrics.
+type noObserver struct{}
+
+func (noObserver) SieveAction(string)      {}
+func (noObserver) SieveScriptError(bool)   {}
+func (noObserver) SieveSendFailure(string) {}
 
 // New returns the Decider for cfg's [sieve].
 func New(cfg *config.Config, log *slog.Logger) (*Decider, error) {
@@ -54,20 +74,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Decider, error) {
 	}
 	mailer := &sieve.Mailer{Outbox: cfg.Sieve.Outbox(cfg.Hostname), Hostname: cfg.Hostname,
 		EnvelopeFrom: cfg.Sieve.RedirectEnvelopeFrom, Postmaster: cfg.Sieve.PostmasterAddress}
-	return &Decider{eng: eng, loc: cfg.Sieve.Locations(), log: log, mailer: mailer}, nil
+	return &Decider{eng: eng, loc: cfg.Sieve.Locations(), log: log, mailer: mailer, obs: noObserver{}}, nil
 }
 
 // Option is what both binaries give delivery.NewAgent: WithDecider with
-// the Sieve Decider when [sieve] enabled is true, else nothing. An engine
-// that cannot be made (config.Validate checks what could make it fail)
-// makes every delivery a temporary failure rather than skip the scripts.
-func Option(cfg *config.Config, log *slog.Logger) delivery.Option {
+// the Sieve Decider when [sieve] enabled is true, else nothing; obs (nil:
+// none) counts what the scripts do. An engine that cannot be made
+// (config.Validate checks what could make it fail) makes every delivery a
+// temporary failure rather than skip the scripts.
+func Option(cfg *config.Config, log *slog.Logger, obs Observer) delivery.Option {
 	if !cfg.Sieve.Enabled {
 		return func(*delivery.Agent) {}
 	}
 	d, err := New(cfg, log)
 	if err != nil {
 		return delivery.WithDecider(broken{err})
+	}
+	if obs != nil {
+		d.obs = obs
 	}
 	return delivery.WithDecider(d)
 }
@@ -173,6 +197,7 @@ func (d *Decider) Describe(t *delivery.Target) string {
 // administrator's), a user's as a warning (sieve=error on the line).
 func (d *Decider) logFailures(id, rcpt string, plan *sieve.Plan) {
 	for _, f := range plan.Failures {
+		d.obs.SieveScriptError(f.Global)
 		if f.Global {
 			d.log.Error("sieve: global script failed, delivery goes on without it", "id", id, "to", rcpt,
 				"script", f.Path, "error", f.Err)
@@ -196,11 +221,15 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 		switch a := a.(type) {
 		case sieve.Keep:
 			kept = true
+			d.obs.SieveAction("keep")
 			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: header})
 		case sieve.FileInto:
+			d.obs.SieveAction("fileinto")
 			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: header})
 		case sieve.Discard:
+			d.obs.SieveAction("discard")
 		case sieve.Reject:
+			d.obs.SieveAction("reject")
 			return delivery.Plan{delivery.Reject{Reason: a.Reason}}
 		case sieve.Redirect:
 			own := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
@@ -211,9 +240,11 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 				loop = true
 				continue
 			}
+			d.obs.SieveAction("redirect")
 			out = append(out, d.redirect(t, id, in.Envelope, m, a))
 		case sieve.Vacation:
 			if a.Suppressed != "" {
+				d.obs.SieveAction("vacation_suppressed")
 				d.log.Info("sieve: vacation reply not sent", "id", id, "to", t.Recipient, "why", a.Suppressed)
 				continue
 			}
@@ -221,6 +252,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 		}
 	}
 	if loop && !kept {
+		d.obs.SieveAction("keep")
 		out = append(out, delivery.Store{Folder: t.Folder, Header: header})
 	}
 	if plan.UserFailed() {
@@ -249,6 +281,8 @@ func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m 
 			return nil
 		case err == nil:
 			d.log.Info("sieve: redirected", "id", id, "to", t.Recipient, "redirect_to", r.Address)
+		default:
+			d.obs.SieveSendFailure("redirect")
 		}
 		return err
 	}}
@@ -269,8 +303,14 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 			sent, err = d.mailer.ForUser(t.UID, t.GID).SendVacation(ctx, v, in.Message, in.Envelope, rec)
 			return err
 		})
-		if sent {
+		switch {
+		case sent:
+			d.obs.SieveAction("vacation_sent")
 			d.log.Info("sieve: vacation reply sent", "id", id, "to", t.Recipient, "reply_to", v.To)
+		case err == nil:
+			d.obs.SieveAction("vacation_suppressed") // already answered within the period
+		default:
+			d.obs.SieveSendFailure("vacation")
 		}
 		if sent && err != nil {
 			d.log.Warn("sieve: vacation record not written", "id", id, "to", t.Recipient, "error", err)
