@@ -255,8 +255,12 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 			sent, err = d.mailer.SendVacation(ctx, v, in.Message, in.Envelope, rec)
 			return err
 		})
-		if sent {
+		switch {
+		case sent:
 			d.log.Info("sieve: vacation reply sent", "id", id, "to", t.Recipient, "reply_to", v.To)
+		case err == nil: // the record says this sender was answered within the period
+			d.log.Info("sieve: vacation reply not sent", "id", id, "to", t.Recipient, "reply_to", v.To,
+				"why", "already replied within the period")
 		}
 		if sent && err != nil {
 			d.log.Warn("sieve: vacation record not written", "id", id, "to", t.Recipient, "error", err)
