@@ -38,7 +38,7 @@ setup_roles() {
     U_BROKEN=broken@domain.org
     # one setup each way: the redirected copy's envelope sender is the redirecting user (pg)
     # or the original sender (sqlite, Pigeonhole's default)
-    [[ $SETUP == pg ]] && SIEVE_REDIRECT_FROM=recipient
+    if [[ $SETUP == pg ]]; then SIEVE_REDIRECT_FROM=recipient; fi
     ;;
   my002)
     SETUP_TITLE="seed 002 on MariaDB, static vmail 5000, forwardings"

@@ -162,7 +162,10 @@ verify_sieve() {
     problem "sieve: sieve-redirect: at $U_REDIR_TARGET in [$(dc_where "$U_REDIR_TARGET" "sieve-redirect.$RUN_ID" | tr '\n' ' ')], want once in INBOX"
   else
     hdr=$C/check/sieve-redirect.hdr
-    dc_header_of "$U_REDIR_TARGET" INBOX header X-E2E-Id "sieve-redirect.$RUN_ID" >"$hdr"
+    dc_hdr_body "$U_REDIR_TARGET" INBOX "sieve-redirect.$RUN_ID" "$hdr" "$C/check/sieve-redirect.body" ||
+      problem "sieve: redirected copy: doveadm fetch hdr body failed"
+    [[ $(sha256sum <"$C/check/sieve-redirect.body" | cut -d' ' -f1) == "$(body_sha "$C/msgs/sieve-redirect.eml")" ]] ||
+      problem "sieve: redirected copy: the body differs from what was sent"
     case $SIEVE_REDIRECT_FROM in
     recipient) want_rp="Return-Path: <$U_REDIR>" ;;
     sender) want_rp="Return-Path: <$SENDER>" ;;
