@@ -34,6 +34,8 @@ E2E=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$E2E/lib/verify.sh"
 # shellcheck source=lib/explain.sh
 . "$E2E/lib/explain.sh"
+# shellcheck source=lib/sieve.sh
+. "$E2E/lib/sieve.sh"
 
 read -r -a SETUPS <<<"${E2E_SETUPS:-${ALL_SETUPS[*]}}"
 read -r -a ROUTES <<<"${E2E_ROUTES:-pipe lmtp}"
@@ -137,6 +139,7 @@ run_combo() {
     MD_METRICS_PORT=$(free_port)
     printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$MD_METRICS_PORT" >>"$MD_CONF"
   fi
+  sieve_configure
   chmod 0644 "$MD_CONF"
   pf_configure
   pf_start
@@ -147,6 +150,7 @@ run_combo() {
     return 0
   fi
 
+  sieve_users
   log "  instances up ($((SECONDS - t))s)"; t=$SECONDS
   phase1
   settle "phase 1" || true
@@ -156,6 +160,7 @@ run_combo() {
   log "  injected and settled ($((SECONDS - t))s)"; t=$SECONDS
 
   verify_combo
+  verify_sieve
   verify_explain
   [[ $AGENT == ours && $route == lmtp ]] && check_metrics
   log "  verified ($((SECONDS - t))s)"
@@ -200,6 +205,7 @@ send() {
 
 # expect CASE OUTCOME RCPT [USER FOLDER | CODE]
 #   deliver: Postfix logs status=sent for RCPT and Dovecot finds it for USER in FOLDER
+#   sent: Postfix logs status=sent for RCPT (what became of it: lib/sieve.sh checks)
 #   bounce|defer CODE: Postfix logs status=bounced|deferred with dsn=CODE (a glob: "4.*")
 #   reject CODE: Postfix refused RCPT at SMTP time with CODE (and, when the message was
 #                queued for other recipients, logged the refusal and never bounced RCPT)
@@ -264,6 +270,7 @@ phase1() {
   else
     expect loop bounce "$U_OTHER" "" "5.4.6"
   fi
+  sieve_phase1
 }
 
 # phase 2, after "big" is in: the same 27 MiB again takes $U_SAME over the 40M quota
@@ -284,6 +291,7 @@ phase2() {
     expect policy reject "$U_SAME" "" "$([[ $QUOTA_FULL == defer ]] && echo '452 4.2.2' || echo '552 5.2.2')"
     expect policy deliver "$U_MAIN" "$U_MAIN" ""
   fi
+  sieve_phase2
 }
 
 # direct_mixedcase: an administrator at a shell redelivers a saved message, as root, with
@@ -329,9 +337,11 @@ for setup in "${SETUPS[@]}"; do
   if [[ $AGENT == dovecot && -n $U_UTF8 ]]; then
     U_UTF8="" UTF8_NA="self-test: Dovecot 2.3 LMTP offers no SMTPUTF8, its LDA refuses UTF-8 user names"
   fi
+  [[ $AGENT == dovecot ]] && SIEVE=off SIEVE_NA="self-test: Dovecot runs without Pigeonhole here"
   db_create
   [[ -n $UTF8_NA ]] && echo "$setup: no SMTPUTF8 case ($UTF8_NA)" >>"$T/notes.txt"
   [[ -z $ALIAS ]] && echo "$setup: no alias case (the seed has no alias table)" >>"$T/notes.txt"
+  [[ -n $SIEVE_NA ]] && echo "$setup: Sieve $SIEVE ($SIEVE_NA)" >>"$T/notes.txt"
   for route in "${ROUTES[@]}"; do
     log "== $setup / $route: $SETUP_TITLE"
     t0=$SECONDS

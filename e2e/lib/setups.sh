@@ -13,9 +13,14 @@ ALL_SETUPS=(pg my002 my004 sqlite)
 #   QUOTA_FULL     bounce | defer ([quota] full)
 #   PIPE_SERVICES  "service:user" pipe(8) services for the pipe route
 #   U_MISROUTED    (uid per domain) routed to the wrong uid's pipe service: must defer
+#   SIEVE          full | global | off (lib/sieve.sh): full needs homes from the userdb
+#   U_SIEVE U_REDIR U_REDIR_TARGET U_BROKEN  (SIEVE=full) filter + vacation user, the user
+#                  whose script redirects to U_REDIR_TARGET, the user whose script is broken
+#   SIEVE_REDIRECT_FROM  [sieve] redirect_envelope_from
 setup_roles() {
   SETUP=$1
   ALIAS="" ALIAS_TARGET="" FOLDER_PREFIX="" UTF8_NA="" U_MISROUTED="" QUOTA_FULL=bounce QUOTA=40M DETAIL=lists
+  SIEVE=off SIEVE_NA="" U_SIEVE="" U_REDIR="" U_REDIR_TARGET="" U_BROKEN="" SIEVE_REDIRECT_FROM=sender
   case $SETUP in
   pg | sqlite)
     SETUP_TITLE="seed 000/001 on $([[ $SETUP == pg ]] && echo PostgreSQL || echo SQLite), uid per domain (1001/1002)"
@@ -28,6 +33,12 @@ setup_roles() {
     PIPE_SERVICES=("maildeliver1001:$USER_1001" "maildeliver1002:$USER_1002")
     # uid 1002's mailbox that the transport table sends to the uid-1001 pipe service
     U_MISROUTED=misrouted@foo.org
+    # the userdb gives every user a home: the users' scripts live there (data.sql)
+    SIEVE=full U_SIEVE=vacation@domain.org U_REDIR=redirect@foo.org U_REDIR_TARGET=user2@domain.org
+    U_BROKEN=broken@domain.org
+    # one setup each way: the redirected copy's envelope sender is the redirecting user (pg)
+    # or the original sender (sqlite, Pigeonhole's default)
+    if [[ $SETUP == pg ]]; then SIEVE_REDIRECT_FROM=recipient; fi
     ;;
   my002)
     SETUP_TITLE="seed 002 on MariaDB, static vmail 5000, forwardings"
@@ -36,6 +47,7 @@ setup_roles() {
     U_UTF8=josé@centos.bz UNKNOWN=nobody@centos.bz
     FOLDER_PREFIX="INBOX."
     PIPE_SERVICES=("maildeliver:vmail")
+    SIEVE_NA="namespace prefix INBOX.: which name a global fileinto should use is not settled here"
     ;;
   my004)
     SETUP_TITLE="seed 004 on MariaDB, view emails, static vmail 5000, quota full=defer"
@@ -43,6 +55,9 @@ setup_roles() {
     U_UTF8=josé@hoge.com UNKNOWN=nobody@hoge.com
     QUOTA_FULL=defer
     PIPE_SERVICES=("maildeliver:vmail")
+    # a static userdb: maildeliver knows no home (only SQL's home column), so only the global
+    # scripts run
+    SIEVE=global SIEVE_NA="static userdb, no home for maildeliver: global before script only"
     ;;
   *) die "unknown setup $SETUP" ;;
   esac

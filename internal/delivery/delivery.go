@@ -72,8 +72,8 @@ func WithObserver(o Observer) Option { return func(a *Agent) { a.observer = o } 
 // Resolve chose.
 func WithDecider(d Decider) Option { return func(a *Agent) { a.decider = d } }
 
-// Observer receives each delivery outcome: result (delivered, deferred,
-// bounced), enhanced code, duration and, when delivered, the size written.
+// Observer receives each delivery outcome: result (delivered, discarded,
+// deferred, bounced: the log line's), enhanced code, duration and, when delivered, the size written.
 // It runs once per recipient, so it must be cheap.
 type Observer interface {
 	ObserveDelivery(result, code string, d time.Duration, size int64)
@@ -509,7 +509,12 @@ func (a *Agent) Report(o Outcome) {
 	dur := slog.Duration("duration", elapsed.Round(time.Microsecond))
 	if o.Err == nil {
 		if a.observer != nil {
-			a.observer.ObserveDelivery("delivered", "2.0.0", elapsed, o.Result.Size)
+			// the same result as the log line's: a discard stored nothing
+			result := "delivered"
+			if o.Result.Discarded {
+				result = "discarded"
+			}
+			a.observer.ObserveDelivery(result, "2.0.0", elapsed, o.Result.Size)
 		}
 		a.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery", append(attrs, delivered(o.Result, dur)...)...)
 		return

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/location"
@@ -171,5 +172,31 @@ func TestKeywords(t *testing.T) {
 	got := Keywords([]string{`\Seen`, "$Label1", "Junk", `\Recent`, "junk", "$label1", `\Foo`, "Work"})
 	if strings.Join(got, " ") != "$Label1 Junk Work" {
 		t.Errorf("Keywords = %q", got)
+	}
+}
+
+// outcomes is an Observer that keeps what it is told.
+type outcomes []string
+
+func (o *outcomes) ObserveDelivery(result, code string, _ time.Duration, _ int64) {
+	*o = append(*o, result+" "+code)
+}
+
+// The Observer (lmtpd's metrics) is told the result the log line says: a
+// plan that stored nothing (Sieve's discard, a redirect) is "discarded",
+// not "delivered".
+func TestObserverDiscarded(t *testing.T) {
+	var seen outcomes
+	for _, plan := range []Plan{{Store{}}, {Note{Key: "sieve", Value: "x"}}} {
+		a, tg := planAgent(t, fixedPlan{plan: plan})
+		a.observer = &seen
+		msg, _ := message.ReadStream(strings.NewReader("Subject: s\n\nb\n"))
+		req := Request{ID: NewID()}
+		start := time.Now()
+		res, err := a.Deliver(t.Context(), tg, req, msg)
+		a.Report(Outcome{ID: req.ID, Recipient: tg.Recipient, Result: res, Err: err, Start: start})
+	}
+	if want := []string{"delivered 2.0.0", "discarded 2.0.0"}; strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Errorf("observed %q, want %q", seen, want)
 	}
 }

@@ -5,7 +5,7 @@
 // The metrics, all prefixed maildeliver_:
 //
 //	deliveries_total{result,code}        one per delivery outcome logged (the "delivery"
-//	                                     log line): result delivered|deferred|bounced,
+//	                                     log line): result delivered|discarded|deferred|bounced,
 //	                                     code the enhanced status code (2.0.0, 5.1.1, ...);
 //	                                     recipients refused at RCPT count here too
 //	delivery_duration_seconds{result}    histogram of the same outcomes

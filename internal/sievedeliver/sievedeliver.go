@@ -307,8 +307,10 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 		case sent:
 			d.obs.SieveAction("vacation_sent")
 			d.log.Info("sieve: vacation reply sent", "id", id, "to", t.Recipient, "reply_to", v.To)
-		case err == nil:
-			d.obs.SieveAction("vacation_suppressed") // already answered within the period
+		case err == nil: // the record says this sender was answered within the period
+			d.obs.SieveAction("vacation_suppressed")
+			d.log.Info("sieve: vacation reply not sent", "id", id, "to", t.Recipient, "reply_to", v.To,
+				"why", "already replied within the period")
 		default:
 			d.obs.SieveSendFailure("vacation")
 		}

@@ -1,0 +1,5 @@
+# rule:[forward]
+if true
+{
+	redirect "@U_REDIR_TARGET@";
+}
