@@ -27,7 +27,7 @@ sx_users_on() { # N: the users living on backend N
 sx_psql() { psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -U postgres "$@"; }
 
 sx_db_create() {
-  DB=$(rand_name md_sx)
+  DB=$(rand_name md_sx) DBUSER=postgres DBPASS=""
   sx_psql -d postgres -c "CREATE DATABASE $DB ENCODING 'UTF8' TEMPLATE template0" >/dev/null
   on_exit "psql -X -q -h /var/run/postgresql -U postgres -d postgres -c 'DROP DATABASE IF EXISTS $DB'"
   sx_psql -d "$DB" -f "$SX_CONF/schema.sql" >/dev/null
