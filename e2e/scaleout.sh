@@ -77,13 +77,13 @@ else
 fi
 LMTPD=$T/bin/lmtpd
 
+sx_net_up
+on_exit sx_stop_lmtpds # first of all at exit: nothing may hold the namespaces or the database
 sx_db_create
 sx_pgbouncer_start
 sx_dovecot_start
-# lmtpd reaches the userdb through PgBouncer; pgx's statement cache would prepare named
-# statements that another server connection does not know (transaction pooling)
-MD_CONNECT="host=127.0.0.1 port=$PGB_PORT dbname=$DB user=postgres default_query_exec_mode=exec"
-log "userdb $DB behind pgbouncer 127.0.0.1:$PGB_PORT (pid $PGB_PID), pool_mode=transaction"
+log "backends at $(sx_addr 1), $(sx_addr 2), $(sx_addr 3) (namespaces $(sx_ns '*'))"
+log "userdb $DB behind pgbouncer $PGB_LISTEN port $PGB_PORT (pid $PGB_PID), pool_mode=transaction"
 PGB_XACTS0=$(sx_pgb_xacts)
 
 # ---- one variant --------------------------------------------------------------------------
@@ -99,7 +99,12 @@ run_variant() {
     SX_BACKEND_EXTRA=""
     ;;
   proxy)
-    sx_proxy_settings # lib/scaleout.sh: the proxy's and the backends' configuration
+    # the proxy and the backends run the same configuration: a proxy_maybe row naming this
+    # lmtpd (its address and port) is delivered here, any other is forwarded
+    PROXY_ADDR=127.0.0.1
+    SX_PROXY_QUERY="SELECT uid, gid, host, port, proxy_maybe FROM users WHERE userid = '%u'"
+    SX_PROXY_EXTRA="proxy = true"
+    SX_BACKEND_QUERY=$SX_PROXY_QUERY SX_BACKEND_EXTRA=$SX_PROXY_EXTRA
     ;;
   *) die "unknown variant $VARIANT (want: transport proxy)" ;;
   esac
@@ -107,8 +112,7 @@ run_variant() {
   local n u t=$SECONDS
   for n in "${SX_BACKENDS[@]}"; do sx_backend_start "$n" || { sx_problem start "backend $n did not start"; return 0; }; done
   if [[ $VARIANT == proxy ]]; then
-    sx_lmtpd_start proxy "$PROXY_ADDR" "$V/proxy/mail" "$SX_PROXY_QUERY" "$SX_PROXY_EXTRA" ||
-      { sx_problem start "the proxy did not start"; return 0; }
+    sx_proxy_start || { sx_problem start "the proxy did not start"; return 0; }
   fi
   sx_pf_configure
   pf_start
@@ -155,10 +159,7 @@ run_variant() {
   sx_row restart
 
   pf_stop "$PF_CONF" "$PF_SPOOL"
-  for n in "${SX_BACKENDS[@]}" proxy; do
-    local var=PID_b$n; [[ $n == proxy ]] && var=PID_proxy
-    [[ -n ${!var:-} ]] && stop_pid "lmtpd-${var#PID_}" "${!var}"
-  done
+  sx_stop_lmtpds
   log "  $VARIANT: done ($((SECONDS - t))s)"
 }
 

@@ -1,26 +1,52 @@
 # shellcheck shell=bash
-# Scale-out suite (e2e/scaleout.sh): the shared pieces (throwaway userdb behind a private
-# PgBouncer, the verifying Dovecot) and one variant's machines: a private Postfix, three
-# backend lmtpd (127.0.0.2-4, each its own mail root) and, in the proxy variant, an lmtpd
-# with [lmtp] proxy = true on 127.0.0.1. All of them listen on the same LMTP port, each on
-# its own loopback address, as machines of one cluster would: "this host's address" is
-# what tells a backend that a proxy_maybe row is its own.
+# Scale-out suite (e2e/scaleout.sh): the shared pieces (three backend "machines" as network
+# namespaces, the throwaway userdb behind a private PgBouncer, the verifying Dovecot) and
+# one variant's processes: a private Postfix, three backend lmtpd (one per namespace, each
+# its own mail root) and, in the proxy variant, an lmtpd with [lmtp] proxy = true on
+# 127.0.0.1. Every lmtpd listens on the same LMTP port, as on machines of one cluster: only
+# the address tells them apart, and a backend knows a proxy_maybe row as its own because
+# the row's host is an address of its own namespace (not of the proxy's).
 
 SX_CONF=$E2E/conf/scaleout
 SX_BACKENDS=(1 2 3)
 # user -> backend number; two domains, two users per backend
 SX_USERS=(anna@sx.test:1 bert@other.test:1 carl@sx.test:2 dora@other.test:2 emil@sx.test:3 fay@other.test:3)
-SX_VICTIM=2 # the backend killed in the "kill" step
+SX_VICTIM=2 # the backend killed in the "down" step
 
-sx_addr() { echo "127.0.0.$(($1 + 1))"; } # backend N's address
-sx_backend_of() {                         # USER: its backend number
+sx_addr() { echo "10.$SX_NET.$1.2"; } # backend N's address, in its namespace
+sx_gw() { echo "10.$SX_NET.$1.1"; }   # the root namespace's end of backend N's link
+sx_ns() { echo "md-sx-$RUN_ID-b$1"; } # backend N's network namespace
+sx_backend_of() {                     # USER: its backend number
   local u
   for u in "${SX_USERS[@]}"; do [[ ${u%:*} == "$1" ]] && { echo "${u##*:}"; return 0; }; done
   return 1
 }
-sx_users_on() { # N: the users living on backend N
-  local u
-  for u in "${SX_USERS[@]}"; do [[ ${u##*:} == "$1" ]] && echo "${u%:*}"; done
+
+# ---- the machines: one network namespace per backend, a veth link to this one ----------
+# sx_net_up: namespaces md-sx-<run>-b1..3, each linked to the root namespace by a /30
+# (10.X.N.1 here, 10.X.N.2 there) on a 10.X/16 no interface uses yet. Backends reach
+# PgBouncer at 10.X.N.1; Postfix and the proxy reach backend N at 10.X.N.2. Nothing routes
+# between the backends.
+sx_net_up() {
+  local o n ns host peer
+  for _ in $(seq 50); do
+    o=$((100 + RANDOM % 150))
+    ip -4 -o addr show | grep -q " 10\.$o\." || ip -4 route show | grep -q "^10\.$o\." || { SX_NET=$o; break; }
+  done
+  [[ -n ${SX_NET:-} ]] || die "no free 10.X/16 for the backends' links"
+  for n in "${SX_BACKENDS[@]}"; do
+    ns=$(sx_ns "$n") host=sx$RUN_ID${n}h peer=sx$RUN_ID${n}b
+    ip netns add "$ns"
+    on_exit "ip netns del '$ns'"
+    ip link add "$host" type veth peer name "$peer"
+    on_exit "ip link del '$host'"
+    ip link set "$peer" netns "$ns"
+    ip addr add "$(sx_gw "$n")/30" dev "$host"
+    ip link set "$host" up
+    ip netns exec "$ns" ip addr add "$(sx_addr "$n")/30" dev "$peer"
+    ip netns exec "$ns" ip link set "$peer" up
+    ip netns exec "$ns" ip link set lo up
+  done
 }
 
 # ---- the userdb: a throwaway database, reached only through PgBouncer ----------------
@@ -29,7 +55,7 @@ sx_psql() { psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -U postgres "$@
 sx_db_create() {
   DB=$(rand_name md_sx) DBUSER=postgres DBPASS=""
   sx_psql -d postgres -c "CREATE DATABASE $DB ENCODING 'UTF8' TEMPLATE template0" >/dev/null
-  on_exit "psql -X -q -h /var/run/postgresql -U postgres -d postgres -c 'DROP DATABASE IF EXISTS $DB'"
+  on_exit "psql -X -q -h /var/run/postgresql -U postgres -d postgres -c 'DROP DATABASE IF EXISTS $DB WITH (FORCE)'"
   sx_psql -d "$DB" -f "$SX_CONF/schema.sql" >/dev/null
   local u
   for u in "${SX_USERS[@]}"; do
@@ -40,9 +66,12 @@ sx_db_create() {
 # sx_db_port PORT: every row's port (each variant's lmtpd listen on a fresh port)
 sx_db_port() { sx_psql -d "$DB" -c "UPDATE users SET port = $1" >/dev/null; }
 
-# pgbouncer refuses to run as root: it runs as postgres, which owns its directory
+# pgbouncer refuses to run as root: it runs as postgres, which owns its directory. It
+# listens on 127.0.0.1 (Postfix, the proxy) and on this end of every backend's link.
 sx_pgbouncer_start() {
-  PGB_DIR=$T/pgbouncer PGB_PORT=$(free_port)
+  local n
+  PGB_DIR=$T/pgbouncer PGB_PORT=$(free_port) PGB_LISTEN=127.0.0.1
+  for n in "${SX_BACKENDS[@]}"; do PGB_LISTEN+=",$(sx_gw "$n")"; done
   install -d -m 0750 -o postgres -g postgres "$PGB_DIR"
   render "$SX_CONF/pgbouncer.ini" "$PGB_DIR/pgbouncer.ini"
   printf '"postgres" ""\n' >"$PGB_DIR/userlist.txt"
@@ -51,6 +80,7 @@ sx_pgbouncer_start() {
     </dev/null >"$PGB_DIR/stdout.log" 2>&1 &
   PGB_PID=$!
   E2E_PIDS+=("pgbouncer:$PGB_PID")
+  on_exit "stop_pid pgbouncer $PGB_PID" # before the database is dropped
   wait_until 20 "pgbouncer on 127.0.0.1:$PGB_PORT" sx_listening 127.0.0.1 "$PGB_PORT" "$PGB_PID" ||
     { cat "$PGB_DIR/stdout.log" "$PGB_DIR/pgbouncer.log" >&2; die "pgbouncer did not start"; }
   [[ $(sx_pgb_admin 'SHOW CONFIG' | awk -F'|' '$1 == "pool_mode" { print $2 }') == transaction ]] ||
@@ -63,9 +93,12 @@ sx_pgb_admin() { psql -X -q -A -t -h 127.0.0.1 -p "$PGB_PORT" -U postgres -d pgb
 # sx_pgb_xacts: transactions PgBouncer has passed to the server for our database so far
 sx_pgb_xacts() { sx_pgb_admin 'SHOW STATS' | awk -F'|' -v db="$DB" '$1 == db { print $2 }'; }
 
-# sx_listening ADDR PORT [PID]: something listens on ADDR:PORT (2: PID has exited)
+# sx_listening ADDR PORT [PID [NETNS]]: something listens on ADDR:PORT (in NETNS; 2: PID
+# has exited)
 sx_listening() {
-  ss -Htln "sport = :$2" | awk '{ print $4 }' | grep -qxF "$1:$2" && return 0
+  local in=()
+  [[ -n ${4:-} ]] && in=(ip netns exec "$4")
+  "${in[@]}" ss -Htln "sport = :$2" | awk '{ print $4 }' | grep -qxF "$1:$2" && return 0
   [[ -n ${3:-} ]] && ! alive "$3" && return 2
   return 1
 }
@@ -105,35 +138,60 @@ sx_read_root() {
 # sx_count_files ROOT: message files under ROOT (new/ and cur/ of every maildir)
 sx_count_files() { find "$1" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l; }
 
-# ---- one variant's machines -----------------------------------------------------------
-# sx_lmtpd_start NAME ADDR ROOT QUERY [EXTRA_TOML]: one lmtpd under $V/NAME.
+# ---- one variant's processes ------------------------------------------------------------
+# sx_lmtpd_start NAME ADDR ROOT QUERY CONNECT NETNS [EXTRA_TOML]: one lmtpd under $V/NAME,
+# listening on tcp:ADDR:$LMTP_PORT, in network namespace NETNS ("" = this one).
 sx_lmtpd_start() {
-  local name=$1 dir=$V/$1
-  MD_DIR=$dir MD_ADDR=$2 MD_ROOT=$3 MD_USER_QUERY=$4 MD_HOSTNAME=$1.sx.test
+  local name=$1 dir=$V/$1 ns=$6 in=()
+  MD_DIR=$dir MD_ADDR=$2 MD_ROOT=$3 MD_USER_QUERY=$4 MD_CONNECT=$5 MD_HOSTNAME=$1.sx.test
+  [[ -n $ns ]] && in=(ip netns exec "$ns")
   mkdir -p "$dir"
   if [[ ! -f $dir/maildeliver.toml ]]; then # a restart keeps the first one
     render "$SX_CONF/maildeliver.toml" "$dir/maildeliver.toml"
-    if [[ -n ${5:-} ]]; then printf '%s\n' "$5" >>"$dir/maildeliver.toml"; fi
+    if [[ -n ${7:-} ]]; then printf '%s\n' "$7" >>"$dir/maildeliver.toml"; fi
   fi
   [[ -d $MD_ROOT ]] || install -d -m 0750 -o 5000 -g 5000 "$MD_ROOT"
-  "$LMTPD" -c "$dir/maildeliver.toml" </dev/null >>"$dir/lmtpd.log" 2>&1 &
+  # ip netns exec execs lmtpd: $! is lmtpd's PID
+  "${in[@]}" "$LMTPD" -c "$dir/maildeliver.toml" </dev/null >>"$dir/lmtpd.log" 2>&1 &
   local pid=$!
   printf -v "PID_$name" '%s' "$pid"
   E2E_PIDS+=("lmtpd-$name:$pid")
-  wait_until 20 "lmtpd $name on $2:$LMTP_PORT" sx_listening "$2" "$LMTP_PORT" "$pid" ||
+  wait_until 20 "lmtpd $name on $2:$LMTP_PORT" sx_listening "$2" "$LMTP_PORT" "$pid" "$ns" ||
     { sed 's/^/    /' "$dir/lmtpd.log" >&2; return 1; }
 }
 
+# sx_connect ADDR: the userdb connect string for an lmtpd that reaches PgBouncer at ADDR.
+# pgx's default statement cache prepares named statements on one server connection, which
+# the next transaction may not get behind PgBouncer in transaction pooling mode: exec mode.
+sx_connect() { echo "host=$1 port=$PGB_PORT dbname=$DB user=postgres default_query_exec_mode=exec"; }
+
 sx_backend_start() {
   local n=$1
-  sx_lmtpd_start "b$n" "$(sx_addr "$n")" "$V/b$n/mail" "$SX_BACKEND_QUERY" "$SX_BACKEND_EXTRA"
+  sx_lmtpd_start "b$n" "$(sx_addr "$n")" "$V/b$n/mail" "$SX_BACKEND_QUERY" "$(sx_connect "$(sx_gw "$n")")" \
+    "$(sx_ns "$n")" "$SX_BACKEND_EXTRA"
+}
+
+# sx_proxy_start: the proxy, here in the root namespace on 127.0.0.1: no backend address is
+# its own, so it forwards every proxy_maybe row
+sx_proxy_start() {
+  sx_lmtpd_start proxy "$PROXY_ADDR" "$V/proxy/mail" "$SX_PROXY_QUERY" "$(sx_connect 127.0.0.1)" "" "$SX_PROXY_EXTRA"
 }
 
 # sx_kill N: SIGKILL backend N (no shutdown, as when its machine dies)
 sx_kill() {
   local var=PID_b$1
   kill -KILL "${!var}"
-  wait_until 10 "backend $1 to die" gone "${!var}"
+  { wait "${!var}"; } 2>/dev/null || true # reaped here: no "Killed" notice from bash
+}
+
+# sx_stop_lmtpds: every lmtpd of the current variant, by PID
+sx_stop_lmtpds() {
+  local n var
+  for n in "${SX_BACKENDS[@]/#/b}" proxy; do
+    var=PID_$n
+    [[ -n ${!var:-} ]] && stop_pid "lmtpd-$n" "${!var}"
+    printf -v "$var" '%s' ""
+  done
 }
 
 sx_pf_configure() {
@@ -230,6 +288,10 @@ sx_verify() {
   ((SX_WRONG == 0)) || sx_problem "$step" "$SX_WRONG messages where they do not belong: $(comm -13 "$want" <(sort -u "$got") | tr '\t\n' ' ;')"
   ((SX_DUP == 0)) || sx_problem "$step" "$SX_DUP duplicated deliveries: $(uniq -d "$got" | tr '\t\n' ' ;')"
   ((SX_FILES == SX_WANT)) || sx_problem "$step" "$SX_FILES message files in the mail roots, want $SX_WANT"
+  # the proxy delivers nothing itself: every row names a backend
+  if [[ -d $V/proxy/mail ]] && ((n = $(sx_count_files "$V/proxy/mail"), n > 0)); then
+    sx_problem "$step" "$n message files in the proxy's own mail root"
+  fi
 }
 
 # sx_postfix_checks STEP: no bounce ever; the victim's recipients deferred with 4.4.x only
