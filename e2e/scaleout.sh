@@ -40,7 +40,7 @@ SENDER=alice@remote.example
 
 [[ $(id -u) == 0 ]] || die "run as root (private Postfix, lmtpd dropping to uid 5000)"
 
-PACKAGES=(postfix postfix-pgsql dovecot-core pgbouncer swaks)
+PACKAGES=(postfix postfix-pgsql dovecot-core pgbouncer swaks iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -169,7 +169,7 @@ for variant in "${VARIANTS[@]}"; do
 done
 
 PGB_XACTS=$(($(sx_pgb_xacts) - PGB_XACTS0))
-echo "PgBouncer (pool_mode=transaction, default_pool_size=3) passed $PGB_XACTS transactions to PostgreSQL for $DB" >>"$T/notes.txt"
+echo "PgBouncer (pool_mode=transaction, default_pool_size=$PGB_POOL) passed $PGB_XACTS transactions to PostgreSQL for $DB" >>"$T/notes.txt"
 ((PGB_XACTS > 0)) || { echo "FAIL: no userdb transaction went through PgBouncer" >>"$T/notes.txt"; FAILED=1; }
 sx_print_summary
 log "total $((SECONDS - START))s"

@@ -36,7 +36,7 @@ sx_net_up() {
   [[ -n ${SX_NET:-} ]] || die "no free 10.X/16 for the backends' links"
   for n in "${SX_BACKENDS[@]}"; do
     ns=$(sx_ns "$n") host=sx$RUN_ID${n}h peer=sx$RUN_ID${n}b
-    ip netns add "$ns"
+    ip netns add "$ns" || die "ip netns add $ns failed: the suite needs network namespaces (root, CAP_SYS_ADMIN)"
     on_exit "ip netns del '$ns'"
     ip link add "$host" type veth peer name "$peer"
     on_exit "ip link del '$host'"
@@ -70,7 +70,7 @@ sx_db_port() { sx_psql -d "$DB" -c "UPDATE users SET port = $1" >/dev/null; }
 # listens on 127.0.0.1 (Postfix, the proxy) and on this end of every backend's link.
 sx_pgbouncer_start() {
   local n
-  PGB_DIR=$T/pgbouncer PGB_PORT=$(free_port) PGB_LISTEN=127.0.0.1
+  PGB_DIR=$T/pgbouncer PGB_PORT=$(free_port) PGB_LISTEN=127.0.0.1 PGB_POOL=${PGB_POOL:-3}
   for n in "${SX_BACKENDS[@]}"; do PGB_LISTEN+=",$(sx_gw "$n")"; done
   install -d -m 0750 -o postgres -g postgres "$PGB_DIR"
   render "$SX_CONF/pgbouncer.ini" "$PGB_DIR/pgbouncer.ini"
