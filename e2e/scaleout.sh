@@ -19,6 +19,8 @@
 #     E2E_KEEP=1                      keep the temp dir even on success
 #     E2E_LMTPD=/path                 test this lmtpd instead of building ./cmd/lmtpd
 #     E2E_DEADLINE=120                seconds to wait for Postfix, per step
+#     SX_MISROUTE=fay@other.test:1    harness self-test: that user's row names backend 1;
+#                                     every step must then fail (misplaced)
 set -euo pipefail
 
 E2E=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,6 +82,7 @@ LMTPD=$T/bin/lmtpd
 sx_net_up
 on_exit sx_stop_lmtpds # first of all at exit: nothing may hold the namespaces or the database
 sx_db_create
+[[ -n ${SX_MISROUTE:-} ]] && sx_misroute "${SX_MISROUTE%:*}" "${SX_MISROUTE##*:}"
 sx_pgbouncer_start
 sx_dovecot_start
 log "backends at $(sx_addr 1), $(sx_addr 2), $(sx_addr 3) (namespaces $(sx_ns '*'))"

@@ -63,6 +63,13 @@ sx_db_create() {
   done
 }
 
+# sx_misroute USER N: harness self-test (SX_MISROUTE): the row of USER names backend N, the
+# plan still expects USER on its own backend, so every step must fail as "misplaced"
+sx_misroute() {
+  sx_psql -d "$DB" -c "UPDATE users SET host = '$(sx_addr "$2")' WHERE userid = '$1'" >/dev/null
+  echo "SX_MISROUTE: $1's row names backend $2 (harness self-test: the table must show it misplaced)" >>"$T/notes.txt"
+}
+
 # sx_db_port PORT: every row's port (each variant's lmtpd listen on a fresh port)
 sx_db_port() { sx_psql -d "$DB" -c "UPDATE users SET port = $1" >/dev/null; }
 
