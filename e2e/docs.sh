@@ -23,6 +23,7 @@ prod_vars() {
   pg) DB=mails DBUSER=mailreader DBPASS=secret ;;
   my002) DB=mail DBUSER=mail_admin DBPASS=password-for-mail_admin ;;
   my004) DB=mail DBUSER=mail DBPASS=mailpass ;;
+  scaleout) DB=mails DBUSER=mailreader DBPASS=secret PGB_PORT=6432 ;; # PgBouncer's default port
   *) DB="" DBUSER="" DBPASS="" ;;
   esac
 }

@@ -37,4 +37,7 @@ e2e/run.sh || rc=1
 
 echo "== differential test against Dovecot (dovecot-lda, Dovecot's lmtp)"
 e2e/diff.sh || rc=1
+
+echo "== scale-out (three backends, proxy and transport_maps, PgBouncer)"
+e2e/scaleout.sh || rc=1
 exit $rc

@@ -96,6 +96,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -263,6 +264,15 @@ type LMTP struct {
 	SpoolDir        string   `toml:"spool_dir"`
 	SpoolMemory     Size     `toml:"spool_memory"`
 	DSN             bool     `toml:"dsn"`
+	// Proxy mode (package lmtpproxy): recipients whose userdb row has
+	// proxy/proxy_maybe with a host are forwarded over LMTP.
+	Proxy            bool     `toml:"proxy"`
+	ProxyTimeout     Duration `toml:"proxy_timeout"`
+	ProxyIdleTimeout Duration `toml:"proxy_idle_timeout"`
+	ProxySelf        []string `toml:"proxy_self"`
+	// UserConcurrencyLimit is Dovecot's lmtp_user_concurrency_limit:
+	// transactions holding one user at once; 0 = unlimited.
+	UserConcurrencyLimit int `toml:"user_concurrency_limit"`
 }
 
 // Metrics is lmtpd's Prometheus endpoint (package metrics).
@@ -315,6 +325,12 @@ func Defaults() *Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 			SpoolMemory:     1 << 20,
 			DSN:             true,
+			// Dovecot's LMTP proxy timeout (LMTP_PROXY_DEFAULT_TIMEOUT_MSECS).
+			ProxyTimeout:     Duration(125 * time.Second),
+			ProxyIdleTimeout: Duration(time.Minute),
+			ProxySelf:        []string{},
+			// Dovecot 2.4's default (2.3 had 0, unlimited).
+			UserConcurrencyLimit: 10,
 		},
 		Sieve: defaultSieve(),
 	}
@@ -505,6 +521,17 @@ func (c *Config) validateLMTP(bad badFunc) {
 	}
 	if c.LMTP.CommandTimeout <= 0 || c.LMTP.DataTimeout <= 0 || c.LMTP.ShutdownTimeout <= 0 {
 		bad("lmtp timeouts must be positive")
+	}
+	if c.LMTP.ProxyTimeout <= 0 || c.LMTP.ProxyIdleTimeout <= 0 {
+		bad("lmtp.proxy_timeout and lmtp.proxy_idle_timeout must be positive")
+	}
+	for _, a := range c.LMTP.ProxySelf {
+		if _, err := netip.ParseAddr(a); err != nil {
+			bad("lmtp.proxy_self %q: want an IP address", a)
+		}
+	}
+	if c.LMTP.UserConcurrencyLimit < 0 {
+		bad("lmtp.user_concurrency_limit must be 0 (unlimited) or more")
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

@@ -128,6 +128,24 @@ func (a *Agent) Canonical(rcpt string) string {
 // folder is the requested folder (deliver -m); "" means INBOX, or the
 // +detail folder when [mail] detail_folder is on.
 func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, error) {
+	f, err := a.Lookup(ctx, rcpt)
+	if err != nil {
+		return nil, err
+	}
+	return a.ResolveFound(ctx, rcpt, f, folder)
+}
+
+// Found is a recipient the userdb knows, before its mailbox is decided:
+// lmtpd's proxy mode routes on the row (package lmtpproxy) and resolves a
+// mailbox only for recipients delivered here.
+type Found struct {
+	Canonical string       // [userdb] username_format applied
+	User      *lookup.User // the row
+}
+
+// Lookup checks rcpt, canonicalises it and asks the userdb: 5.1.1 for an
+// unknown user, 4.3.0 when the lookup fails.
+func (a *Agent) Lookup(ctx context.Context, rcpt string) (*Found, error) {
 	if err := CheckRecipient(rcpt); err != nil {
 		return nil, err
 	}
@@ -148,7 +166,15 @@ func (a *Agent) Resolve(ctx context.Context, rcpt, folder string) (*Target, erro
 		return nil, status.Temp("user lookup failed").Wrap(err)
 	}
 	trace.Step(ctx, "user", "<%s> detail %q", u.Address, u.Detail)
-	t := &Target{Recipient: canon, User: u}
+	return &Found{Canonical: canon, User: u}, nil
+}
+
+// ResolveFound decides mailbox, owner and folder of a recipient found by
+// Lookup (see Resolve).
+func (a *Agent) ResolveFound(ctx context.Context, rcpt string, f *Found, folder string) (*Target, error) {
+	u := f.User
+	t := &Target{Recipient: f.Canonical, User: u}
+	var err error
 	if t.UID, t.GID, err = a.owner(u); err != nil {
 		return nil, err
 	}

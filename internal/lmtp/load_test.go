@@ -41,6 +41,9 @@ func TestConcurrentLoad(t *testing.T) {
 	e := newEnv(t, envOptions{users: users, config: func(c *config.Config) {
 		c.LMTP.SpoolMemory = 8 << 10 // some messages go through the spool file
 		c.LMTP.MaxConnections = conns
+		// Every connection names the same few users: the per-user
+		// limit (TestUserConcurrencyLimit) is not this test's subject.
+		c.LMTP.UserConcurrencyLimit = 0
 	}})
 
 	type accepted struct{ token, rcpt, id string }

@@ -92,3 +92,10 @@ func rawReply(err error) string {
 	e := r.EnhancedCode
 	return fmt.Sprintf("%d %d.%d.%d %s\r\n", r.Code, e[0], e[1], e[2], r.Message)
 }
+
+// relayed is the success reply for a recipient a backend took (proxy
+// mode): 250 2.0.0 with the backend's text, bounded, and our id.
+func relayed(id, backend, text string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: status.CodeOK, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: withID("relayed to "+backend+": "+text, id)}
+}

@@ -108,6 +108,10 @@ type Server struct {
 	// metrics and metricsHTTP serve [metrics] listen; nil when it is "".
 	metrics     *metrics.Metrics
 	metricsHTTP *http.Server
+	// proxy is [lmtp] proxy = true's router and backend pool; nil when off.
+	proxy *proxyMode
+	// users is [lmtp] user_concurrency_limit.
+	users *userLimit
 
 	mu        sync.Mutex
 	agent     *agentRef
@@ -141,7 +145,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{cfg: cfg, log: log, open: opt.OpenUserdb, decider: opt.Decider, commit: maildir.NewGroupSync(),
-		conns: make(map[*conn]struct{})}
+		conns: make(map[*conn]struct{}), users: &userLimit{max: cfg.LMTP.UserConcurrencyLimit}}
 	s.newMetrics()
 	if s.open == nil {
 		s.open = func(c *config.Config) (lookup.Userdb, error) {
@@ -159,6 +163,7 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 			Timeout: cfg.Userdb.Timeout.D(), Log: log})
 	}
 	s.newQuotaStatus(cfg)
+	s.newProxy(cfg)
 
 	srv := smtp.NewServer(backend{s})
 	srv.LMTP = true
@@ -295,6 +300,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			slog.Duration("grace", inflightGrace))
 	}
 	s.cancel()
+	s.proxy.close()
 	s.mu.Lock()
 	a := s.agent
 	a.retired = true

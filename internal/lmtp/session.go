@@ -14,6 +14,7 @@ import (
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
+	"maildeliver/internal/lmtpproxy"
 	"maildeliver/internal/message"
 	"maildeliver/internal/status"
 )
@@ -25,7 +26,7 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if b.s.isDraining() {
 		return nil, reject(errShutdown, "")
 	}
-	sess := &session{srv: b.s, c: c, remote: remoteName(c.Conn().RemoteAddr())}
+	sess := &session{srv: b.s, c: c, remote: remoteName(c.Conn().RemoteAddr()), ttl: -1}
 	sess.conn, _ = c.Conn().(*conn)
 	b.s.metrics.SessionStart()
 	return sess, nil
@@ -45,6 +46,7 @@ type session struct {
 	mu      sync.Mutex
 	tx      *txn
 	queueID string // XFORWARD IDENT= for the next transaction
+	ttl     int    // XCLIENT TTL= (proxy hops left) for the connection, -1 none
 }
 
 // txn is one mail transaction, from MAIL to the end of the data phase.
@@ -53,16 +55,34 @@ type txn struct {
 	queueID string // Postfix's queue id (XFORWARD IDENT), "" if not sent
 	sender  string
 	size    int64 // MAIL SIZE=, 0 when not given
+	utf8    bool  // MAIL SMTPUTF8
+	ttl     int   // the session's XCLIENT TTL= at MAIL, -1 none
 	helo    string
 	agent   *agentRef
 	rcpts   []rcpt
 }
 
+// end releases what the transaction holds: the concurrency slots of
+// recipients not delivered (RSET, a failed data phase), and the pinned
+// agent.
+func (s *session) end(tx *txn) {
+	for i := range tx.rcpts {
+		s.srv.users.release(tx.rcpts[i].held)
+		tx.rcpts[i].held = ""
+	}
+	s.srv.release(tx.agent)
+}
+
 // rcpt is an accepted recipient.
 type rcpt struct {
-	addr   string // as in RCPT TO: the key of go-smtp's status collector
-	orig   string // ORCPT, "" if none or unusable
-	target *delivery.Target
+	addr   string           // as in RCPT TO: the key of go-smtp's status collector
+	orig   string           // ORCPT, "" if none or unusable
+	target *delivery.Target // delivered here; nil when forwarded
+	// backend is where proxy mode forwards the recipient; nil: here.
+	backend *lmtpproxy.Backend
+	// held is the user whose [lmtp] user_concurrency_limit slot this
+	// recipient holds from its RCPT until its delivery is done; "" none.
+	held string
 }
 
 // guard turns a panic in a command into a temporary failure of that
@@ -89,9 +109,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 	if err != nil {
 		return reject(err, "")
 	}
-	tx := &txn{id: delivery.NewID(), queueID: s.queueID, sender: from, helo: cleanHelo(s.c.Hostname()), agent: a}
+	tx := &txn{id: delivery.NewID(), queueID: s.queueID, ttl: s.ttl, sender: from, helo: cleanHelo(s.c.Hostname()), agent: a}
 	if opts != nil {
-		tx.size = opts.Size
+		tx.size, tx.utf8 = opts.Size, opts.UTF8
 	}
 	s.tx = tx
 	return nil
@@ -114,16 +134,34 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 	}
 	start := time.Now()
 	agent := tx.agent.agent
-	t, err := agent.Resolve(s.srv.ctx, to, "")
-	if err == nil && tx.size > 0 {
+	var t *delivery.Target
+	var backend *lmtpproxy.Backend
+	if s.srv.proxy != nil {
+		var f *delivery.Found
+		if backend, f, err = s.route(tx, to); err == nil && backend == nil {
+			t, err = agent.ResolveFound(s.srv.ctx, to, f, "")
+		}
+	} else {
+		t, err = agent.Resolve(s.srv.ctx, to, "")
+	}
+	if err == nil && t != nil && tx.size > 0 {
 		err = agent.QuotaCheck(s.srv.ctx, t, tx.size)
+	}
+	if err == nil && t != nil && !s.srv.users.acquire(t.User.Address) {
+		err = status.UserConcurrency(to)
 	}
 	if err != nil {
 		agent.Report(delivery.Outcome{ID: tx.id, QueueID: tx.queueID, Sender: tx.sender, Recipient: to,
 			Err: err, Start: start})
 		return reject(err, tx.id)
 	}
-	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: orig, target: t})
+	held := ""
+	if t != nil {
+		held = t.User.Address
+	}
+	s.mu.Lock()
+	tx.rcpts = append(tx.rcpts, rcpt{addr: to, orig: orig, target: t, backend: backend, held: held})
+	s.mu.Unlock()
 	return nil
 }
 
@@ -162,7 +200,7 @@ func (s *session) Reset() {
 	s.queueID = ""
 	s.mu.Unlock()
 	if tx != nil {
-		s.srv.release(tx.agent)
+		s.end(tx)
 	}
 }
 
@@ -224,7 +262,7 @@ func (s *session) LMTPData(r io.Reader, sc smtp.StatusCollector) (err error) {
 		io.Copy(io.Discard, r)
 		return reject(errNoMail, "")
 	}
-	defer s.srv.release(tx.agent)
+	defer s.end(tx)
 	// Recipients that got no status (a panic, a bug) get this, never 250.
 	fallback := reject(errInternal, tx.id)
 	defer s.guard(&err, tx.id)
@@ -249,7 +287,7 @@ func (s *session) LMTPData(r io.Reader, sc smtp.StatusCollector) (err error) {
 		s.srv.log.Error("cannot parse spooled message", slog.String("id", tx.id), slog.String("error", err.Error()))
 		return reject(status.From(err), tx.id)
 	}
-	s.deliverAll(tx, p, sc)
+	s.deliverAll(tx, sp, p, sc)
 	return fallback
 }
 
@@ -273,26 +311,57 @@ func spoolMemory(n config.Size) int64 {
 // rcptParallelism at a time, started in RCPT order. A recipient named twice
 // (same address up to case, same mailbox and folder) is delivered once and
 // both RCPTs get that outcome.
-func (s *session) deliverAll(tx *txn, p *message.Message, sc smtp.StatusCollector) {
+func (s *session) deliverAll(tx *txn, sp *spool, p *message.Message, sc smtp.StatusCollector) {
 	type group struct {
 		r     rcpt
 		addrs []string
+		idx   []int // the RCPTs in tx.rcpts
 	}
 	var groups []*group
 	seen := make(map[string]*group)
-	for _, r := range tx.rcpts {
+	for i, r := range tx.rcpts {
+		if r.backend != nil {
+			continue // forwarded below
+		}
 		k := strings.ToLower(r.addr) + "\x00" + r.target.Maildir + "\x00" + r.target.FolderDir
 		if g := seen[k]; g != nil {
 			g.addrs = append(g.addrs, r.addr)
+			g.idx = append(g.idx, i)
 			continue
 		}
-		g := &group{r: r, addrs: []string{r.addr}}
+		g := &group{r: r, addrs: []string{r.addr}, idx: []int{i}}
 		seen[k] = g
 		groups = append(groups, g)
 	}
 	sem := make(chan struct{}, rcptParallelism)
 	var wg sync.WaitGroup
-	s.conn.expectReplies(len(groups)) // decided replies leave at once
+	remote := groupRemote(tx)
+	n := len(groups)
+	for _, f := range remote {
+		n += len(f.rcpts)
+	}
+	s.conn.expectReplies(n) // decided replies leave at once
+	// Each backend gets its transaction at once, beside the local
+	// deliveries: a slow backend delays only its own recipients' replies
+	// (go-smtp still writes them in RCPT order).
+	for _, f := range remote {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				for range f.rcpts {
+					s.conn.replyDecided()
+				}
+			}()
+			defer func() {
+				if x := recover(); x != nil {
+					s.srv.log.Error("panic forwarding to a backend", slog.String("id", tx.id), slog.Any("panic", x),
+						slog.String("stack", string(debug.Stack())))
+				}
+			}()
+			s.forward(tx, f, sp, p, sc)
+		}()
+	}
 	for _, g := range groups {
 		sem <- struct{}{}
 		wg.Add(1)
@@ -308,6 +377,13 @@ func (s *session) deliverAll(tx *txn, p *message.Message, sc smtp.StatusCollecto
 				}
 			}()
 			rep := s.deliverOne(tx, g.r, p)
+			// The user is free again before the reply leaves: a
+			// client that sends the next message on seeing it finds
+			// the slot released.
+			for _, i := range g.idx {
+				s.srv.users.release(tx.rcpts[i].held)
+				tx.rcpts[i].held = ""
+			}
 			for _, a := range g.addrs {
 				sc.SetStatus(a, rep)
 			}

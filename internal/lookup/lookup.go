@@ -344,6 +344,24 @@ func userFromRow(cols []string, vals []any) (*User, error) {
 			if u.Sieve, err = asString(v); err == nil {
 				u.Sieve = strings.TrimSpace(u.Sieve)
 			}
+		case "host", "port", "proxy", "proxy_maybe":
+			var x string
+			if b, ok := v.(bool); ok { // a boolean proxy / proxy_maybe column
+				x = strconv.FormatBool(b)
+			} else if x, err = asString(v); err != nil {
+				break
+			}
+			x = strings.TrimSpace(x)
+			switch name {
+			case "host":
+				u.Host = x
+			case "port":
+				u.Port = x
+			case "proxy":
+				u.Proxy = x
+			default:
+				u.ProxyMaybe = x
+			}
 		case "quota_storage_grace":
 			if u.QuotaGrace, err = asString(v); err == nil {
 				u.QuotaGrace = strings.TrimSpace(u.QuotaGrace)

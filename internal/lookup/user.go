@@ -35,6 +35,12 @@ type User struct {
 	// Sieve is column "sieve": the user's active Sieve script, overriding
 	// [sieve] script (Pigeonhole's userdb field "sieve"); "" when absent.
 	Sieve string
+
+	// Dovecot's proxy fields, as the row gives them (text, trimmed; ""
+	// when absent or NULL): columns "host", "port", "proxy" and
+	// "proxy_maybe". They mean something only to lmtpd with [lmtp] proxy
+	// = true, and are validated there (package lmtpproxy), in one place.
+	Host, Port, Proxy, ProxyMaybe string
 }
 
 // ErrNotFound means the userdb answered and has no such user. It is the only

@@ -147,6 +147,8 @@ func (c *Conn) handle(cmd string, arg string) {
 		c.handleStartTLS()
 	case "XFORWARD": // maildeliver patch, see xforward.go
 		c.handleXForward(arg)
+	case "XCLIENT": // maildeliver patch, see xclient.go
+		c.handleXClient(arg)
 	default:
 		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
 		c.protocolError(500, EnhancedCode{5, 5, 2}, msg)
@@ -314,6 +316,9 @@ func (c *Conn) handleGreet(enhanced bool, arg string) {
 
 	if xf := c.xforwardCap(); xf != "" { // maildeliver patch, see xforward.go
 		caps = append(caps, xf)
+	}
+	if xc := c.xclientCap(); xc != "" { // maildeliver patch, see xclient.go
+		caps = append(caps, xc)
 	}
 
 	args := []string{"Hello " + domain}

@@ -26,6 +26,10 @@ func parseCmd(line string) (cmd string, arg string, err error) {
 		return "XFORWARD", "", nil
 	case l > 9 && strings.EqualFold(line[:9], "XFORWARD "):
 		return "XFORWARD", strings.TrimSpace(line[9:]), nil
+	case strings.EqualFold(line, "XCLIENT"): // maildeliver patch, see xclient.go
+		return "XCLIENT", "", nil
+	case l > 8 && strings.EqualFold(line[:8], "XCLIENT "):
+		return "XCLIENT", strings.TrimSpace(line[8:]), nil
 	case l == 0:
 		return "", "", nil
 	case l < 4:

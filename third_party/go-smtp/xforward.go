@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -66,33 +65,9 @@ func (c *Conn) handleXForward(arg string) {
 	c.writeResponse(250, EnhancedCode{2, 0, 0}, "Ok")
 }
 
-// parseXForward parses "NAME=value ..." (names case-insensitive, values
-// xtext; Postfix before 2.3 sent them unencoded, which decodes to itself
-// unless it holds a '+').
+// parseXForward parses XFORWARD's attributes (see parseAttrs).
 func parseXForward(arg string, known []string) (map[string]string, error) {
-	fields := strings.Fields(arg)
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("XFORWARD needs at least one attribute")
-	}
-	attrs := make(map[string]string, len(fields))
-	for _, f := range fields {
-		name, value, ok := strings.Cut(f, "=")
-		name = strings.ToUpper(name)
-		switch {
-		case !ok || name == "":
-			return nil, fmt.Errorf("Bad XFORWARD syntax: %q", f)
-		case !containsString(known, name):
-			return nil, fmt.Errorf("Bad XFORWARD attribute name: %s", name)
-		case len(value) > xforwardMaxValue:
-			return nil, fmt.Errorf("Bad XFORWARD attribute value for %s: too long", name)
-		}
-		v, err := decodeXtext(value)
-		if err != nil {
-			return nil, fmt.Errorf("Bad XFORWARD attribute value for %s: %v", name, err)
-		}
-		attrs[name] = v
-	}
-	return attrs, nil
+	return parseAttrs("XFORWARD", arg, known)
 }
 
 func containsString(list []string, s string) bool {
