@@ -1,0 +1,81 @@
+package sievediff
+
+// The disagreements with Pigeonhole kept on purpose. README's Sieve
+// section lists the same, for administrators.
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// knownDifferences: rule name → the reason and which cases it covers.
+// A case is covered when match says so for the two sides' outcomes; a
+// rule that covers nothing in a full run fails the test (stale table).
+var knownDifferences = map[string]struct {
+	why   string
+	match func(key, side string, want, got []string) bool
+}{
+	"pending-keywords": {
+		why: "IMAP keywords (imap4flags flags other than the system ones) are not written to " +
+			"dovecot-keywords yet (helper sievecore adds the writer); Pigeonhole stores them as " +
+			"Maildir info letters a-z; everything else agrees",
+		match: func(_, _ string, want, got []string) bool {
+			return same(dropKeywords(want), got) && !anyKeywords(got)
+		},
+	},
+}
+
+var reKw = regexp.MustCompile(` kw=[^ ]*`)
+
+// dropKeywords is the outcome without keywords and without the letters
+// Pigeonhole's keywords put into the file name (the body hash does not
+// depend on them).
+func dropKeywords(ls []string) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = reKw.ReplaceAllString(l, " kw=")
+	}
+	sort.Strings(out[firstStore(out):])
+	return out
+}
+
+func anyKeywords(ls []string) bool {
+	for _, l := range ls {
+		if m := reKw.FindString(l); m != "" && m != " kw=" {
+			return true
+		}
+	}
+	return false
+}
+
+// firstStore is where the snapshot lines (sorted) start.
+func firstStore(ls []string) int {
+	for i, l := range ls {
+		if !strings.HasPrefix(l, "#") {
+			return i
+		}
+	}
+	return len(ls)
+}
+
+// known says whether the difference is kept on purpose: the reason and
+// the rule's name, or "".
+func known(key, side string, want, got []string) (string, string) {
+	for _, name := range knownKeys() {
+		k := knownDifferences[name]
+		if k.match(key, side, want, got) {
+			return k.why, name
+		}
+	}
+	return "", ""
+}
+
+func knownKeys() []string {
+	var ks []string
+	for k := range knownDifferences {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
