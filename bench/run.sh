@@ -27,6 +27,10 @@ quick)
   LDA_N=${LDA_N:-80}
   LDA_ROWS=${LDA_ROWS:-"4k 1 spread
 4k 8 spread"}
+  COLD_LMTP_ROWS=${COLD_LMTP_ROWS:-"4k 32 100
+4k 32 10"}
+  COLD_LDA_ROWS=${COLD_LDA_ROWS:-"4k 1"}
+  SIEVE_ROWS=${SIEVE_ROWS:-"4k 32 1 spread keepalive"}
   FSYNC_SIZES=${FSYNC_SIZES:-4k,100k} FSYNC_CONCS=${FSYNC_CONCS:-1,8,32}
   FSYNC_SYNCS=${FSYNC_SYNCS:-full} FSYNC_N=${FSYNC_N:-400} FSYNC_REPS=${FSYNC_REPS:-1}
   RUN_TIMEOUT=${RUN_TIMEOUT:-120}
@@ -52,6 +56,12 @@ full)
       echo "100k 32 1 spread keepalive"
     )
   fi
+  COLD_LMTP_ROWS=${COLD_LMTP_ROWS:-"4k 32 100
+4k 1 100
+4k 32 10"}
+  COLD_LDA_ROWS=${COLD_LDA_ROWS:-"4k 1
+4k 8"}
+  SIEVE_ROWS=${SIEVE_ROWS:-"4k 32 1 spread keepalive"}
   LDA_N=${LDA_N:-500}
   LDA_ROWS=${LDA_ROWS:-"4k 1 spread
 4k 8 spread
@@ -67,7 +77,7 @@ full)
   ;;
 esac
 MEM_SIZE=${MEM_SIZE:-100m}
-PHASES=${PHASES:-"fsync lda floor lmtp mem"}
+PHASES=${PHASES:-"fsync lda floor lmtp cold mem sieve"}
 
 if [ "${2:-}" = --plan ]; then
   echo "phases: $PHASES; reps per side: $REPS"
@@ -75,6 +85,12 @@ if [ "${2:-}" = --plan ]; then
   echo "$LMTP_ROWS" | sed 's/^/  /'
   echo "pipe-mode rows (size workers mode), $LDA_N msgs per run:"
   echo "$LDA_ROWS" | sed 's/^/  /'
+  echo "cold mailboxes, LMTP with lmtpload, kept sessions (size sessions new-mailbox-%), $MSGS_R1 msgs per run:"
+  echo "$COLD_LMTP_ROWS" | sed 's/^/  /'
+  echo "cold mailboxes, pipe mode (size workers), each message to a new mailbox, $LDA_N msgs per run:"
+  echo "$COLD_LDA_ROWS" | sed 's/^/  /'
+  echo "Sieve on both sides (size sessions rcpts mode variant), after the phases above:"
+  echo "$SIEVE_ROWS" | sed 's/^/  /'
   echo "pipe-mode floor: /bin/true, goempty, godrivers at P=1 and 8, $LDA_N per run"
   echo "fsynclimit: sizes $FSYNC_SIZES, c $FSYNC_CONCS, spread+same, sync $FSYNC_SYNCS, $FSYNC_N per run, $FSYNC_REPS reps"
   echo "large message: $MEM_SIZE"
@@ -115,6 +131,8 @@ for phase in $PHASES; do
   lda) lda_phase ;;
   floor) floor_phase ;;
   lmtp) lmtp_phase ;;
+  cold) cold_phase ;;
+  sieve) sieve_phase ;;
   mem) mem_phase ;;
   hold) hold_phase ;;
   *) say "unknown phase $phase" ;;
@@ -137,6 +155,7 @@ cp "$CSV" "$out.csv"
   echo "- machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(findmnt -no FSTYPE,SOURCE -T "$W" | tr -s ' ' ' ')"
   echo "- dovecot $(dovecot --version | awk '{print $1}') (mail_fsync=optimized, auth_cache_size=0), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') private cluster on a unix socket"
   echo "- maildeliver $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'), $(go version | awk '{print $3}'); lmtpd as $LMTPD_USER, deliver and dovecot-lda as $LDA_USER"
+  echo "- cold rows: each message to a mailbox that did not exist (lmtpload, kept sessions); Sieve rows: bench/sieve/user.sieve (20 rules) + before.sieve on both sides"
   echo "- reps per side: $REPS, alternating dovecot/ours on the same mailboxes; msgs per LMTP run: $MSGS_R1 (r=1) / $MSGS_RN (r=10); pipe mode: $LDA_N per run"
   echo "- wall time $(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s; invalid runs: $FAILED_RUNS"
   echo

@@ -24,6 +24,8 @@ DC_CONF=$DC/dovecot.conf
 DC_SOCK=$DC/run/lmtp
 MD=$W/ours                          # maildeliver.toml, logs; lmtpd socket $MD/run/lmtp
 MD_CONF=$MD/maildeliver.toml
+MD_CONF_BASE=$MD_CONF               # without [sieve]; the sieve phase switches MD_CONF
+SIEVE=$W/sieve                      # the global before script and the users' script
 MD_SOCK=$MD/run/lmtp
 MAIL_DOVECOT=$W/mail/dovecot        # users.home is relative to these two trees
 MAIL_OURS=$W/mail/ours
@@ -66,6 +68,29 @@ user_addr() {
   echo "${n}u$((k % 100 / 10))@d$((k / 100)).example"
 }
 
+# Cold user i (0..99999) -> address, matching sql/cold.sql.
+cold_addr() { echo "n$(($1 / 100))@c$(($1 % 100)).example"; }
+COLD_USERS=100000
+
+# Writes the recipients of M messages, one line each, for lmtpload -rcpts:
+# every (100/NEWPCT)th message (all at 100) to the next cold user from
+# COLD0 on, the others to existing user (WARM0 + i) mod 1000. Prints how
+# many cold users it took.
+gen_rcpts() { # M NEWPCT COLD0 WARM0 FILE
+  awk -v m="$1" -v pct="$2" -v c0="$3" -v w0="$4" -v out="$5" 'BEGIN {
+    step = int(100 / pct); c = 0
+    for (i = 0; i < m; i++) {
+      if (i % step == 0) { k = c0 + c++; print "n" int(k / 100) "@c" (k % 100) ".example" > out }
+      else { k = (w0 + i) % 1000; n = k % 10 + 1; print (n == 1 ? "" : n) "u" int((k % 100) / 10) "@d" int(k / 100) ".example" > out }
+    }
+    print c }'
+}
+
+# new/ of every address in FILE (one per line), each once, in a tree.
+new_dirs_of() { # tree file
+  awk -v t="$1" '{ split($1, a, "@"); print t "/" a[2] "/mails/" a[1] "/Maildir/new" }' "$2" | sort -u
+}
+
 # new/ of an address's INBOX in a tree.
 new_dir() { # tree address
   echo "$1/${2#*@}/mails/${2%@*}/Maildir/new"
@@ -73,10 +98,18 @@ new_dir() { # tree address
 
 # Number of files in the given new/ directories (missing ones count 0).
 count_files() { find "$@" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+# Number of messages in the maildirs of the given new/ directories, INBOX
+# and folders, new/ and cur/ (Sieve's fileinto, flags).
+count_mail() {
+  local d roots=()
+  for d in "$@"; do roots+=("${d%/new}"); done
+  find "${roots[@]}" -mindepth 2 -maxdepth 3 \( -path '*/new/*' -o -path '*/cur/*' \) -type f 2>/dev/null | wc -l
+}
 
 # Persistent counter so that successive runs use fresh groups/mailboxes.
 SEQ=0
 next_seq() { local s=$SEQ; SEQ=$((SEQ + $1)); echo "$s"; }
+COLD_SEQ=0       # next unused cold user; callers advance it (no subshell)
 
 # lmtpd memory (kB) from /proc: VmRSS now, VmHWM since the last reset.
 proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }

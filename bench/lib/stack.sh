@@ -5,7 +5,7 @@
 
 install_packages() {
   local need="" p
-  for p in dovecot-core dovecot-lmtpd dovecot-pgsql postfix postgresql; do
+  for p in dovecot-core dovecot-lmtpd dovecot-pgsql dovecot-sieve postfix postgresql; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
   done
   if [ -n "$need" ]; then
@@ -51,7 +51,7 @@ build() {
   # (and deliver with its supervising entry point: scripts/build.sh --ldflags)
   local ldflags
   ldflags=$(sh "$ROOT/scripts/build.sh" --ldflags)
-  for pkg in cmd/deliver cmd/lmtpd bench/fsynclimit bench/report bench/startfloor/goempty bench/startfloor/godrivers; do
+  for pkg in cmd/deliver cmd/lmtpd bench/fsynclimit bench/lmtpload bench/report bench/startfloor/goempty bench/startfloor/godrivers; do
     (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$BIN/" "./$pkg") || say "WARNING: build of $pkg failed; its rows will be missing or FAILED"
   done
   # deliver without SQL drivers (asks lmtpd's userdb socket only): pipe mode's third side
@@ -81,10 +81,21 @@ EOF
   "$PGBIN/createdb" -h "$PGSOCK" -p "$PGPORT" -U postgres mail || die "createdb failed"
   psql_mail -v ON_ERROR_STOP=1 -f "$BENCH/sql/schema.sql" >/dev/null || die "schema failed"
   psql_mail -v ON_ERROR_STOP=1 -f "$BENCH/sql/users.sql" >/dev/null || die "users failed"
+  psql_mail -v ON_ERROR_STOP=1 -f "$BENCH/sql/cold.sql" >/dev/null || die "cold users failed"
   say "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $PGSOCK port $PGPORT: $(psql_mail -Atc 'SELECT count(*) FROM users') users, $(psql_mail -Atc 'SELECT count(DISTINCT uid) FROM users') uid"
 }
 
+# start_dovecot [sieve]: with "sieve", Pigeonhole runs for LMTP and LDA
+# deliveries (the users' ~/.dovecot.sieve after the global before script).
 start_dovecot() {
+  local proto_sieve="" plugin=""
+  if [ "${1:-}" = sieve ]; then
+    proto_sieve='  mail_plugins = $mail_plugins sieve'
+    plugin="plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_before = $SIEVE/before.sieve
+}"
+  fi
   mkdir -p "$DC/run" "$DC/state"
   cat >"$DC/sql.conf.ext" <<EOF
 driver = pgsql
@@ -136,10 +147,13 @@ service stats {
 }
 protocol lda {
   postmaster_address = postmaster@d0.example
+$proto_sieve
 }
 protocol lmtp {
   postmaster_address = postmaster@d0.example
+$proto_sieve
 }
+$plugin
 EOF
   chmod 0644 "$DC_CONF"
   touch "$DC/dovecot.log" "$DC/info.log"
@@ -212,6 +226,67 @@ start_lmtpd() {
   fi
 }
 
+stop_dovecot() {
+  local p i
+  [ -f "$DC/run/master.pid" ] || return 0
+  p=$(cat "$DC/run/master.pid")
+  grep -q dovecot "/proc/$p/comm" 2>/dev/null || return 0
+  kill -TERM "$p"
+  for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+}
+
+stop_lmtpd() {
+  local i
+  lmtpd_alive || return 0
+  kill -TERM "$LMTPD_PID"
+  for i in $(seq 100); do kill -0 "$LMTPD_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$LMTPD_PID" 2>/dev/null && kill -KILL "$LMTPD_PID"
+  wait "$LMTPD_PID" 2>/dev/null
+  LMTPD_PID=""
+}
+
+# Sieve on both sides: the same user script (bench/sieve/user.sieve, 20
+# Roundcube-style rules) as ~/.dovecot.sieve of each of the 1,000 warm
+# users in both trees, and one global before script; Dovecot restarted
+# with Pigeonhole, lmtpd with [sieve] enabled. A warm-up message per group
+# compiles the scripts (Pigeonhole keeps ~/.dovecot.svbin) and creates the
+# folder the rules file into, so that neither is timed.
+sieve_setup() {
+  local tree h script
+  mkdir -p "$SIEVE"
+  cp "$BENCH/sieve/user.sieve" "$BENCH/sieve/before.sieve" "$SIEVE/"
+  sievec "$SIEVE/before.sieve" 2>>"$W/logs/sievec.err" || say "WARNING: sievec failed (see $W/logs/sievec.err)"
+  chmod 0755 "$SIEVE"
+  chmod 0644 "$SIEVE"/*
+  script=$(cat "$SIEVE/user.sieve")
+  for tree in "$MAIL_DOVECOT" "$MAIL_OURS"; do
+    while IFS= read -r h; do printf '%s\n' "$script" >"$h/.dovecot.sieve"; done < <(find "$tree" -mindepth 3 -maxdepth 3 -path "$tree/d*.example/mails/*" -type d)
+    find "$tree" -mindepth 4 -maxdepth 4 -name .dovecot.sieve -exec chown "$VUID:$VGID" {} +
+  done
+  stop_dovecot
+  start_dovecot sieve
+  MD_CONF=$MD/maildeliver-sieve.toml
+  {
+    cat "$MD_CONF_BASE"
+    printf '\n[sieve]\nenabled = true\nscript = "~/.dovecot.sieve"\nbefore = ["%s"]\n' "$SIEVE/before.sieve"
+  } >"$MD_CONF"
+  chmod 0644 "$MD_CONF"
+  stop_lmtpd
+  start_lmtpd
+  local side g
+  for side in dovecot ours; do
+    for g in $(seq 0 99); do
+      timeout 120 smtp-source -L -s 1 -m 1 -r 10 -f "$SENDER" -t "$(group_addr "$g")" -M bench.example \
+        -F "$MSGS/msg-4k.eml" "unix:$(sock_of "$side")" 2>>"$W/logs/sieve-warm-$side.err" &
+      PIDS+=($!)
+      [ ${#PIDS[@]} -lt 10 ] || wait_pids
+    done
+    wait_pids
+    tree=$(tree_of "$side")
+    say "Sieve warm-up $side: $(find "$tree" -path "$tree/d*.example/mails/*/Maildir/.Bench/cur/*" -type f | wc -l) of 1000 filed into Bench"
+  done
+}
+
 lmtpd_alive() { [ -n "$LMTPD_PID" ] && kill -0 "$LMTPD_PID" 2>/dev/null; }
 
 # Test messages: plain text, LF line endings (smtp-source -F sends CRLF),
@@ -246,6 +321,10 @@ warm() { # side
   chown "$VUID:$VGID" "$tree" "$W/mail"
   chmod 0755 "$W/mail"
   chmod 0750 "$tree"
+  # the cold users' domains exist (a site adding users to its domains);
+  # their mailboxes are created by the timed deliveries
+  local d
+  for d in $(seq 0 99); do install -d -o "$VUID" -g "$VGID" -m 0700 "$tree/c$d.example" "$tree/c$d.example/mails"; done
   if [ "$side" = dovecot ] || lmtpd_alive; then
     for g in $(seq 0 99); do
       timeout 120 smtp-source -L -s 1 -m 1 -r 10 -f "$SENDER" -t "$(group_addr "$g")" -M bench.example \

@@ -24,14 +24,16 @@ lmtp_run() { # side size S R mode variant M rep g0
   local side=$1 size=$2 S=$3 R=$4 mode=$5 variant=$6 M=$7 rep=$8 g0=$9
   local tree sock msg=$MSGS/msg-$size.eml dflag=() dirs=() groups=() g lp i rc=0
   tree=$(tree_of "$side") sock=$(sock_of "$side")
-  [ "$variant" = keepalive ] && dflag=(-d)
+  local count=count_files
+  case $variant in keepalive*) dflag=(-d) ;; esac
+  case $variant in *sieve) count=count_mail ;; esac
   if [ "$mode" = same ]; then groups=("$g0"); else for ((i = 0; i < S; i++)); do groups+=($(((g0 + i) % 100))); done; fi
   for g in "${groups[@]}"; do
     for lp in $(rcpt_locals $((g % 10)) "$R"); do dirs+=("$(new_dir "$tree" "$lp@d$((g / 10)).example")"); done
   done
   local err=$W/logs/lmtp-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0="" k1=""
   sync
-  before=$(count_files "${dirs[@]}")
+  before=$($count "${dirs[@]}")
   if [ "$side" = ours ] && lmtpd_alive; then
     rss0=$(proc_kb "$LMTPD_PID" VmRSS)
     reset_hwm "$LMTPD_PID"
@@ -58,7 +60,7 @@ lmtp_run() { # side size S R mode variant M rep g0
     hwm=$(proc_kb "$LMTPD_PID" VmHWM)
     k1=$(proc_ticks "$LMTPD_PID")
   fi
-  after=$(count_files "${dirs[@]}")
+  after=$($count "${dirs[@]}")
   local ok=1 want=$((M * R))
   if [ "$((after - before))" -ne "$want" ] || [ "$rc" -ne 0 ]; then
     ok=0
@@ -90,9 +92,104 @@ lmtp_phase() {
   done <<<"$LMTP_ROWS"
 }
 
+# One LMTP run of lmtpload against one side's socket: S kept sessions,
+# message i to line i of RCPTS (cold: a mailbox the delivery creates;
+# mixed: every tenth one, the others existing mailboxes). Valid when the
+# new/ of exactly those mailboxes grew by M and lmtpload exited 0.
+lmtpload_run() { # side size S mode M rep rcptfile
+  local side=$1 size=$2 S=$3 mode=$4 M=$5 rep=$6 rcpts=$7
+  local tree sock dirs=() err=$W/logs/lmtpload-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0="" k1="" rc=0
+  tree=$(tree_of "$side") sock=$(sock_of "$side")
+  mapfile -t dirs < <(new_dirs_of "$tree" "$rcpts")
+  sync
+  before=$(count_files "${dirs[@]}")
+  if [ "$side" = ours ] && lmtpd_alive; then
+    rss0=$(proc_kb "$LMTPD_PID" VmRSS)
+    reset_hwm "$LMTPD_PID"
+    k0=$(proc_ticks "$LMTPD_PID")
+  fi
+  c0=$(cpu_jiffies)
+  t0=$EPOCHREALTIME
+  timeout "$RUN_TIMEOUT" "$BIN/lmtpload" -s "$S" -F "$MSGS/msg-$size.eml" -f "$SENDER" -rcpts "$rcpts" "unix:$sock" 2>>"$err" || rc=$?
+  t1=$EPOCHREALTIME
+  c1=$(cpu_jiffies)
+  if [ "$side" = ours ] && lmtpd_alive; then
+    hwm=$(proc_kb "$LMTPD_PID" VmHWM)
+    k1=$(proc_ticks "$LMTPD_PID")
+  fi
+  after=$(count_files "${dirs[@]}")
+  local ok=1
+  if [ "$((after - before))" -ne "$M" ] || [ "$rc" -ne 0 ]; then
+    ok=0
+    say "$side lmtpload $size s=$S $mode: want $M new files, got $((after - before)); lmtpload exit $rc (see $err)"
+  fi
+  record lmtp "$side" "$size" "$S" 1 "$mode" keepalive "$rep" "$M" "$M" "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm" \
+    "$(busy_pct "$c0" "$c1")" "$(ticks_us_per "$k0" "$k1" "$M")"
+}
+
+# COLD_LMTP_ROWS: lines "size sessions newpct" (100: every message to a
+# mailbox that does not exist yet; 10: every tenth, the rest to existing
+# ones spread over the 1,000), MSGS_R1 messages per run, over lmtpload.
+# COLD_LDA_ROWS: lines "size workers": pipe mode, each message to a new
+# mailbox (the nosql side takes other new mailboxes than the pair).
+cold_phase() {
+  local size S pct M rep P u0 mode file used
+  [ -x "$BIN/lmtpload" ] || { say "WARNING: no lmtpload binary; cold LMTP rows skipped"; }
+  say "cold mailboxes: LMTP (lmtpload) and pipe mode, $REPS reps each, alternating"
+  while read -r size S pct; do
+    [ -n "$size" ] && [ -x "$BIN/lmtpload" ] || continue
+    M=$((MSGS_R1 / S * S))
+    mode=cold
+    [ "$pct" = 100 ] || mode=mixed$pct
+    for rep in $(seq 1 "$REPS"); do
+      file=$W/lda/rcpts-$rep.txt
+      used=$(gen_rcpts "$M" "$pct" "$COLD_SEQ" "$(next_seq "$S")" "$file")
+      chmod 0644 "$file"
+      COLD_SEQ=$((COLD_SEQ + used))
+      [ "$COLD_SEQ" -le "$COLD_USERS" ] || { say "WARNING: out of cold users; row skipped"; break; }
+      lmtpload_run dovecot "$size" "$S" "$mode" "$M" "$rep" "$file"
+      lmtpload_run ours "$size" "$S" "$mode" "$M" "$rep" "$file"
+    done
+  done <<<"$COLD_LMTP_ROWS"
+  while read -r size P; do
+    [ -n "$size" ] || continue
+    for rep in $(seq 1 "$REPS"); do
+      [ $((COLD_SEQ + 2 * LDA_N)) -le "$COLD_USERS" ] || { say "WARNING: out of cold users; row skipped"; break; }
+      u0=$COLD_SEQ
+      lda_run dovecot "$size" "$P" cold "$LDA_N" "$rep" "$u0"
+      lda_run ours "$size" "$P" cold "$LDA_N" "$rep" "$u0"
+      [ ! -x "$BIN/deliver-nosql" ] || lda_run nosql "$size" "$P" cold "$LDA_N" "$rep" $((u0 + LDA_N))
+      COLD_SEQ=$((COLD_SEQ + 2 * LDA_N))
+    done
+  done <<<"$COLD_LDA_ROWS"
+}
+
+# SIEVE_ROWS: LMTP_ROWS' format, run with Sieve on both sides (variant
+# "<variant>+sieve"); the rows count what landed in the INBOX and in the
+# folders, new/ and cur/.
+sieve_phase() {
+  local size S R mode variant M rep g0 n
+  say "Sieve: Pigeonhole vs lmtpd [sieve], $REPS reps each, alternating"
+  sieve_setup
+  while read -r size S R mode variant; do
+    [ -n "$size" ] || continue
+    M=$MSGS_R1
+    [ "$R" -gt 1 ] && M=$MSGS_RN
+    M=$((M / S * S))
+    n=1
+    [ "$mode" = spread ] && n=$S
+    for rep in $(seq 1 "$REPS"); do
+      g0=$(( $(next_seq "$n") % 100 ))
+      lmtp_run dovecot "$size" "$S" "$R" "$mode" "$variant+sieve" "$M" "$rep" "$g0"
+      lmtp_run ours "$size" "$S" "$R" "$mode" "$variant+sieve" "$M" "$rep" "$g0"
+    done
+  done <<<"$SIEVE_ROWS"
+}
+
 # One pipe-mode run: P workers, each running the LDA once per message.
 #   spread: worker w, message i -> user (u0 + w*per + i) mod 1000
 #   same:   every message of the run -> user u0
+#   cold:   worker w, message i -> cold user u0 + w*per + i (a new mailbox)
 lda_run() { # side size P mode N rep u0
   local side=$1 size=$2 P=$3 mode=$4 N=$5 rep=$6 u0=$7
   local per=$((N / P)) tree msg=$MSGS/msg-$size.eml w i k cmd dirs=()
@@ -104,8 +201,11 @@ lda_run() { # side size P mode N rep u0
   esac
   for ((w = 0; w < P; w++)); do
     for ((i = 0; i < per; i++)); do
-      if [ "$mode" = same ]; then k=$u0; else k=$(((u0 + w * per + i) % 1000)); fi
-      user_addr "$k"
+      case $mode in
+      same) user_addr "$u0" ;;
+      cold) cold_addr $((u0 + w * per + i)) ;;
+      *) user_addr $(((u0 + w * per + i) % 1000)) ;;
+      esac
     done >"$W/lda/w$w.txt"
   done
   chmod 0644 "$W"/lda/w*.txt

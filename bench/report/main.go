@@ -13,7 +13,8 @@
 //	conc    sessions (lmtp), parallel workers (lda), goroutines (fsync)
 //	rcpts   recipients per message
 //	mode    spread (different mailboxes per session/worker) | same (one mailbox or one 10-mailbox group)
-//	variant lmtp: new-conn | keepalive; fsync: full | file | none; lda: -
+//	        | cold (each message to a mailbox its delivery creates) | mixed10 (every tenth one)
+//	variant lmtp: new-conn | keepalive, "+sieve" with Sieve on both sides; fsync: full | file | none; lda: -
 //	rep     repetition, 1..R
 //	msgs    messages sent; deliv = msgs x rcpts
 //	seconds wall clock of the run
@@ -261,8 +262,8 @@ func ratio(ours, theirs stat) string {
 // ceiling is fsynclimit's median deliveries/s for the same size,
 // concurrency and mode with full durability.
 func ceiling(runs []run, size string, conc int, mode string) string {
-	if conc == 1 {
-		mode = "spread"
+	if conc == 1 || mode != "same" {
+		mode = "spread" // cold and mixed rows: every message to another mailbox
 	}
 	var v []float64
 	for _, r := range runs {
@@ -287,7 +288,9 @@ func write(w io.Writer, runs []run) {
 	if gs := groups(runs, "lmtp"); len(gs) > 0 {
 		fmt.Fprintln(w, "### LMTP: dovecot-lmtp vs lmtpd (smtp-source -L, unix socket)")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "msgs/s median (min..max); [deliveries/s] when r>1. Ceiling: fsynclimit, deliveries/s, same size, c = sessions, same mode.")
+		fmt.Fprintln(w, "msgs/s median (min..max); [deliveries/s] when r>1. Ceiling: fsynclimit, deliveries/s, same size, c = sessions, same mode (spread for cold and mixed).")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "cold: every message to a mailbox that did not exist (its delivery creates it; Dovecot its index files too); mixed10: every tenth message, the others to existing mailboxes. Both sent by bench/lmtpload over kept sessions, each message to its own recipient (smtp-source cannot).")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "CPU busy: the machine's (2 vCPUs: load generator, agent, PostgreSQL) during dovecot's / lmtpd's runs. lmtpd CPU: its own user+system time per delivery.")
 		fmt.Fprintln(w)
@@ -296,8 +299,11 @@ func write(w io.Writer, runs []run) {
 		for _, g := range gs {
 			d, o := summarize(g.sides["dovecot"]), summarize(g.sides["ours"])
 			label := fmt.Sprintf("%s s=%d r=%d %s", g.size, g.conc, g.rcpts, g.mode)
-			if g.variant == "keepalive" {
+			switch g.variant {
+			case "keepalive":
 				label += " keepalive (-d)"
+			case "keepalive+sieve":
+				label += " keepalive (-d), **Sieve**"
 			}
 			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
 				rate(d, g.rcpts), rate(o, g.rcpts), ratio(o, d), ceiling(runs, g.size, g.conc, g.mode), mib(o.peakKB),
@@ -305,8 +311,9 @@ func write(w io.Writer, runs []run) {
 		}
 		fmt.Fprintln(w)
 	}
+	writeSieve(w, groups(runs, "lmtp"))
 	if gs := groups(runs, "lda"); len(gs) > 0 {
-		fmt.Fprintln(w, "### Pipe mode: dovecot-lda vs deliver (one process per message, mailboxes pre-created)")
+		fmt.Fprintln(w, "### Pipe mode: dovecot-lda vs deliver (one process per message; mode cold: each message to a mailbox that did not exist, else mailboxes pre-created)")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "CPU/msg: the agent processes' own user+system time per message (dovecot-lda with the doveconf it runs; deliver), not the userdb server's. CPU busy: the machine's.")
 		fmt.Fprintln(w)
@@ -360,6 +367,44 @@ func write(w io.Writer, runs []run) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// writeSieve sets each Sieve row beside the same workload without Sieve:
+// the rates and lmtpd's CPU per delivery with and without (issue 12's
+// targets: lmtpd >= 2x dovecot-lmtp with Sieve, CPU rise <= 25%).
+func writeSieve(w io.Writer, gs []*group) {
+	plain := map[key]*group{}
+	var with []*group
+	for _, g := range gs {
+		if strings.HasSuffix(g.variant, "+sieve") {
+			with = append(with, g)
+		} else {
+			plain[g.key] = g
+		}
+	}
+	if len(with) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "### Sieve on both sides: lmtpd CPU per delivery with and without")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workload | ours/dovecot with Sieve | without | lmtpd CPU/delivery with Sieve | without | rise |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, g := range with {
+		k := g.key
+		k.variant = strings.TrimSuffix(k.variant, "+sieve")
+		d, o := summarize(g.sides["dovecot"]), summarize(g.sides["ours"])
+		pr, pc, rise := "–", "–", "–"
+		if p := plain[k]; p != nil {
+			pd, po := summarize(p.sides["dovecot"]), summarize(p.sides["ours"])
+			pr, pc = ratio(po, pd), cpuMS(po)
+			if po.cpuUS > 0 && o.cpuUS >= 0 {
+				rise = fmt.Sprintf("%+.0f%%", 100*(o.cpuUS/po.cpuUS-1))
+			}
+		}
+		fmt.Fprintf(w, "| %s s=%d r=%d %s %s | %s | %s | %s | %s | %s |\n", g.size, g.conc, g.rcpts, g.mode, k.variant,
+			ratio(o, d), pr, cpuMS(o), pc, rise)
+	}
+	fmt.Fprintln(w)
 }
 
 // writeFloor sets the programs that deliver nothing beside deliver and
