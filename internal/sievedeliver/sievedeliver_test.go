@@ -1,15 +1,20 @@
 package sievedeliver
 
 import (
+	"bufio"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
+	"maildeliver/internal/location"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/message"
 )
 
 // The scripts of a user: the userdb column overrides [sieve] script
@@ -45,5 +50,84 @@ func TestScripts(t *testing.T) {
 	}
 	if got := d.Describe(target(dir, "")); !strings.HasPrefix(got, "on: before "+before+", no user script") {
 		t.Errorf("Describe: %q", got)
+	}
+}
+
+// A 50 MB message to three recipients with Sieve on, their scripts testing
+// the header and the size: the engine reads the header, the size test
+// reads the body through without keeping it, the stores stream it. What
+// the whole delivery allocates stays far below one copy of the message
+// (before: each recipient read the body into memory, twice).
+func TestLargeMessageMemory(t *testing.T) {
+	const size = 50 << 20
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir makes both 0700; the users reach their homes
+	os.Chmod(dir, 0o755)
+	src, err := os.Create(filepath.Join(dir, "spool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	w := bufio.NewWriter(src)
+	w.WriteString("From: a@example.net\r\nTo: bob@example.org\r\nSubject: big\r\n\r\n")
+	line := strings.Repeat("x", 76) + "\r\n"
+	for n := 0; n < size; n += len(line) {
+		w.WriteString(line)
+	}
+	w.Flush()
+	st, _ := src.Stat()
+
+	cfg := config.Defaults()
+	cfg.Sieve.Enabled = true
+	d, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := delivery.NewAgent(cfg, nil, slog.New(slog.DiscardHandler), delivery.WithDecider(d))
+	uid := os.Geteuid()
+	if uid == 0 {
+		uid = 1001
+	}
+	scripts := []string{
+		"require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"big\" { fileinto :create \"Big\"; }\n",
+		"require [\"fileinto\", \"mailbox\"];\nif size :over 10M { fileinto :create \"Large\"; }\n",
+		"keep;\n",
+	}
+	var targets []*delivery.Target
+	for i, s := range scripts {
+		home := filepath.Join(dir, fmt.Sprintf("u%d", i))
+		os.Mkdir(home, 0o755)
+		os.Chown(home, uid, uid)
+		if err := os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rcpt := fmt.Sprintf("u%d@example.org", i)
+		targets = append(targets, &delivery.Target{Recipient: rcpt, User: &lookup.User{Address: rcpt, Home: home},
+			Maildir: filepath.Join(home, "Maildir"), UID: uid, GID: uid,
+			Mailbox: location.Mailbox{RootOwn: home, InboxOwn: home}})
+	}
+	msg, err := message.Read(src, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, tg := range targets {
+		res, err := agent.Deliver(t.Context(), tg, delivery.Request{ID: delivery.NewID(), Sender: "a@example.net"}, msg)
+		if err != nil || res.Size < size*77/78 { // CRLF stored as LF
+			t.Fatalf("%s: %+v, %v", tg.Recipient, res, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("3 recipients of a %d MB message: %.1f MB allocated", size>>20, float64(alloc)/(1<<20))
+	if alloc > 4<<20 {
+		t.Errorf("%d bytes allocated for 3 recipients of a %d byte message: the body was read into memory", alloc, size)
+	}
+	for i, folder := range []string{".Big", ".Large", ""} {
+		if ents, _ := os.ReadDir(filepath.Join(targets[i].Maildir, folder, "new")); len(ents) != 1 {
+			t.Errorf("%s: %s/new holds %d files", targets[i].Recipient, folder, len(ents))
+		}
 	}
 }
