@@ -277,11 +277,13 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 // the message already went that way once.
 func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m *raw, r sieve.Redirect) delivery.Send {
 	return delivery.Send{What: r.String(), Do: func(ctx context.Context) error {
-		msg, err := m.bytes("Delivered-To: " + t.Recipient + "\n")
+		body, err := m.body()
 		if err != nil {
 			return err
 		}
-		err = d.mailer.ForUser(t.UID, t.GID).Redirect(ctx, msg, r, env, t.User.Address)
+		header := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
+		msg := io.MultiReader(bytes.NewReader(header), body) // sent as read: never whole in memory
+		err = d.mailer.ForUser(t.UID, t.GID).RedirectReader(ctx, header, msg, r, env, t.User.Address)
 		switch {
 		case errors.Is(err, sieve.ErrRedirectLoop):
 			d.log.Warn("sieve: redirect not sent", "id", id, "to", t.Recipient, "error", err)
@@ -330,7 +332,8 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 // raw is the message as the script sees it: the header section the
 // recipient's copy gets (without our prepended fields, ending with the
 // blank line; message.Header's own bytes unless they differ for this
-// recipient) and the message, whose body is read only when needed.
+// recipient) and the message, whose body is read only when needed (a
+// size or body test, a redirected copy).
 type raw struct {
 	header []byte
 	msg    *message.Message
@@ -343,22 +346,6 @@ func (r *raw) body() (io.Reader, error) {
 		return nil, err
 	}
 	return r.msg.Body()
-}
-
-// bytes is prefix, the header and the body in one buffer: a redirected
-// copy (the Outbox takes bytes), made only while it is sent.
-func (r *raw) bytes(prefix string) ([]byte, error) {
-	body, err := r.body()
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	b.WriteString(prefix)
-	b.Write(r.header)
-	if _, err := b.ReadFrom(body); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
 
 // Check is -check's part for [sieve] (deliver and lmtpd): when enabled,
