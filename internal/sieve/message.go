@@ -14,18 +14,20 @@ import (
 // A Message made by NewStreamMessage holds the header section only: the
 // body stays where it is (lmtpd's spool, deliver's spooled stdin) and is
 // read only for the tests that need it, size (read through, counted,
-// not kept) and body (read into memory, go-sieve wants bytes; ReleaseBody
-// drops them). A script that tests only the header costs the header,
-// whatever the message's size.
+// not kept) and body (in memory: go-sieve wants bytes; the caller's copy
+// shared by every recipient, or read for this Message until ReleaseBody).
+// A script that tests only the header costs the header, whatever the
+// message's size.
 type Message struct {
 	raw    []byte // the whole message (NewMessage); the header section (NewStreamMessage)
 	fields []field
 	body   int // offset of the body in raw
 
-	openBody func() (io.Reader, error) // nil: the body is raw[body:]
-	size     int64                     // the whole message's, once counted; -1 not yet
-	bodyRaw  []byte                    // BodyRaw's read, until ReleaseBody
-	bodyErr  error
+	openBody  func() (io.Reader, error) // nil: the body is raw[body:]
+	bodyBytes func() ([]byte, error)    // nil: BodyRaw reads openBody
+	size      int64                     // the whole message's, once counted; -1 not yet
+	bodyRaw   []byte                    // BodyRaw's result, until ReleaseBody
+	bodyErr   error
 }
 
 // field is one header field as it appears in the message.
@@ -53,15 +55,18 @@ func NewMessage(raw []byte) *Message {
 
 // NewStreamMessage is the message of header (the header section, ending
 // with its blank line; not copied) and the body openBody reads from its
-// start, each call anew. openBody is called only for size and body tests.
-func NewStreamMessage(header []byte, openBody func() (io.Reader, error)) *Message {
-	m := &Message{raw: header, openBody: openBody, size: -1}
+// start, each call anew. bodyBytes, if not nil, gives the body in memory
+// for body tests (a copy the caller shares between recipients); else
+// openBody is read. They are called only for size and body tests.
+func NewStreamMessage(header []byte, openBody func() (io.Reader, error), bodyBytes func() ([]byte, error)) *Message {
+	m := &Message{raw: header, openBody: openBody, bodyBytes: bodyBytes, size: -1}
 	m.fields, m.body = splitHeader(header)
 	return m
 }
 
-// ReleaseBody drops the body BodyRaw read (the Message may live on in a
-// plan's vacation reply, which needs only the header).
+// ReleaseBody drops this Message's hold on the body BodyRaw returned (the
+// Message may live on in a plan's vacation reply, which needs only the
+// header).
 func (m *Message) ReleaseBody() { m.bodyRaw = nil }
 
 // splitHeader returns the header fields and the offset of the body. A line
@@ -128,9 +133,13 @@ func (m *Message) BodyRaw() ([]byte, bool, error) {
 		return m.raw[m.body:], true, nil
 	}
 	if m.bodyRaw == nil && m.bodyErr == nil {
-		var r io.Reader
-		if r, m.bodyErr = m.openBody(); m.bodyErr == nil {
-			m.bodyRaw, m.bodyErr = io.ReadAll(r)
+		if m.bodyBytes != nil {
+			m.bodyRaw, m.bodyErr = m.bodyBytes()
+		} else {
+			var r io.Reader
+			if r, m.bodyErr = m.openBody(); m.bodyErr == nil {
+				m.bodyRaw, m.bodyErr = io.ReadAll(r)
+			}
 		}
 	}
 	return m.bodyRaw, m.bodyErr == nil, m.bodyErr

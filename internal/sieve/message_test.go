@@ -29,7 +29,7 @@ func TestStreamMessage(t *testing.T) {
 		msg := NewStreamMessage([]byte(header), func() (io.Reader, error) {
 			opens++
 			return strings.NewReader(body), nil
-		})
+		}, nil)
 		sc := Scripts{User: writeScript(t, dir, fmt.Sprintf("s%d.sieve", i), tc.script)} // one path each: the cache keys on it
 		p, err := e.Decide(context.Background(), &Input{Envelope: Envelope{From: "a@example.net", To: "bob@example.com"}, Message: msg, Scripts: sc})
 		if err != nil {

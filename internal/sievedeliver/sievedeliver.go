@@ -110,7 +110,7 @@ func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.R
 	m := &raw{header: fields, msg: msg}
 	in := &sieve.Input{
 		Envelope: sieve.Envelope{From: req.Sender, To: t.Recipient, OrigTo: req.OrigRecipient},
-		Message:  sieve.NewStreamMessage(fields, m.body),
+		Message:  sieve.NewStreamMessage(fields, m.body, m.bodyBytes),
 		Scripts:  d.scripts(t),
 	}
 	if t.User.Home != "" {
@@ -346,6 +346,15 @@ func (r *raw) body() (io.Reader, error) {
 		return nil, err
 	}
 	return r.msg.Body()
+}
+
+// bodyBytes is the body in memory for a body test: one copy per message,
+// shared by its recipients (message.Message.BodyBytes).
+func (r *raw) bodyBytes() ([]byte, error) {
+	if err := r.msg.Spool(os.TempDir()); err != nil {
+		return nil, err
+	}
+	return r.msg.BodyBytes()
 }
 
 // Check is -check's part for [sieve] (deliver and lmtpd): when enabled,
