@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"maildeliver/internal/smtpsink"
@@ -179,5 +182,93 @@ fileinto :create :flags ["\\Seen", "NonJunk", "$label1", "\\Recent"] "Work";
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("doveadm fetch flags %s: %q, want %q", folder, got, want)
 		}
+	}
+}
+
+// Our deliveries and Dovecot (doveadm flags add, as an IMAP client's
+// STORE +FLAGS) add keywords to one folder at the same time: both hold
+// Dovecot's dovecot-uidlist.lock while they change dovecot-keywords, so
+// no keyword is lost and no letter means two keywords; Dovecot reads
+// every message's keywords back.
+func TestDeliverSieveKeywordsWithDovecot(t *testing.T) {
+	doveadmBin := lookDoveadm(t)
+	e, home := sieveEnv(t, "")
+	mdir := filepath.Join(home, "Maildir")
+	writeScript(t, home, `require ["imap4flags", "variables"];
+if header :matches "X-Tag" "*" { addflag "${1}"; }
+keep;
+`)
+	first := strings.Replace(testMsg, "Subject:", "X-Tag: base\r\nSubject:", 1)
+	if r := e.deliver(first, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 {
+		t.Fatalf("exit %d output %q", r.code, r.out)
+	}
+	dv := newDoveadm(t, doveadmBin, mdir, 1001)
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan string, 2*n)
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			msg := strings.Replace(testMsg, "Subject:", fmt.Sprintf("X-Tag: own%d\r\nSubject:", i), 1)
+			msg = strings.Replace(msg, "<m1@", fmt.Sprintf("<own%d@", i), 1)
+			if r := e.deliver(msg, "-f", "a@b", "-d", "bob@example.org"); r.code != 0 {
+				errs <- fmt.Sprintf("deliver %d: exit %d %q", i, r.code, r.out)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(dv.bin, "-c", dv.conf, "flags", "add", fmt.Sprintf("dove%d", i), "mailbox", "INBOX", "header", "Message-ID", "m1@example.net")
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USER=importtest", "HOME=" + dv.home}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Sprintf("doveadm %d: %v %s", i, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	kw, _ := os.ReadFile(filepath.Join(mdir, "dovecot-keywords"))
+	names := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(kw)), "\n") {
+		_, name, _ := strings.Cut(line, " ")
+		if names[name] {
+			t.Errorf("%q twice in dovecot-keywords:\n%s", name, kw)
+		}
+		names[name] = true
+	}
+	for i := 0; i < n; i++ {
+		for _, k := range []string{fmt.Sprintf("own%d", i), fmt.Sprintf("dove%d", i)} {
+			if !names[k] {
+				t.Errorf("%s missing from dovecot-keywords:\n%s", k, kw)
+			}
+		}
+	}
+	// Dovecot's view: every delivered message has its keyword, the first
+	// one base and every dove keyword.
+	out := dv.run("-f", "flow", "fetch", "hdr.x-tag flags", "mailbox", "INBOX", "all")
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		m := regexp.MustCompile(`^hdr\.x-tag=(\S+) flags=(.*)$`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("doveadm line %q", line)
+		}
+		flags := " " + m[2] + " "
+		if !strings.Contains(flags, " "+m[1]+" ") {
+			t.Errorf("message %s: flags %q", m[1], m[2])
+		}
+		if m[1] == "base" {
+			for i := 0; i < n; i++ {
+				if !strings.Contains(flags, fmt.Sprintf(" dove%d ", i)) {
+					t.Errorf("first message lacks dove%d: %q", i, m[2])
+				}
+			}
+		}
+		seen++
+	}
+	if seen != n+1 {
+		t.Errorf("Dovecot shows %d messages, want %d", seen, n+1)
 	}
 }

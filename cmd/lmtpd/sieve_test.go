@@ -68,3 +68,18 @@ func TestSieveSendmailAsUser(t *testing.T) {
 		t.Fatalf("no reply on sendmail's stdin:\n%s", b)
 	}
 }
+
+// lmtpd -check compiles the global Sieve scripts too: a broken before
+// script fails it with its file:line:col.
+func TestCheckSieve(t *testing.T) {
+	before := filepath.Join(t.TempDir(), "before.sieve")
+	if err := os.WriteFile(before, []byte("keep;\nfileinto \"X\";\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := setup(t, `"unix:/run/nowhere/lmtp"`, fmt.Sprintf("[sieve]\nenabled = true\nbefore = [%q]\n", before))
+	code, out, errOut := runLmtpd("-c", cfg, "-check")
+	oneStatusLine(t, errOut, "4.3.5 configuration error: sieve: before "+before+":2:1: ")
+	if code != 75 {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}

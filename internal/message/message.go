@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Message is one message to deliver, the same for deliver and lmtpd: its
@@ -22,6 +23,10 @@ type Message struct {
 	// bodyLF: src holds the body alone, LF line endings already (a
 	// spooled stream body), to be read as it is.
 	bodyLF bool
+
+	bodyOnce  sync.Once // BodyBytes
+	bodyBytes []byte
+	bodyErr   error
 }
 
 // ErrBodyRead is a second Body of a message read from a stream that was
@@ -68,6 +73,20 @@ func (m *Message) Body() (io.Reader, error) {
 	return r, nil
 }
 
+// BodyBytes returns the body (as Body reads it) in memory, read once and
+// shared by every caller until Close: Sieve's body test needs bytes, and
+// the recipients of one message then hold one copy, not one each. The
+// message must be re-readable (Spool) or its body not yet read.
+func (m *Message) BodyBytes() ([]byte, error) {
+	m.bodyOnce.Do(func() {
+		var r io.Reader
+		if r, m.bodyErr = m.Body(); m.bodyErr == nil {
+			m.bodyBytes, m.bodyErr = io.ReadAll(r)
+		}
+	})
+	return m.bodyBytes, m.bodyErr
+}
+
 // Spool makes a stream's body re-readable: it is read to its end into an
 // unnamed file in dir (created and unlinked at once, mode 0600), which
 // Close releases. A message that is re-readable already is left as it is.
@@ -95,8 +114,9 @@ func (m *Message) Spool(dir string) error {
 	return nil
 }
 
-// Close releases a spool made by Spool.
+// Close releases a spool made by Spool, and BodyBytes's copy.
 func (m *Message) Close() error {
+	m.bodyBytes = nil
 	if m.spool == nil {
 		return nil
 	}

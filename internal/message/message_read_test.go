@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -66,5 +68,59 @@ func TestMessageBodyRereadable(t *testing.T) {
 		if got := read(s); got != string(want) {
 			t.Fatalf("spooled body %q, want %q", got, want)
 		}
+	}
+}
+
+// countingReaderAt counts the bytes read through it.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n atomic.Int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// BodyBytes reads the body once for all its callers, concurrent ones
+// included (lmtpd's recipients of one message: one copy, not one each),
+// and Close lets it go.
+func TestBodyBytesShared(t *testing.T) {
+	raw := "Subject: x\r\n\r\n" + strings.Repeat("line\r\n", 10000)
+	src := &countingReaderAt{r: strings.NewReader(raw)}
+	m, err := Read(src, int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := src.n.Load()
+	got := make([][]byte, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := m.BodyBytes()
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = b
+		}()
+	}
+	wg.Wait()
+	if string(got[0]) != strings.Repeat("line\n", 10000) {
+		t.Fatalf("body %q...", got[0][:20])
+	}
+	for _, b := range got[1:] {
+		if &b[0] != &got[0][0] {
+			t.Fatal("callers got different copies")
+		}
+	}
+	if read := src.n.Load() - before; read > int64(len(raw))+64<<10 {
+		t.Errorf("%d bytes read for a %d byte message: read more than once", read, len(raw))
+	}
+	m.Close()
+	if m.bodyBytes != nil {
+		t.Error("Close kept the copy")
 	}
 }

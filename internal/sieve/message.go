@@ -2,6 +2,7 @@ package sieve
 
 import (
 	"bytes"
+	"io"
 	"strings"
 )
 
@@ -9,10 +10,24 @@ import (
 // unchanged. Header tests see the fields unfolded and RFC 2047-decoded
 // (go-message's charset tables, through go-sieve); body tests see the raw
 // body.
+//
+// A Message made by NewStreamMessage holds the header section only: the
+// body stays where it is (lmtpd's spool, deliver's spooled stdin) and is
+// read only for the tests that need it, size (read through, counted,
+// not kept) and body (in memory: go-sieve wants bytes; the caller's copy
+// shared by every recipient, or read for this Message until ReleaseBody).
+// A script that tests only the header costs the header, whatever the
+// message's size.
 type Message struct {
-	raw    []byte
+	raw    []byte // the whole message (NewMessage); the header section (NewStreamMessage)
 	fields []field
 	body   int // offset of the body in raw
+
+	openBody  func() (io.Reader, error) // nil: the body is raw[body:]
+	bodyBytes func() ([]byte, error)    // nil: BodyRaw reads openBody
+	size      int64                     // the whole message's, once counted; -1 not yet
+	bodyRaw   []byte                    // BodyRaw's result, until ReleaseBody
+	bodyErr   error
 }
 
 // field is one header field as it appears in the message.
@@ -33,10 +48,26 @@ func (f field) value() string {
 // NewMessage splits raw into header fields and body. raw is not copied and
 // must not change while the Message is used.
 func NewMessage(raw []byte) *Message {
-	m := &Message{raw: raw}
+	m := &Message{raw: raw, size: int64(len(raw))}
 	m.fields, m.body = splitHeader(raw)
 	return m
 }
+
+// NewStreamMessage is the message of header (the header section, ending
+// with its blank line; not copied) and the body openBody reads from its
+// start, each call anew. bodyBytes, if not nil, gives the body in memory
+// for body tests (a copy the caller shares between recipients); else
+// openBody is read. They are called only for size and body tests.
+func NewStreamMessage(header []byte, openBody func() (io.Reader, error), bodyBytes func() ([]byte, error)) *Message {
+	m := &Message{raw: header, openBody: openBody, bodyBytes: bodyBytes, size: -1}
+	m.fields, m.body = splitHeader(header)
+	return m
+}
+
+// ReleaseBody drops this Message's hold on the body BodyRaw returned (the
+// Message may live on in a plan's vacation reply, which needs only the
+// header).
+func (m *Message) ReleaseBody() { m.bodyRaw = nil }
 
 // splitHeader returns the header fields and the offset of the body. A line
 // that is neither a field nor a continuation ends the header, as in
@@ -83,11 +114,35 @@ func (m *Message) HeaderGet(key string) ([]string, error) {
 }
 
 // MessageSize implements interp.Message: the size of the stored message.
-func (m *Message) MessageSize() int { return len(m.raw) }
+// A stream message's body is read through once to count it; if it cannot
+// be read, the header's size is what the test sees (BodyRaw would fail).
+func (m *Message) MessageSize() int {
+	if m.size < 0 {
+		m.size = int64(len(m.raw))
+		if r, err := m.openBody(); err == nil {
+			n, _ := io.Copy(io.Discard, r)
+			m.size += n
+		}
+	}
+	return int(m.size)
+}
 
 // BodyRaw implements interp.Message.
 func (m *Message) BodyRaw() ([]byte, bool, error) {
-	return m.raw[m.body:], true, nil
+	if m.openBody == nil {
+		return m.raw[m.body:], true, nil
+	}
+	if m.bodyRaw == nil && m.bodyErr == nil {
+		if m.bodyBytes != nil {
+			m.bodyRaw, m.bodyErr = m.bodyBytes()
+		} else {
+			var r io.Reader
+			if r, m.bodyErr = m.openBody(); m.bodyErr == nil {
+				m.bodyRaw, m.bodyErr = io.ReadAll(r)
+			}
+		}
+	}
+	return m.bodyRaw, m.bodyErr == nil, m.bodyErr
 }
 
 // Header returns the first value of the named field, unfolded and decoded.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +23,14 @@ type Outbox interface {
 	Send(ctx context.Context, from string, to []string, msg []byte) error
 }
 
+// ReaderOutbox is an Outbox that sends a message as it reads it: a
+// redirected copy of a large message is never in memory whole. Both of
+// ours are.
+type ReaderOutbox interface {
+	Outbox
+	SendReader(ctx context.Context, from string, to []string, msg io.Reader) error
+}
+
 // SMTPOutbox submits over SMTP to submission_host (normally Postfix on
 // 127.0.0.1:25), which queues, retries and bounces.
 type SMTPOutbox struct {
@@ -33,6 +42,11 @@ type SMTPOutbox struct {
 // Send implements Outbox. A reply the server refuses is returned as
 // *smtp.SMTPError so the caller can tell 4xx from 5xx.
 func (o SMTPOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return o.SendReader(ctx, from, to, bytes.NewReader(msg))
+}
+
+// SendReader implements ReaderOutbox: Send with the message read from msg.
+func (o SMTPOutbox) SendReader(ctx context.Context, from string, to []string, msg io.Reader) error {
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -68,7 +82,7 @@ func (o SMTPOutbox) Send(ctx context.Context, from string, to []string, msg []by
 	if err != nil {
 		return fmt.Errorf("submission_host %s: DATA: %w", o.Addr, err)
 	}
-	if _, err := w.Write(msg); err != nil {
+	if _, err := io.Copy(w, msg); err != nil {
 		w.Close()
 		return fmt.Errorf("submission_host %s: DATA: %w", o.Addr, err)
 	}
@@ -103,12 +117,17 @@ func sendmailEnv() []string {
 // on stdin, as UID/GID when set; a non-zero exit is an error carrying
 // sendmail's stderr.
 func (o SendmailOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return o.SendReader(ctx, from, to, bytes.NewReader(msg))
+}
+
+// SendReader implements ReaderOutbox: Send with the message read from msg.
+func (o SendmailOutbox) SendReader(ctx context.Context, from string, to []string, msg io.Reader) error {
 	if from == "" {
 		from = "<>"
 	}
 	args := append([]string{"-i", "-f", from, "--"}, to...)
 	cmd := exec.CommandContext(ctx, o.Path, args...)
-	cmd.Stdin = bytes.NewReader(msg)
+	cmd.Stdin = msg
 	cmd.Env = sendmailEnv()
 	cmd.Dir = "/"
 	var stderr bytes.Buffer
@@ -166,11 +185,26 @@ func (m *Mailer) ForUser(uid, gid int) *Mailer {
 // RedirectLoop refuses it. userEmail is the user's canonical address (for
 // redirect_envelope_from = user_email).
 func (m *Mailer) Redirect(ctx context.Context, raw []byte, r Redirect, env Envelope, userEmail string) error {
-	if err := RedirectLoop(raw, r, env); err != nil {
+	return m.RedirectReader(ctx, raw, bytes.NewReader(raw), r, env, userEmail)
+}
+
+// RedirectReader is Redirect of the message msg reads, whose header
+// section is header (for the loop check): through a ReaderOutbox the
+// message is sent as it is read.
+func (m *Mailer) RedirectReader(ctx context.Context, header []byte, msg io.Reader, r Redirect, env Envelope, userEmail string) error {
+	if err := RedirectLoop(header, r, env); err != nil {
 		return err
 	}
-	out := append([]byte(RedirectedHeader+": "+env.To+"\r\n"), raw...)
-	return m.Outbox.Send(ctx, m.redirectFrom(env, userEmail), []string{r.Address}, out)
+	out := io.MultiReader(strings.NewReader(RedirectedHeader+": "+env.To+"\r\n"), msg)
+	from := m.redirectFrom(env, userEmail)
+	if ro, ok := m.Outbox.(ReaderOutbox); ok {
+		return ro.SendReader(ctx, from, []string{r.Address}, out)
+	}
+	b, err := io.ReadAll(out)
+	if err != nil {
+		return err
+	}
+	return m.Outbox.Send(ctx, from, []string{r.Address}, b)
 }
 
 // RedirectLoop returns an ErrRedirectLoop when the message (raw: its

@@ -20,6 +20,7 @@
 package sievedeliver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,13 +106,11 @@ func (b broken) Decide(context.Context, *delivery.Target, delivery.Request, *mes
 
 // Decide implements delivery.Decider.
 func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.Request, msg *message.Message) (delivery.Plan, error) {
-	m, err := readMessage(t, msg)
-	if err != nil {
-		return nil, err
-	}
+	fields, _ := msg.Header.For(t.Recipient)
+	m := &raw{header: fields, msg: msg}
 	in := &sieve.Input{
 		Envelope: sieve.Envelope{From: req.Sender, To: t.Recipient, OrigTo: req.OrigRecipient},
-		Message:  sieve.NewMessage(m.raw()),
+		Message:  sieve.NewStreamMessage(fields, m.body, m.bodyBytes),
 		Scripts:  d.scripts(t),
 	}
 	if t.User.Home != "" {
@@ -120,15 +119,16 @@ func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.R
 	// As the user (lmtpd runs as root): scripts and records are in the
 	// user's home, where a symlink must not reach what the user cannot.
 	var plan *sieve.Plan
-	err = privilege.Run(t.UID, t.GID, func() (err error) {
+	err := privilege.Run(t.UID, t.GID, func() (err error) {
 		plan, err = d.eng.Decide(ctx, in)
 		return err
 	})
+	in.Message.ReleaseBody() // a body test's copy: not kept while the plan is carried out
 	if err != nil {
 		return nil, err
 	}
 	d.logFailures(req.ID, t.Recipient, plan)
-	return d.mapPlan(t, req.ID, in, m, plan), nil
+	return d.mapPlan(t, req.ID, in, m, plan)
 }
 
 // scripts finds t's scripts. Paths that cannot be expanded for t (no
@@ -209,11 +209,11 @@ func (d *Decider) logFailures(id, rcpt string, plan *sieve.Plan) {
 
 // mapPlan turns the engine's plan into the core's: the stores with the
 // edited header, the outgoing mail, the duplicate record after success.
-func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw, plan *sieve.Plan) delivery.Plan {
+func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw, plan *sieve.Plan) (delivery.Plan, error) {
 	var header []byte
 	if len(plan.Edits) > 0 {
 		header = sieve.ApplyEdits(m.header, plan.Edits)
-		m = &raw{header: header, body: m.body}
+		m = &raw{header: header, msg: m.msg}
 	}
 	var out delivery.Plan
 	kept, loop := false, false
@@ -230,7 +230,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 			d.obs.SieveAction("discard")
 		case sieve.Reject:
 			d.obs.SieveAction("reject")
-			return delivery.Plan{delivery.Reject{Reason: a.Reason}}
+			return delivery.Plan{delivery.Reject{Reason: a.Reason}}, nil
 		case sieve.Redirect:
 			own := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
 			if err := sieve.RedirectLoop(own, a, in.Envelope); err != nil {
@@ -241,6 +241,10 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 				continue
 			}
 			d.obs.SieveAction("redirect")
+			// Sent after the stores, which read a stream's body: keep it.
+			if err := m.msg.Spool(os.TempDir()); err != nil {
+				return nil, err
+			}
 			out = append(out, d.redirect(t, id, in.Envelope, m, a))
 		case sieve.Vacation:
 			if a.Suppressed != "" {
@@ -264,7 +268,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 				return privilege.Run(t.UID, t.GID, func() error { return plan.Commit(in.Duplicates) })
 			}})
 	}
-	return out
+	return out, nil
 }
 
 // redirect sends the message (with the plan's header edits and a
@@ -273,8 +277,13 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 // the message already went that way once.
 func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m *raw, r sieve.Redirect) delivery.Send {
 	return delivery.Send{What: r.String(), Do: func(ctx context.Context) error {
-		msg := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.raw()...)
-		err := d.mailer.ForUser(t.UID, t.GID).Redirect(ctx, msg, r, env, t.User.Address)
+		body, err := m.body()
+		if err != nil {
+			return err
+		}
+		header := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
+		msg := io.MultiReader(bytes.NewReader(header), body) // sent as read: never whole in memory
+		err = d.mailer.ForUser(t.UID, t.GID).RedirectReader(ctx, header, msg, r, env, t.User.Address)
 		switch {
 		case errors.Is(err, sieve.ErrRedirectLoop):
 			d.log.Warn("sieve: redirect not sent", "id", id, "to", t.Recipient, "error", err)
@@ -324,27 +333,30 @@ func (d *Decider) vacation(t *delivery.Target, id string, in *sieve.Input, v sie
 
 // raw is the message as the script sees it: the header section the
 // recipient's copy gets (without our prepended fields, ending with the
-// blank line) and the body.
-type raw struct{ header, body []byte }
+// blank line; message.Header's own bytes unless they differ for this
+// recipient) and the message, whose body is read only when needed (a
+// size or body test, a redirected copy).
+type raw struct {
+	header []byte
+	msg    *message.Message
+}
 
-func (r *raw) raw() []byte { return append(append([]byte(nil), r.header...), r.body...) }
+// body is the message's body from its start: a stream is spooled first,
+// so that the stores can read it again.
+func (r *raw) body() (io.Reader, error) {
+	if err := r.msg.Spool(os.TempDir()); err != nil {
+		return nil, err
+	}
+	return r.msg.Body()
+}
 
-// readMessage reads msg for the script. A stream is spooled first so that
-// the stores can read the body again.
-func readMessage(t *delivery.Target, msg *message.Message) (*raw, error) {
-	if err := msg.Spool(os.TempDir()); err != nil {
+// bodyBytes is the body in memory for a body test: one copy per message,
+// shared by its recipients (message.Message.BodyBytes).
+func (r *raw) bodyBytes() ([]byte, error) {
+	if err := r.msg.Spool(os.TempDir()); err != nil {
 		return nil, err
 	}
-	body, err := msg.Body()
-	if err != nil {
-		return nil, err
-	}
-	fields, _ := msg.Header.For(t.Recipient)
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return nil, err
-	}
-	return &raw{header: fields, body: b}, nil
+	return r.msg.BodyBytes()
 }
 
 // Check is -check's part for [sieve] (deliver and lmtpd): when enabled,

@@ -1,18 +1,23 @@
 package sievedeliver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
+	"maildeliver/internal/location"
 	"maildeliver/internal/lookup"
+	"maildeliver/internal/message"
 	"maildeliver/internal/sieve"
 )
 
@@ -94,5 +99,92 @@ func TestVacationOncePerPeriodLogged(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], `msg="sieve: vacation reply sent" id=d0`) ||
 		!strings.Contains(lines[1], `msg="sieve: vacation reply not sent" id=d1`) || !strings.Contains(lines[1], "already replied") {
 		t.Errorf("log:\n%s", logged.String())
+	}
+}
+
+// A 50 MB message to four recipients with Sieve on, their scripts testing
+// the header and the size, keeping, redirecting: the engine reads the
+// header, the size test reads the body through without keeping it, the
+// stores and the redirect (to sendmail_path, a real program that reads
+// it) stream it. What the whole delivery allocates stays far below one
+// copy of the message (before: each recipient read the body into memory,
+// twice).
+func TestLargeMessageMemory(t *testing.T) {
+	const size = 50 << 20
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir makes both 0700; the users reach their homes
+	os.Chmod(dir, 0o755)
+	src, err := os.Create(filepath.Join(dir, "spool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	w := bufio.NewWriter(src)
+	w.WriteString("From: a@example.net\r\nTo: bob@example.org\r\nSubject: big\r\n\r\n")
+	line := strings.Repeat("x", 76) + "\r\n"
+	for n := 0; n < size; n += len(line) {
+		w.WriteString(line)
+	}
+	w.Flush()
+	st, _ := src.Stat()
+
+	sendmail := filepath.Join(dir, "sendmail")
+	if err := os.WriteFile(sendmail, []byte("#!/bin/sh\nexec cat >/dev/null\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Sieve.Enabled = true
+	cfg.Sieve.SendmailPath = sendmail
+	d, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := delivery.NewAgent(cfg, nil, slog.New(slog.DiscardHandler), delivery.WithDecider(d))
+	uid := os.Geteuid()
+	if uid == 0 {
+		uid = 1001
+	}
+	scripts := []string{
+		"require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"big\" { fileinto :create \"Big\"; }\n",
+		"require [\"fileinto\", \"mailbox\"];\nif size :over 10M { fileinto :create \"Large\"; }\n",
+		"keep;\n",
+		"redirect \"carol@example.net\";\n",
+	}
+	var targets []*delivery.Target
+	for i, s := range scripts {
+		home := filepath.Join(dir, fmt.Sprintf("u%d", i))
+		os.Mkdir(home, 0o755)
+		os.Chown(home, uid, uid)
+		if err := os.WriteFile(filepath.Join(home, ".dovecot.sieve"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rcpt := fmt.Sprintf("u%d@example.org", i)
+		targets = append(targets, &delivery.Target{Recipient: rcpt, User: &lookup.User{Address: rcpt, Home: home},
+			Maildir: filepath.Join(home, "Maildir"), UID: uid, GID: uid,
+			Mailbox: location.Mailbox{RootOwn: home, InboxOwn: home}})
+	}
+	msg, err := message.Read(src, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, tg := range targets {
+		res, err := agent.Deliver(t.Context(), tg, delivery.Request{ID: delivery.NewID(), Sender: "a@example.net"}, msg)
+		if err != nil || (res.Size < size*77/78) != res.Discarded { // CRLF stored as LF; the redirect stores nothing
+			t.Fatalf("%s: %+v, %v", tg.Recipient, res, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d recipients of a %d MB message: %.1f MB allocated", len(targets), size>>20, float64(alloc)/(1<<20))
+	if alloc > 4<<20 {
+		t.Errorf("%d bytes allocated for %d recipients of a %d byte message: the body was read into memory", alloc, len(targets), size)
+	}
+	for i, folder := range []string{".Big", ".Large", ""} {
+		if ents, _ := os.ReadDir(filepath.Join(targets[i].Maildir, folder, "new")); len(ents) != 1 {
+			t.Errorf("%s: %s/new holds %d files", targets[i].Recipient, folder, len(ents))
+		}
 	}
 }
