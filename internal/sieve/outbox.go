@@ -78,22 +78,29 @@ func (o SMTPOutbox) Send(ctx context.Context, from string, to []string, msg []by
 // SendmailOutbox runs sendmail_path (Postfix's sendmail), as Pigeonhole
 // does without a submission_host.
 type SendmailOutbox struct {
+	// Path is the program and, split at blanks as Dovecot splits its
+	// sendmail_path, its first arguments: "/usr/sbin/sendmail -C
+	// /etc/postfix-out" for a second Postfix instance.
 	Path string
 }
 
-// Send implements Outbox: `sendmail -i -f FROM -- TO...` with the message
-// on stdin; a non-zero exit is an error carrying sendmail's stderr.
+// Send implements Outbox: `sendmail [ARGS] -i -f FROM -- TO...` with the
+// message on stdin; a non-zero exit is an error carrying sendmail's stderr.
 func (o SendmailOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
 	if from == "" {
 		from = "<>"
 	}
-	args := append([]string{"-i", "-f", from, "--"}, to...)
-	cmd := exec.CommandContext(ctx, o.Path, args...)
+	argv := strings.Fields(o.Path)
+	if len(argv) == 0 {
+		return errors.New("sendmail_path is empty")
+	}
+	args := append(append(argv[1:len(argv):len(argv)], "-i", "-f", from, "--"), to...)
+	cmd := exec.CommandContext(ctx, argv[0], args...)
 	cmd.Stdin = bytes.NewReader(msg)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", o.Path, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("%s: %w: %s", argv[0], err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }
