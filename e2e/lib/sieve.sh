@@ -25,7 +25,7 @@ sieve_configure() {
   SIEVE_GLOBAL=$C/sieve-global
   install -d -m 0755 "$SIEVE_GLOBAL" "$SIEVE_GLOBAL/before.d"
   install -m 0644 "$E2E/conf/sieve/before.d/10-spam.sieve" "$SIEVE_GLOBAL/before.d/"
-  render "$E2E/conf/sieve/maildeliver.toml" - >>"$MD_CONF"
+  { echo; render "$E2E/conf/sieve/maildeliver.toml" -; } >>"$MD_CONF"
 }
 
 # sieve_users: the users' scripts where Pigeonhole's ManageSieve leaves them, in the home
