@@ -19,6 +19,8 @@ prod_vars() {
   DC_SQL=/etc/dovecot/dovecot-sql.conf.ext DC_CONF=/etc/dovecot/dovecot.conf QUOTA=40M
   SQLITE_DB=/var/lib/maildeliver/users.db
   MD_HOSTNAME=mail.example.org
+  SIEVE_GLOBAL=/etc/dovecot/sieve SIEVE_REDIRECT_FROM=sender
+  SIEVE_SUBMISSION_HOST=127.0.0.1:25 SIEVE_SENDMAIL_PATH=/usr/sbin/sendmail
   case $setup in # the seeds' own database names and read-only users
   pg) DB=mails DBUSER=mailreader DBPASS=secret ;;
   my002) DB=mail DBUSER=mail_admin DBPASS=password-for-mail_admin ;;

@@ -17,10 +17,12 @@ ALL_SETUPS=(pg my002 my004 sqlite)
 #   U_SIEVE U_REDIR U_REDIR_TARGET U_BROKEN  (SIEVE=full) filter + vacation user, the user
 #                  whose script redirects to U_REDIR_TARGET, the user whose script is broken
 #   SIEVE_REDIRECT_FROM  [sieve] redirect_envelope_from
+#   SIEVE_SENDMAIL_ON    the route whose replies and redirects go through Postfix's sendmail
+#                  (sendmail_path) instead of its SMTP port (submission_host); "" = none
 setup_roles() {
   SETUP=$1
   ALIAS="" ALIAS_TARGET="" FOLDER_PREFIX="" UTF8_NA="" U_MISROUTED="" QUOTA_FULL=bounce QUOTA=40M DETAIL=lists
-  SIEVE=off SIEVE_NA="" U_SIEVE="" U_REDIR="" U_REDIR_TARGET="" U_BROKEN="" SIEVE_REDIRECT_FROM=sender
+  SIEVE=off SIEVE_NA="" U_SIEVE="" U_REDIR="" U_REDIR_TARGET="" U_BROKEN="" SIEVE_REDIRECT_FROM=sender SIEVE_SENDMAIL_ON=""
   case $SETUP in
   pg | sqlite)
     SETUP_TITLE="seed 000/001 on $([[ $SETUP == pg ]] && echo PostgreSQL || echo SQLite), uid per domain (1001/1002)"
@@ -39,6 +41,11 @@ setup_roles() {
     # one setup each way: the redirected copy's envelope sender is the redirecting user (pg)
     # or the original sender (sqlite, Pigeonhole's default)
     if [[ $SETUP == pg ]]; then SIEVE_REDIRECT_FROM=recipient; fi
+    # sqlite's lmtp route: sendmail_path, as root (lmtpd). deliver (pipe route) runs as the
+    # mailbox uid, and Postfix's set-gid postdrop takes another instance's configuration
+    # (-C) from a non-root user only when the system's main.cf lists it in
+    # alternate_config_directories, which the suite leaves alone
+    if [[ $SETUP == sqlite ]]; then SIEVE_SENDMAIL_ON=lmtp; fi
     ;;
   my002)
     SETUP_TITLE="seed 002 on MariaDB, static vmail 5000, forwardings"

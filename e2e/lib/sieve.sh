@@ -12,13 +12,20 @@
 # SIEVE=global (no homes): the global script only. SIEVE=off: nothing.
 
 # sieve_configure: append conf/sieve/maildeliver.toml to $MD_CONF and install the global
-# scripts (root's, readable by every mailbox uid).
+# scripts (root's, readable by every mailbox uid). Outgoing mail goes to the private
+# Postfix's SMTP port, or on route $SIEVE_SENDMAIL_ON through its sendmail (-C: this
+# instance's configuration).
 sieve_configure() {
   [[ $SIEVE != off ]] || return 0
+  if [[ $ROUTE == "$SIEVE_SENDMAIL_ON" ]]; then
+    SIEVE_SUBMISSION_HOST="" SIEVE_SENDMAIL_PATH="/usr/sbin/sendmail -C $PF_CONF"
+  else
+    SIEVE_SUBMISSION_HOST=127.0.0.1:$PF_PORT SIEVE_SENDMAIL_PATH=/usr/sbin/sendmail
+  fi
   SIEVE_GLOBAL=$C/sieve-global
   install -d -m 0755 "$SIEVE_GLOBAL" "$SIEVE_GLOBAL/before.d"
   install -m 0644 "$E2E/conf/sieve/before.d/10-spam.sieve" "$SIEVE_GLOBAL/before.d/"
-  render "$E2E/conf/sieve/maildeliver.toml" - >>"$MD_CONF"
+  { echo; render "$E2E/conf/sieve/maildeliver.toml" -; } >>"$MD_CONF"
 }
 
 # sieve_users: the users' scripts where Pigeonhole's ManageSieve leaves them, in the home
@@ -94,9 +101,12 @@ dc_header_of() {
 # hdr_values FILE NAME: the values of header field NAME (unfolded), one a line.
 hdr_values() { unfold <"$1" | awk -v n="$2" 'BEGIN { n = tolower(n) ":" } /^$/ { exit } tolower(substr($0, 1, length(n))) == n { v = substr($0, length(n) + 1); sub(/^[ \t]+/, "", v); sub(/\r$/, "", v); print v }'; }
 
-# postfix_qid_of HDRFILE: the queue id under which our Postfix received the message (its
-# Received field "by mx.e2e.test (Postfix) with ESMTP id QID").
-postfix_qid_of() { unfold <"$1" | sed -n 's/^Received: .* by mx\.e2e\.test (Postfix) with E\?SMTP id \([0-9A-Za-z]*\).*/\1/p' | head -1; }
+# postfix_qid_of HDRFILE: the queue id under which our Postfix received the message, from
+# the topmost Received field it wrote: "by mx.e2e.test (Postfix) with ESMTP id QID" (SMTP)
+# or "by mx.e2e.test (Postfix, from userid 0) id QID" (sendmail).
+postfix_qid_of() {
+  unfold <"$1" | sed -n 's/^Received: \(.* \)\?by mx\.e2e\.test (Postfix[^)]*)\( with E\?SMTP\)\? id \([0-9A-Za-z]*\).*/\3/p' | head -1
+}
 
 # check_through_postfix WHAT QID RCPT: Postfix logged QID going to RCPT (status=sent) and
 # maildeliver logged the delivery of it under that queue id.
@@ -105,15 +115,22 @@ check_through_postfix() {
   if [[ -z $qid ]]; then problem "sieve: $what: no Received field of our Postfix: it did not come through Postfix"; return 1; fi
   pf_log_status "$qid" "$rcpt" | grep -q ' status=sent ' ||
     { problem "sieve: $what: Postfix logged no status=sent for $qid to=<$rcpt>: $(pf_log_status "$qid" "$rcpt")"; return 1; }
-  grep ' msg=delivery ' "$C/maildeliver.log" | grep -F " queue_id=$qid " | grep -qiF " to=$rcpt " ||
-    { problem "sieve: $what: maildeliver logged no delivery of $qid to $rcpt"; return 1; }
-  SIEVE_QIDS+=("$what=$qid")
+  local id # lmtpd's delivery id, in Postfix's "saved as": the join when there is no XFORWARD
+  id=$(pf_log_status "$qid" "$rcpt" | sed -n 's/.* saved as \([^ )]*\))$/\1/p')
+  if grep ' msg=delivery ' "$C/maildeliver.log" | grep -F " queue_id=$qid " | grep -qiF " to=$rcpt "; then
+    SIEVE_QIDS+=("$what=$qid")
+  elif [[ -n $id ]] && pf_local_submission "$id" &&
+    grep ' msg=delivery ' "$C/maildeliver.log" | grep -F " id=$id " | grep -qiF " to=$rcpt "; then
+    SIEVE_QIDS+=("$what=$qid(sendmail;id=$id)")
+  else
+    problem "sieve: $what: maildeliver logged no delivery of $qid to $rcpt"; return 1
+  fi
 }
 
 # verify_sieve: what Sieve did, read through Dovecot and the logs.
 verify_sieve() {
   [[ $SIEVE == full ]] || return 0
-  local hdr=$C/check/sieve-reply.hdr line flags n rp want_rp dt qid
+  local hdr=$C/check/sieve-reply.hdr line flags n rp want_rp dt t0=$SECONDS
   mkdir -p "$C/check"
   SIEVE_QIDS=()
 
@@ -186,7 +203,7 @@ verify_sieve() {
   # a script that does not compile: the mail is in INBOX (verify_combo), the line says so
   line=$(md_delivery_line sieve-broken "$U_BROKEN")
   [[ $line == *' sieve=error'* ]] || problem "sieve: sieve-broken: the delivery line has no sieve=error: ${line:-none}"
-  [[ ${#SIEVE_QIDS[@]} == 0 ]] || log "  sieve: through Postfix: ${SIEVE_QIDS[*]}"
+  log "  sieve checked ($((SECONDS - t0))s); through Postfix: ${SIEVE_QIDS[*]:-nothing}"
 }
 
 # md_field KEY LINE: the value of KEY= in a logfmt line.

@@ -201,7 +201,9 @@ check_queue_ids() {
     to=$(sed -n 's/.* to=\([^ ]*\) .*/\1/p' <<<"$line") to=${to#\"} to=${to%\"}
     # direct_mixedcase is an administrator's redelivery at a shell: no Postfix, no -q
     [[ $line == *" msgid=<direct-mixedcase.$RUN_ID@"* ]] && continue
-    if [[ -z $qid ]]; then
+    if [[ -z $qid ]] && [[ $ROUTE == lmtp ]] && pf_local_submission "$(sed -n 's/.* id=\([^ ]*\) .*/\1/p' <<<"$line")"; then
+      : # mail submitted with sendmail (a Sieve reply): Postfix's lmtp sends no XFORWARD for it
+    elif [[ -z $qid ]]; then
       problem "queue id: maildeliver logged a delivery without queue_id=: $line"
     elif ! grep -qiF " $qid: to=<$to>" "$PF_LOG"; then
       problem "queue id: maildeliver logged queue_id=$qid to=$to, Postfix logged no such recipient under $qid"
@@ -217,6 +219,17 @@ check_queue_ids() {
       problem "queue id: $case: Postfix queued $rcpt as $qid, maildeliver logged no delivery line with queue_id=$qid to=$rcpt"
   done <"$C/plan.txt"
   ((n > 0)) || problem "queue id: maildeliver logged no delivery lines"
+}
+
+# pf_local_submission ID: Postfix's lmtp logged "saved as ID" (lmtpd's delivery id) for a
+# message that came in through sendmail (pickup logged its uid=). Postfix sends XFORWARD
+# only with client attributes, which such mail has none of (smtp_proto.c): lmtpd cannot
+# learn its queue id, and the delivery id is the join.
+pf_local_submission() {
+  local qid
+  [[ -n $1 ]] || return 1
+  qid=$(grep -F " saved as $1)" "$PF_LOG" | sed -n 's/.*\]: \([0-9A-Za-z]*\): to=.*/\1/p' | head -1)
+  [[ -n $qid ]] && grep -qE "postfix/pickup\[[0-9]+\]: $qid: uid=" "$PF_LOG"
 }
 
 # check_metrics (lmtp route): after the load, lmtpd's /metrics, parsed by tools/promcheck

@@ -151,8 +151,8 @@ func (s *Sieve) validate() []error {
 		if _, _, err := net.SplitHostPort(h); err != nil {
 			bad("submission_host %q: want HOST:PORT (e.g. 127.0.0.1:25): %v", h, err)
 		}
-	} else if !filepath.IsAbs(s.SendmailPath) {
-		bad("sendmail_path %q: want an absolute path (used when submission_host is \"\")", s.SendmailPath)
+	} else if f := strings.Fields(s.SendmailPath); len(f) == 0 || !filepath.IsAbs(f[0]) {
+		bad("sendmail_path %q: want an absolute path, then arguments if any (used when submission_host is \"\")", s.SendmailPath)
 	}
 	return errs
 }

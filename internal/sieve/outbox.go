@@ -95,6 +95,9 @@ func (o SMTPOutbox) SendReader(ctx context.Context, from string, to []string, ms
 // SendmailOutbox runs sendmail_path (Postfix's sendmail), as Pigeonhole
 // does without a submission_host.
 type SendmailOutbox struct {
+	// Path is the program and, split at blanks as Dovecot splits its
+	// sendmail_path, its first arguments: "/usr/sbin/sendmail -C
+	// /etc/postfix-out" for a second Postfix instance.
 	Path string
 	// UID and GID, when not 0, are the user sendmail runs as (the
 	// mailbox owner: Mailer.ForUser sets them), see privilege.RunCommand.
@@ -113,9 +116,9 @@ func sendmailEnv() []string {
 	return env
 }
 
-// Send implements Outbox: `sendmail -i -f FROM -- TO...` with the message
-// on stdin, as UID/GID when set; a non-zero exit is an error carrying
-// sendmail's stderr.
+// Send implements Outbox: `sendmail [ARGS] -i -f FROM -- TO...` with the
+// message on stdin, as UID/GID when set; a non-zero exit is an error
+// carrying sendmail's stderr.
 func (o SendmailOutbox) Send(ctx context.Context, from string, to []string, msg []byte) error {
 	return o.SendReader(ctx, from, to, bytes.NewReader(msg))
 }
@@ -125,8 +128,12 @@ func (o SendmailOutbox) SendReader(ctx context.Context, from string, to []string
 	if from == "" {
 		from = "<>"
 	}
-	args := append([]string{"-i", "-f", from, "--"}, to...)
-	cmd := exec.CommandContext(ctx, o.Path, args...)
+	argv := strings.Fields(o.Path)
+	if len(argv) == 0 {
+		return errors.New("sendmail_path is empty")
+	}
+	args := append(append(argv[1:len(argv):len(argv)], "-i", "-f", from, "--"), to...)
+	cmd := exec.CommandContext(ctx, argv[0], args...)
 	cmd.Stdin = msg
 	cmd.Env = sendmailEnv()
 	cmd.Dir = "/"
@@ -139,7 +146,7 @@ func (o SendmailOutbox) SendReader(ctx context.Context, from string, to []string
 		err = cmd.Run()
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w: %s", o.Path, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("%s: %w: %s", argv[0], err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }

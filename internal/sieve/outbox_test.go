@@ -158,6 +158,13 @@ func TestSendmailOutbox(t *testing.T) {
 	if strings.TrimSpace(string(args)) != "-i -f <> -- x@y.org" || string(body) != plainMsg {
 		t.Errorf("args %q body %q", args, body)
 	}
+	// with arguments, as Dovecot's sendmail_path takes them (split at blanks)
+	if err := (SendmailOutbox{Path: script + " -C /etc/postfix-out"}).Send(context.Background(), "a@b.org", []string{"x@y.org"}, []byte(plainMsg)); err != nil {
+		t.Fatalf("with arguments: %v", err)
+	}
+	if args, _ := os.ReadFile(out + ".args"); strings.TrimSpace(string(args)) != "-C /etc/postfix-out -i -f a@b.org -- x@y.org" {
+		t.Errorf("with arguments: args %q", args)
+	}
 	fail := writeScript(t, dir, "fail", "#!/bin/sh\necho 'queue file write error' >&2\nexit 75\n")
 	os.Chmod(fail, 0o755)
 	err := (SendmailOutbox{Path: fail}).Send(context.Background(), "a@b.org", []string{"x@y.org"}, []byte(plainMsg))
