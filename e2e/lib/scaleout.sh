@@ -238,6 +238,9 @@ sx_send() {
   for r in "$@"; do printf '%s|<%s@e2e.test>|%s|%s|%s\n' "$step" "$id" "$r" "$(sx_backend_of "$r")" "$qid" >>"$V/expect.txt"; done
 }
 
+# sx_expected_at_least STEP N: N recipients of STEP have been queued
+sx_expected_at_least() { (($(grep -c "^$1|" "$V/expect.txt" || true) >= $2)); }
+
 sx_problem() { printf '%s|%s\n' "$1" "$2" >>"$V/problems.txt"; log "  FAIL ($VARIANT/$1): $2"; }
 
 # sx_status QID RCPT: the statuses Postfix logged for that recipient, one per line
