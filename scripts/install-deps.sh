@@ -5,7 +5,8 @@
 # (dovecot-sieve: sieve-test), swaks, strace, quota and
 # e2fsprogs (the capability test mounts a small ext4 image with user quota),
 # man-db and groff (the man page tests render with man -l), mtail (README's
-# recipe for deliver's metrics). Idempotent and
+# recipe for deliver's metrics), pgbouncer (the lookup tests start a private
+# one in pool_mode=transaction; the Debian service itself is not used). Idempotent and
 # quick when everything is there.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -26,7 +27,7 @@ mariadb-admin ping >/dev/null || { echo "MariaDB is not running" >&2; exit 1; }
 need=""
 for p in postfix postfix-pgsql postfix-mysql postfix-sqlite dovecot-core dovecot-imapd dovecot-lmtpd \
   dovecot-pgsql dovecot-mysql dovecot-sqlite dovecot-sieve swaks strace quota e2fsprogs util-linux \
-  man-db groff-base mtail; do
+  man-db groff-base mtail pgbouncer; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
