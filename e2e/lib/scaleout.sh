@@ -167,10 +167,10 @@ sx_lmtpd_start() {
     { sed 's/^/    /' "$dir/lmtpd.log" >&2; return 1; }
 }
 
-# sx_connect ADDR: the userdb connect string for an lmtpd that reaches PgBouncer at ADDR.
-# pgx's default statement cache prepares named statements on one server connection, which
-# the next transaction may not get behind PgBouncer in transaction pooling mode: exec mode.
-sx_connect() { echo "host=$1 port=$PGB_PORT dbname=$DB user=postgres default_query_exec_mode=exec"; }
+# sx_connect ADDR: the userdb connect string for an lmtpd that reaches PgBouncer at ADDR:
+# nothing PgBouncer-specific, lmtpd's default pgx mode (exec: no named statements, which
+# another server connection would not know) must work in transaction pooling mode
+sx_connect() { echo "host=$1 port=$PGB_PORT dbname=$DB user=postgres"; }
 
 sx_backend_start() {
   local n=$1
