@@ -5,9 +5,9 @@
 #      the same messages to the same user, in alternating pairs; median time per message
 #      (1 session) and median throughput (8 sessions)
 #   2. userdb lookups as lmtpd makes them at RCPT (bench/lookupbench, package lookup)
-#      through PgBouncer (pool_mode=transaction, exec mode) and straight to PostgreSQL
-#      over TCP (exec mode, and pgx's default statement cache, which PgBouncer in
-#      transaction mode cannot take), in alternating rounds; medians of p50 and of lookups/s;
+#      through PgBouncer (pool_mode=transaction; lmtpd's default pgx mode, exec) and
+#      straight to PostgreSQL over TCP (exec, and pgx's own default, cache_statement,
+#      which PgBouncer 1.18 in transaction mode cannot take), in alternating rounds; medians of p50 and of lookups/s;
 #      PgBouncer has default_pool_size = 8, as many server connections as lookers
 # The machines are e2e/scaleout.sh's (e2e/lib/scaleout.sh): a throwaway database on the
 # machine's PostgreSQL, a private PgBouncer, backend lmtpd in a network namespace.
@@ -102,9 +102,9 @@ lmtp_median() { awk -F'\t' -v s="$1" -v d="$2" '$1 == s && $2 == d { print $3 }'
 
 # lookups: three connect strings, rounds alternating their order
 declare -A CONNECT=(
-  [pgbouncer]="host=127.0.0.1 port=$PGB_PORT dbname=$DB user=postgres default_query_exec_mode=exec"
-  [direct-exec]="host=127.0.0.1 port=5432 dbname=$DB user=postgres default_query_exec_mode=exec"
-  [direct-cache]="host=127.0.0.1 port=5432 dbname=$DB user=postgres"
+  [pgbouncer]="host=127.0.0.1 port=$PGB_PORT dbname=$DB user=postgres"
+  [direct-exec]="host=127.0.0.1 port=5432 dbname=$DB user=postgres"
+  [direct-cache]="host=127.0.0.1 port=5432 dbname=$DB user=postgres default_query_exec_mode=cache_statement"
 )
 SIDES=(pgbouncer direct-exec direct-cache)
 USERS=$(IFS=,; echo "${SX_USERS[*]%:*}")
@@ -123,14 +123,15 @@ done
 lookup_median() { awk -F'\t' -v c="$1" -v d="$2" -v f="$3" '$1 == c && $2 == d { print $f }' "$T/lookup.tsv" | median; }
 
 # ---- report ------------------------------------------------------------------------------
-printf '\nbench/scaleout.sh: %s pairs, %s messages of %s bytes per run, %s lookups per run; %s, %s cores, %s\n\n' \
-  "$PAIRS" "$MSGS" "$SIZE" "$LOOKUPS" "$(date -u +%FT%TZ)" "$(nproc)" "$(git -C "$BENCH/.." rev-parse --short HEAD 2>/dev/null || echo ?)"
+printf '\nbench/scaleout.sh: %s pairs, %s messages of %s bytes per run, %s lookups per run; %s, %s cores, load %s, %s\n\n' \
+  "$PAIRS" "$MSGS" "$SIZE" "$LOOKUPS" "$(date -u +%FT%TZ)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$(git -C "$BENCH/.." rev-parse --short HEAD 2>/dev/null || echo ?)"
 printf '| LMTP, 1 recipient, keepalive | through the proxy | straight to the backend | proxy overhead |\n|---|---|---|---|\n'
 p=$(lmtp_median 1 proxy) d=$(lmtp_median 1 direct)
 awk -v p="$p" -v d="$d" -v m="$MSGS" 'BEGIN { printf "| 1 session: ms per message (median) | %.2f | %.2f | +%.2f ms (%+.0f%%) |\n", p / m * 1000, d / m * 1000, (p - d) / m * 1000, (p / d - 1) * 100 }'
 p=$(lmtp_median 8 proxy) d=$(lmtp_median 8 direct)
 awk -v p="$p" -v d="$d" -v m="$MSGS" 'BEGIN { printf "| 8 sessions: messages/s (median) | %.0f | %.0f | %+.0f%% time per message |\n", m / p, m / d, (p / d - 1) * 100 }'
-printf '\n| userdb lookup (lmtpd RCPT path, no cache) | PgBouncer, transaction pool, exec mode | PostgreSQL direct, exec mode | PostgreSQL direct, statement cache |\n|---|---|---|---|\n'
+printf '\n| userdb lookup (lmtpd RCPT path, no cache) | PgBouncer, transaction pool (exec, the default) | PostgreSQL direct (exec) | PostgreSQL direct (cache_statement) |\n|---|---|---|---|\n'
 for c in 1 8; do
   printf '| %s looker%s: p50 µs (median) | %s | %s | %s |\n' "$c" "$([[ $c == 1 ]] || echo s)" \
     "$(lookup_median "$c" pgbouncer 3)" "$(lookup_median "$c" direct-exec 3)" "$(lookup_median "$c" direct-cache 3)"

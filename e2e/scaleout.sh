@@ -133,15 +133,23 @@ run_variant() {
   sx_verify spread
   sx_row spread
 
-  # step 2: backend 2 dies between two messages (the queue is empty: a kill inside a
-  # transaction, after the fsync and before the reply, would make Postfix deliver that
-  # message again, which LMTP cannot prevent) and mail keeps coming
+  # step 2: backend 2 dies while mail to the other backends streams in, and mail for all
+  # keeps coming. Backend 2 itself is idle when it dies (all its mail so far is delivered,
+  # none of the stream is for it): a kill inside a transaction, after its fsync and before
+  # its reply, would make Postfix deliver that message again, which LMTP cannot prevent.
+  local others=() bg
+  for u in "${SX_USERS[@]}"; do [[ ${u##*:} == "$SX_VICTIM" ]] || others+=("${u%:*}"); done
+  (for i in 1 2 3 4; do for u in "${others[@]}"; do sx_send down "s$i-${u%%@*}" "$u"; done; done) &
+  bg=$!
+  wait_until 60 "the stream to the other backends under way" sx_expected_at_least down 3 ||
+    sx_problem down "the stream did not start"
   sx_kill "$SX_VICTIM"
   log "  $VARIANT: backend $SX_VICTIM killed"
   for i in 1 2 3; do
     for u in "${SX_USERS[@]}"; do sx_send down "d$i-${u%%@*}" "${u%:*}"; done
     sx_send down "d$i-all6" "${SX_USERS[@]%:*}"
   done
+  wait "$bg"
   wait_until "$DEADLINE" "$VARIANT: others delivered, backend $SX_VICTIM's users deferred" sx_down_settled down ||
     sx_problem down "Postfix did not settle within ${DEADLINE}s with backend $SX_VICTIM down"
   sx_postfix_checks down

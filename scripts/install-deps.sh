@@ -5,8 +5,10 @@
 # (dovecot-sieve: sieve-test), swaks, strace, quota and
 # e2fsprogs (the capability test mounts a small ext4 image with user quota),
 # man-db and groff (the man page tests render with man -l), mtail (README's
-# recipe for deliver's metrics), pgbouncer and iproute2 (e2e/scaleout.sh and bench/scaleout.sh run a private
-# PgBouncer, the backends in network namespaces). Idempotent and
+# recipe for deliver's metrics), pgbouncer (the lookup tests, e2e/scaleout.sh and
+# bench/scaleout.sh start private ones in pool_mode=transaction; the Debian service
+# itself is not used), iproute2 (e2e/scaleout.sh's backends live in network
+# namespaces). Idempotent and
 # quick when everything is there.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive

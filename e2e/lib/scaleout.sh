@@ -167,10 +167,10 @@ sx_lmtpd_start() {
     { sed 's/^/    /' "$dir/lmtpd.log" >&2; return 1; }
 }
 
-# sx_connect ADDR: the userdb connect string for an lmtpd that reaches PgBouncer at ADDR.
-# pgx's default statement cache prepares named statements on one server connection, which
-# the next transaction may not get behind PgBouncer in transaction pooling mode: exec mode.
-sx_connect() { echo "host=$1 port=$PGB_PORT dbname=$DB user=postgres default_query_exec_mode=exec"; }
+# sx_connect ADDR: the userdb connect string for an lmtpd that reaches PgBouncer at ADDR:
+# nothing PgBouncer-specific, lmtpd's default pgx mode (exec: no named statements, which
+# another server connection would not know) must work in transaction pooling mode
+sx_connect() { echo "host=$1 port=$PGB_PORT dbname=$DB user=postgres"; }
 
 sx_backend_start() {
   local n=$1
@@ -237,6 +237,9 @@ sx_send() {
   fi
   for r in "$@"; do printf '%s|<%s@e2e.test>|%s|%s|%s\n' "$step" "$id" "$r" "$(sx_backend_of "$r")" "$qid" >>"$V/expect.txt"; done
 }
+
+# sx_expected_at_least STEP N: N recipients of STEP have been queued
+sx_expected_at_least() { (($(grep -c "^$1|" "$V/expect.txt" || true) >= $2)); }
 
 sx_problem() { printf '%s|%s\n' "$1" "$2" >>"$V/problems.txt"; log "  FAIL ($VARIANT/$1): $2"; }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -63,10 +64,46 @@ func openPostgres(connect string, size int, timeout time.Duration, red *redactor
 		return nil, err
 	}
 	red.add(pc.Password) // may come from PGPASSWORD or a passfile
+	if !execModeGiven(connect) {
+		pc.DefaultQueryExecMode = defaultPgExecMode
+	}
 	if pc.ConnectTimeout == 0 || pc.ConnectTimeout > timeout {
 		pc.ConnectTimeout = timeout
 	}
 	return newPgBackend(pc, size), nil
+}
+
+// defaultPgExecMode is how lookups run unless the connect string names
+// pgx's default_query_exec_mode: "exec", the extended protocol with the
+// unnamed statement, Parse/Bind/Execute/Sync in one round trip, which is
+// what libpq's PQexecParams (Dovecot's pgsql driver) sends. pgx's own
+// default, "cache_statement", keeps named prepared statements on the
+// server connection; behind PgBouncer in pool_mode=transaction (before
+// PgBouncer 1.21's max_prepared_statements, e.g. Debian 12's 1.18) the
+// next transaction may run on another server connection, where the name
+// does not exist ("prepared statement ... does not exist") or belongs to
+// another client ("already exists"): every such lookup fails (deferred
+// mail). TestPgBouncerTransactionPool shows both against a real
+// PgBouncer. The cost of exec is the server parsing the query on each
+// lookup: microseconds for a userdb query.
+var defaultPgExecMode = pgx.QueryExecModeExec
+
+// execModeGiven reports whether connect sets default_query_exec_mode
+// (key=value or a URL parameter): then pgx's parsing of it applies.
+func execModeGiven(connect string) bool {
+	if u, err := url.Parse(connect); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Has("default_query_exec_mode")
+	}
+	kvs, err := parseKV(connect, true)
+	if err != nil {
+		return false
+	}
+	for _, kv := range kvs {
+		if kv.key == "default_query_exec_mode" {
+			return true
+		}
+	}
+	return false
 }
 
 // pgBackend is a small pool of pgx connections. pgx's own pool (pgxpool,
