@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,14 +30,8 @@ func (s *Server) newProxy(cfg *config.Config) {
 	if !cfg.LMTP.Proxy {
 		return
 	}
-	var self []netip.Addr
-	for _, a := range cfg.LMTP.ProxySelf {
-		if ip, err := netip.ParseAddr(a); err == nil { // validated by config
-			self = append(self, ip.Unmap())
-		}
-	}
 	s.proxy = &proxyMode{
-		router: &lmtpproxy.Router{Ports: s.tcpPorts, Self: self},
+		router: lmtpproxy.NewRouter(cfg.LMTP, s.tcpPorts),
 		pool: &lmtpproxy.Pool{Timeout: cfg.LMTP.ProxyTimeout.D(), IdleTimeout: cfg.LMTP.ProxyIdleTimeout.D(),
 			Hostname: cfg.Hostname},
 		stop: make(chan struct{}),
