@@ -14,6 +14,7 @@ func TestBackend(t *testing.T) {
 		{552, [3]int{5, 2, 2}, "552 5.2.2 <u> user unknown (backend b:24)"},
 		{452, [3]int{4, 2, 2}, "452 4.2.2 <u> user unknown (backend b:24)"},
 		{451, [3]int{}, "451 4.0.0 <u> user unknown (backend b:24)"},
+		{421, [3]int{4, 3, 2}, "451 4.3.2 <u> user unknown (backend b:24)"},
 		{554, [3]int{}, "554 5.0.0 <u> user unknown (backend b:24)"},
 		{550, [3]int{4, 2, 2}, "451 4.2.2 <u> user unknown (backend b:24)"},
 		{450, [3]int{5, 1, 1}, "451 4.1.1 <u> user unknown (backend b:24)"},
