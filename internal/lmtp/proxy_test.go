@@ -162,7 +162,7 @@ func TestProxyBackendReplies(t *testing.T) {
 			{user: "bob@foo.org", host: h1, port: p1, proxy: "y"},
 			{user: "carol@domain.org", host: h1, port: p1, proxy: "y"}, // unknown on b1
 		}
-	})
+	}, func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" })
 	c := px.raw("tcp")
 	c.send("LHLO client.test\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<carol@domain.org>\r\nRCPT TO:<bob@foo.org>\r\n" +
 		"RCPT TO:<alice@domain.org>\r\nDATA\r\n")
@@ -177,6 +177,15 @@ func TestProxyBackendReplies(t *testing.T) {
 	c.expect("250 2.0.0 <alice@domain.org> saved as ")
 	b1.only("bob@foo.org")
 	px.only("alice@domain.org")
+	fams := px.scrape()
+	for _, m := range []struct {
+		labels []string
+		want   float64
+	}{{[]string{"result=delivered", "code=2.0.0"}, 1}, {[]string{"result=bounced", "code=5.1.1"}, 1}} {
+		if got := metricValue(fams, "maildeliver_proxy_forwards_total", m.labels...); got != m.want {
+			t.Errorf("proxy_forwards_total%v = %v, want %v", m.labels, got, m.want)
+		}
+	}
 }
 
 // TestProxyBackendDown: a backend that refuses connections defers its
