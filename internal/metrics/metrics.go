@@ -29,6 +29,8 @@
 //	                                     user (the message was kept) or global
 //	sieve_send_failures_total{kind}      redirects and vacation replies that could not be sent
 //	                                     (submission_host or sendmail_path failed): redirect|vacation
+//	proxy_forwards_total{result,code}    recipients forwarded to a backend ([lmtp] proxy):
+//	                                     result delivered|deferred|bounced, code the relayed reply's
 //
 // Labels are few and bounded (a result, an enhanced code, a stage):
 // never an address or a queue id. The per-delivery cost is a few atomic
@@ -81,6 +83,7 @@ type Metrics struct {
 	sieveScriptUser   prometheus.Counter
 	sieveScriptGlobal prometheus.Counter
 	sieveSendFailures map[string]prometheus.Counter
+	forwards *prometheus.CounterVec
 }
 
 // SieveActions are the action label values of sieve_actions_total.
@@ -123,6 +126,7 @@ func New() *Metrics {
 	sendFailures := f.counterVec("sieve_send_failures_total", "Sieve redirects and vacation replies that could not be sent, by kind.", "kind")
 	m.sieveSendFailures = map[string]prometheus.Counter{
 		"redirect": sendFailures.WithLabelValues("redirect"), "vacation": sendFailures.WithLabelValues("vacation")}
+	m.forwards = f.counterVec("proxy_forwards_total", "Recipients forwarded to a backend in proxy mode, by result and enhanced status code.", "result", "code")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -156,6 +160,15 @@ func (m *Metrics) ObserveDelivery(result, code string, d time.Duration, size int
 	if len(code) == 5 && code[1:] == ".2.2" {
 		m.quotaDelivery.Inc()
 	}
+}
+
+// ObserveForward counts one recipient forwarded to a backend (proxy mode)
+// and its outcome there.
+func (m *Metrics) ObserveForward(result, code string) {
+	if m == nil {
+		return
+	}
+	m.forwards.WithLabelValues(result, code).Inc()
 }
 
 // QuotaRefusal counts an over-quota refusal at stage (e.g. "policy" for
