@@ -23,43 +23,58 @@ import (
 // stores or sends on, by its own rules rather than the script's: they
 // are removed from the top of the header (only there: a field of the
 // same name further down came with the message) before the bytes are
-// compared. Return-Path: dovecot-lda keeps the message's, we replace it
-// with the envelope sender (SPEC: exactly one); Delivered-To: ours, and
+// compared. Return-Path, wherever it is in the header: dovecot-lda keeps
+// the message's own (and adds none), we replace it with the envelope
+// sender (SPEC: exactly one), and an addheader puts fields above it; Delivered-To: ours, and
 // Pigeonhole's on redirected copies; X-Original-To: ours with -a / ORCPT;
 // Received: neither adds one at delivery, listed so that a future one
 // shows as stripped, not as a difference; X-Maildeliver-Redirected-By:
-// our loop mark on redirected copies.
+// our mark on redirected copies; X-Sieve and X-Sieve-Redirected-From:
+// Pigeonhole's on redirected copies (it also drops the message's
+// Return-Path there).
 var traceFields = map[string]bool{
 	"return-path":                 true,
 	"delivered-to":                true,
 	"x-original-to":               true,
 	"received":                    true,
 	"x-maildeliver-redirected-by": true,
+	"x-sieve":                     true,
+	"x-sieve-redirected-from":     true,
 }
 
 // stripTrace removes the trace fields at the top of msg's header and
-// turns CRLF into LF (SMTP's line ends are not the message's).
+// every Return-Path, and turns CRLF into LF (SMTP's line ends are not
+// the message's).
 func stripTrace(msg []byte) []byte {
 	msg = bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n"))
-	for {
-		name, _, ok := bytes.Cut(msg, []byte(":"))
-		if !ok || bytes.ContainsAny(name, " \t\n") || !traceFields[strings.ToLower(string(name))] {
-			return msg
-		}
-		// the field with its continuation lines
+	var out []byte
+	top := true
+	for len(msg) > 0 && msg[0] != '\n' {
+		// one field with its continuation lines
 		end := 0
 		for {
 			i := bytes.IndexByte(msg[end:], '\n')
 			if i < 0 {
-				return nil
+				end = len(msg)
+				break
 			}
 			end += i + 1
 			if end >= len(msg) || (msg[end] != ' ' && msg[end] != '\t') {
 				break
 			}
 		}
+		name, _, _ := bytes.Cut(msg[:end], []byte(":"))
+		lname := strings.ToLower(string(name))
+		switch {
+		case lname == "return-path":
+		case top && traceFields[lname]:
+		default:
+			top = false
+			out = append(out, msg[:end]...)
+		}
 		msg = msg[end:]
 	}
+	return append(out, msg...)
 }
 
 // snapshot describes the Maildir under home: one line per stored file

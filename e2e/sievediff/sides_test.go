@@ -319,17 +319,18 @@ func (r *rig) freshHomes(t *testing.T, script string) {
 // side answered.
 func (r *rig) runDovecot(t *testing.T, k string, e envelope) string {
 	t.Helper()
-	// As Dovecot's documented pipe(8) service: -d ${user}@${nexthop}
-	// (the detail is not part of the user), -a ${original_recipient}
-	// (what Sieve's envelope "to" sees), -m ${extension} (the +detail
-	// folder, as our [mail] detail_folder does by itself).
+	// As a pipe(8) service would run it: -d the user (the detail is not
+	// part of it), -r the final recipient and -a the original one (what
+	// Sieve's envelope "to" and vacation's own-address rule see; -a is
+	// also the final one when -r is not given), -m the +detail folder
+	// (as our [mail] detail_folder does by itself).
 	user, domain, _ := strings.Cut(e.to, "@")
 	user, detail, _ := strings.Cut(user, "+")
 	orig := e.orig
 	if orig == "" {
 		orig = e.to
 	}
-	args := []string{"-c", r.dcConf[k], "-e", "-f", e.from, "-d", user + "@" + domain, "-a", orig}
+	args := []string{"-c", r.dcConf[k], "-e", "-f", e.from, "-d", user + "@" + domain, "-r", e.to, "-a", orig}
 	if detail != "" {
 		args = append(args, "-m", detail)
 	}

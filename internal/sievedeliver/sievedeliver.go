@@ -181,26 +181,33 @@ func (d *Decider) logFailures(id, rcpt string, plan *sieve.Plan) {
 	}
 }
 
-// mapPlan turns the engine's plan into the core's: the stores with the
-// edited header, the outgoing mail, the duplicate record after success.
+// mapPlan turns the engine's plan into the core's: the stores each with
+// its edited header, the outgoing mail, the duplicate record after success.
 func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw, plan *sieve.Plan) delivery.Plan {
-	var header []byte
-	if len(plan.Edits) > 0 {
-		header = sieve.ApplyEdits(m.header, plan.Edits)
-		m = &raw{header: header, body: m.body}
+	// Each copy as the message was when its action ran (RFC 5293: later
+	// edits do not reach an earlier copy, as in Pigeonhole); nil: unedited.
+	edited := func(a sieve.Action) []byte {
+		if edits := plan.EditsFor(a); len(edits) > 0 {
+			return sieve.ApplyEdits(m.header, edits)
+		}
+		return nil
 	}
 	var out delivery.Plan
 	for _, a := range plan.Actions {
 		switch a := a.(type) {
 		case sieve.Keep:
-			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: header})
+			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: edited(a)})
 		case sieve.FileInto:
-			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: header})
+			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: edited(a)})
 		case sieve.Discard:
 		case sieve.Reject:
 			return delivery.Plan{delivery.Reject{Reason: a.Reason}}
 		case sieve.Redirect:
-			out = append(out, d.redirect(t, id, in.Envelope, m, a))
+			sent := m
+			if h := edited(a); h != nil {
+				sent = &raw{header: h, body: m.body}
+			}
+			out = append(out, d.redirect(t, id, in.Envelope, sent, a))
 		case sieve.Vacation:
 			if a.Suppressed != "" {
 				d.log.Info("sieve: vacation reply not sent", "id", id, "to", t.Recipient, "why", a.Suppressed)
