@@ -143,6 +143,7 @@ func (r *rig) deliverCase(t *testing.T, side, k, script string, e envelope, time
 		sink = r.dcSink
 	}
 	var lines []string
+	msgid := messageID(t, filepath.Join(r.messages, e.msg))
 	for i := 1; i <= times; i++ {
 		sent := len(sink.Messages())
 		var res string
@@ -157,7 +158,7 @@ func (r *rig) deliverCase(t *testing.T, side, k, script string, e envelope, time
 		lines = append(lines, fmt.Sprintf("#%d %s", i, res))
 		var out []string
 		for _, m := range sink.Messages()[sent:] {
-			out = append(out, fmt.Sprintf("#%d %s", i, outgoing(m, bodies)))
+			out = append(out, fmt.Sprintf("#%d %s", i, outgoing(m, msgid, bodies)))
 		}
 		sort.Strings(out)
 		lines = append(lines, out...)
@@ -188,7 +189,7 @@ func (s *summary) judge(t *testing.T, r *rig, c diffCase) {
 	want := c.out["pigeonhole"]
 	for _, l := range want {
 		if strings.HasPrefix(l, "#") && !strings.HasPrefix(l[3:], "ok") && !strings.HasPrefix(l[3:], "reject ") &&
-			!strings.Contains(l, " vacation ") && !strings.Contains(l, " redirect ") {
+			!strings.Contains(l, " vacation ") && !strings.Contains(l, " redirect ") && !strings.Contains(l, " rejection ") {
 			t.Errorf("%s: Pigeonhole's side is not a usable reference: %s\n%s", c.key, l, tail(r.dcLog, 20))
 			s.unexpected++
 			return

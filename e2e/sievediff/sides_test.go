@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -410,7 +411,8 @@ func lmtpOutcome(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &se) && se.Code == 550 && se.EnhancedCode == smtp.EnhancedCode{5, 7, 1}:
-		return "reject " + se.Message
+		// lmtpd's reply text is "<recipient> reason [delivery id]"
+		return "reject " + reLmtpReply.ReplaceAllString(se.Message, "$1")
 	case errors.As(err, &se):
 		if se.Code == 250 {
 			return "ok"
@@ -419,6 +421,8 @@ func lmtpOutcome(err error) string {
 	}
 	return err.Error()
 }
+
+var reLmtpReply = regexp.MustCompile(`^<[^>]*> (.*) \[[0-9a-z]+\]$`)
 
 // run runs bin with stdin from a file; its exit code and combined output.
 func run(t *testing.T, bin, stdin string, args ...string) (int, string) {

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
@@ -193,12 +194,21 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 		return nil
 	}
 	var out delivery.Plan
+	failed := plan.UserFailed()
 	for _, a := range plan.Actions {
 		switch a := a.(type) {
 		case sieve.Keep:
 			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: edited(a)})
 		case sieve.FileInto:
-			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: edited(a)})
+			folder := a.Folder
+			if _, ok := t.Mailbox.Naming.FolderPath(folder); !ok && folder != "" {
+				// Pigeonhole: the fileinto fails at run time and the
+				// implicit keep takes the delivery's folder (-m, +detail).
+				d.log.Warn("sieve: fileinto a name that cannot be a folder: kept instead", "id", id,
+					"to", t.Recipient, "folder", folder)
+				folder, failed = t.Folder, true
+			}
+			out = append(out, delivery.Store{Folder: folder, Flags: a.Flags, Create: a.Create, Header: edited(a)})
 		case sieve.Discard:
 		case sieve.Reject:
 			return delivery.Plan{delivery.Reject{Reason: a.Reason}}
@@ -207,7 +217,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 			if h := edited(a); h != nil {
 				sent = &raw{header: h, body: m.body}
 			}
-			out = append(out, d.redirect(t, id, in.Envelope, sent, a))
+			out = append(out, d.redirect(t, id, in, sent, a))
 		case sieve.Vacation:
 			if a.Suppressed != "" {
 				d.log.Info("sieve: vacation reply not sent", "id", id, "to", t.Recipient, "why", a.Suppressed)
@@ -216,7 +226,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 			out = append(out, d.vacation(t, id, in, a))
 		}
 	}
-	if plan.UserFailed() {
+	if failed {
 		out = append(out, delivery.Note{Key: "sieve", Value: "error"})
 	}
 	if in.Duplicates != nil {
@@ -228,22 +238,54 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 	return out
 }
 
-// redirect sends the message (with the plan's header edits and a
-// Delivered-To for this recipient, so that a copy that comes back is a
-// loop) on. A redirect the Mailer refuses as a loop is dropped, logged:
-// the message already went that way once.
-func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m *raw, r sieve.Redirect) delivery.Send {
+// redirectPeriod is Pigeonhole's sieve_redirect_duplicate_period: the
+// same message (Message-ID) is redirected to the same address once in it,
+// so a message delivered again (an MTA retry, a second copy) is not sent
+// on twice.
+const redirectPeriod = 12 * time.Hour
+
+// redirect sends the message (with the header edits made before the
+// redirect and a Delivered-To for this recipient, so that a copy that
+// comes back is a loop) on, once per Message-ID and address in
+// redirectPeriod (the record in the user's home, written after it was
+// sent). A redirect the Mailer refuses as a loop is dropped, logged: the
+// message already went that way once.
+func (d *Decider) redirect(t *delivery.Target, id string, in *sieve.Input, m *raw, r sieve.Redirect) delivery.Send {
+	var rec *sieve.Record
+	key := ""
+	if msgid := strings.TrimSpace(in.Message.Header("Message-ID")); msgid != "" && t.User.Home != "" {
+		rec = sieve.NewRecord(t.User.Home, sieve.DuplicateRecordFile, t.UID, t.GID)
+		key = "\x00redirect\x00" + msgid + "\x00" + strings.ToLower(r.Address)
+	}
 	return delivery.Send{What: r.String(), Do: func(ctx context.Context) error {
+		if rec != nil {
+			var seen bool
+			err := privilege.Run(t.UID, t.GID, func() (err error) { seen, err = rec.Seen(key); return err })
+			if err != nil {
+				d.log.Warn("sieve: redirect record not read", "id", id, "to", t.Recipient, "error", err)
+			}
+			if seen {
+				d.log.Info("sieve: redirect not sent: this message was redirected there already", "id", id,
+					"to", t.Recipient, "redirect_to", r.Address)
+				return nil
+			}
+		}
 		msg := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.raw()...)
-		err := d.mailer.Redirect(ctx, msg, r, env, t.User.Address)
+		err := d.mailer.Redirect(ctx, msg, r, in.Envelope, t.User.Address)
 		switch {
 		case errors.Is(err, sieve.ErrRedirectLoop):
 			d.log.Warn("sieve: redirect not sent", "id", id, "to", t.Recipient, "error", err)
 			return nil
-		case err == nil:
-			d.log.Info("sieve: redirected", "id", id, "to", t.Recipient, "redirect_to", r.Address)
+		case err != nil:
+			return err
 		}
-		return err
+		d.log.Info("sieve: redirected", "id", id, "to", t.Recipient, "redirect_to", r.Address)
+		if rec != nil {
+			if err := privilege.Run(t.UID, t.GID, func() error { return rec.Mark(key, redirectPeriod) }); err != nil {
+				d.log.Warn("sieve: redirect record not written", "id", id, "to", t.Recipient, "error", err)
+			}
+		}
+		return nil
 	}}
 }
 
