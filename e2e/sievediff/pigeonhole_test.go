@@ -27,6 +27,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -124,8 +125,26 @@ func TestStoredDifferential(t *testing.T) {
 		for _, e := range envs {
 			c := diffCase{key: name + "/" + e.String(), bodies: map[string]string{}}
 			c.out = map[string][]string{}
+			// the three sides at once: their own homes and sinks
+			var wg sync.WaitGroup
+			var mu sync.Mutex
 			for _, side := range sides {
-				c.out[side] = r.deliverCase(t, side, k, filepath.Join(r.corpus, "scripts", name+".sieve"), e, times, c.bodies)
+				wg.Add(1)
+				go func() {
+					defer wg.Done() // also when a helper's t.Fatal ends the goroutine
+					bodies := map[string]string{}
+					out := r.deliverCase(t, side, k, filepath.Join(r.corpus, "scripts", name+".sieve"), e, times, bodies)
+					mu.Lock()
+					defer mu.Unlock()
+					c.out[side] = out
+					for h, b := range bodies {
+						c.bodies[h] = b
+					}
+				}()
+			}
+			wg.Wait()
+			if t.Failed() && len(c.out) < len(sides) {
+				t.FailNow()
 			}
 			sum.judge(t, r, c)
 		}
@@ -137,11 +156,8 @@ func TestStoredDifferential(t *testing.T) {
 // outcome lines, each delivery's prefixed "#n".
 func (r *rig) deliverCase(t *testing.T, side, k, script string, e envelope, times int, bodies map[string]string) []string {
 	t.Helper()
-	r.freshHomes(t, script)
-	sink := r.ourSink
-	if side == "pigeonhole" {
-		sink = r.dcSink
-	}
+	r.freshHomes(t, side, script)
+	sink := r.sinks[side]
 	var lines []string
 	msgid := messageID(t, filepath.Join(r.messages, e.msg))
 	for i := 1; i <= times; i++ {
@@ -164,7 +180,7 @@ func (r *rig) deliverCase(t *testing.T, side, k, script string, e envelope, time
 		lines = append(lines, out...)
 	}
 	for _, u := range users {
-		for _, l := range snapshot(t, r.homes[u], bodies) {
+		for _, l := range snapshot(t, r.home(side, u), bodies) {
 			lines = append(lines, u+": "+l)
 		}
 	}
