@@ -99,6 +99,7 @@ func TestStoredDifferential(t *testing.T) {
 		t.Fatalf("corpus too small: %d scripts, %d envelopes", len(scripts), len(envs))
 	}
 	r := newRig(t)
+	r.writePiped(t, envs)
 	only := os.Getenv("SIEVEDIFF_ONLY")
 	var sum summary
 	for _, sp := range scripts {

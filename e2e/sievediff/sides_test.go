@@ -346,7 +346,7 @@ func (r *rig) runDovecot(t *testing.T, k string, e envelope) string {
 	if detail != "" {
 		args = append(args, "-m", detail)
 	}
-	code, out := run(t, dovecotLDA, filepath.Join(r.messages, e.msg), args...)
+	code, out := run(t, dovecotLDA, r.piped(e), args...)
 	switch code {
 	case 0:
 		return "ok"
@@ -362,7 +362,7 @@ func (r *rig) runDeliver(t *testing.T, k string, e envelope) string {
 	if e.orig != "" {
 		args = append(args, "-a", e.orig)
 	}
-	code, out := run(t, r.deliver, filepath.Join(r.messages, e.msg), args...)
+	code, out := run(t, r.deliver, r.piped(e), args...)
 	switch code {
 	case 0:
 		return "ok"
@@ -370,6 +370,28 @@ func (r *rig) runDeliver(t *testing.T, k string, e envelope) string {
 		return "reject " + strings.TrimPrefix(strings.TrimSpace(out), "5.7.1 ")
 	}
 	return fmt.Sprintf("exit %d: %s", code, strings.TrimSpace(out))
+}
+
+// piped is the message of e as Postfix's pipe(8) hands it to a
+// delivery agent with flag R (README's and Dovecot's master.cf lines):
+// "Return-Path: <sender>" on top. dovecot-lda needs it for the null
+// sender: it takes -f "" (and -f "<>") as no -f and the sender from the
+// message's Return-Path (plain.eml's would be alice@example.org).
+func (r *rig) piped(e envelope) string {
+	return filepath.Join(r.dir, "piped", e.msg+"."+e.from)
+}
+
+// writePiped writes piped(e) for every envelope.
+func (r *rig) writePiped(t *testing.T, envs []envelope) {
+	t.Helper()
+	mkdir(t, filepath.Join(r.dir, "piped"), 0o755)
+	for _, e := range envs {
+		b, err := os.ReadFile(filepath.Join(r.messages, e.msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, r.piped(e), "Return-Path: <"+e.from+">\n"+string(b), 0o644)
+	}
 }
 
 // runLmtpd sends the message over LMTP as Postfix does (ORCPT for the
