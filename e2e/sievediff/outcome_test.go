@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -23,43 +24,58 @@ import (
 // stores or sends on, by its own rules rather than the script's: they
 // are removed from the top of the header (only there: a field of the
 // same name further down came with the message) before the bytes are
-// compared. Return-Path: dovecot-lda keeps the message's, we replace it
-// with the envelope sender (SPEC: exactly one); Delivered-To: ours, and
+// compared. Return-Path, wherever it is in the header: dovecot-lda keeps
+// the message's own (and adds none), we replace it with the envelope
+// sender (SPEC: exactly one), and an addheader puts fields above it; Delivered-To: ours, and
 // Pigeonhole's on redirected copies; X-Original-To: ours with -a / ORCPT;
 // Received: neither adds one at delivery, listed so that a future one
 // shows as stripped, not as a difference; X-Maildeliver-Redirected-By:
-// our loop mark on redirected copies.
+// our mark on redirected copies; X-Sieve and X-Sieve-Redirected-From:
+// Pigeonhole's on redirected copies (it also drops the message's
+// Return-Path there).
 var traceFields = map[string]bool{
 	"return-path":                 true,
 	"delivered-to":                true,
 	"x-original-to":               true,
 	"received":                    true,
 	"x-maildeliver-redirected-by": true,
+	"x-sieve":                     true,
+	"x-sieve-redirected-from":     true,
 }
 
 // stripTrace removes the trace fields at the top of msg's header and
-// turns CRLF into LF (SMTP's line ends are not the message's).
+// every Return-Path, and turns CRLF into LF (SMTP's line ends are not
+// the message's).
 func stripTrace(msg []byte) []byte {
 	msg = bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n"))
-	for {
-		name, _, ok := bytes.Cut(msg, []byte(":"))
-		if !ok || bytes.ContainsAny(name, " \t\n") || !traceFields[strings.ToLower(string(name))] {
-			return msg
-		}
-		// the field with its continuation lines
+	var out []byte
+	top := true
+	for len(msg) > 0 && msg[0] != '\n' {
+		// one field with its continuation lines
 		end := 0
 		for {
 			i := bytes.IndexByte(msg[end:], '\n')
 			if i < 0 {
-				return nil
+				end = len(msg)
+				break
 			}
 			end += i + 1
 			if end >= len(msg) || (msg[end] != ' ' && msg[end] != '\t') {
 				break
 			}
 		}
+		name, _, _ := bytes.Cut(msg[:end], []byte(":"))
+		lname := strings.ToLower(string(name))
+		switch {
+		case lname == "return-path":
+		case top && traceFields[lname]:
+		default:
+			top = false
+			out = append(out, msg[:end]...)
+		}
 		msg = msg[end:]
 	}
+	return append(out, msg...)
 }
 
 // snapshot describes the Maildir under home: one line per stored file
@@ -182,31 +198,58 @@ func hash(b []byte) string {
 	return fmt.Sprintf("%x", s[:6])
 }
 
-// outgoing describes one message the sink accepted: a vacation reply
-// (it carries Auto-Submitted: auto-replied) by its envelope and the
-// header fields RFC 5230 and 3834 govern, anything else as a redirect by
-// its envelope and stripped bytes.
-func outgoing(m smtpsink.Message, bodies map[string]string) string {
+// outgoing describes one message the sink accepted: a redirect (it
+// carries the delivered message's Message-ID) by its envelope and
+// stripped bytes; Pigeonhole's rejection (Auto-Submitted: auto-replied
+// (rejected)) by its envelope and reason; anything else, a vacation
+// reply, by its envelope and the header fields RFC 5230 and 3834 govern.
+func outgoing(m smtpsink.Message, msgid string, bodies map[string]string) string {
 	rcpts := strings.ToLower(strings.Join(m.To, ","))
 	msg, err := mail.ReadMessage(strings.NewReader(m.Data))
 	if err != nil {
 		return fmt.Sprintf("unparsable mail from=<%s> to=%s: %v", m.From, rcpts, err)
 	}
 	h := msg.Header
-	if strings.HasPrefix(strings.ToLower(h.Get("Auto-Submitted")), "auto-replied") {
-		to := h.Get("To")
-		if a, err := mail.ParseAddress(to); err == nil {
-			to = strings.ToLower(a.Address)
+	switch {
+	case msgid != "" && strings.TrimSpace(h.Get("Message-ID")) == msgid:
+		s := stripTrace([]byte(m.Data))
+		hs := hash(s)
+		bodies[hs] = string(s)
+		return fmt.Sprintf("redirect from=<%s> rcpt=%s body=%s", m.From, rcpts, hs)
+	case strings.EqualFold(h.Get("Auto-Submitted"), "auto-replied (rejected)"):
+		reason := "?"
+		if r := reRejected.FindStringSubmatch(strings.ReplaceAll(m.Data, "\r\n", "\n")); r != nil {
+			reason = strings.TrimSpace(r[1])
 		}
-		subj, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
-		if err != nil {
-			subj = h.Get("Subject")
-		}
-		return fmt.Sprintf("vacation from=<%s> rcpt=%s To=%s Subject=%q Auto-Submitted=%q In-Reply-To=%s",
-			m.From, rcpts, to, subj, h.Get("Auto-Submitted"), h.Get("In-Reply-To"))
+		return fmt.Sprintf("rejection from=<%s> rcpt=%s reason=%q", m.From, rcpts, reason)
 	}
-	s := stripTrace([]byte(m.Data))
-	hs := hash(s)
-	bodies[hs] = string(s)
-	return fmt.Sprintf("redirect from=<%s> rcpt=%s body=%s", m.From, rcpts, hs)
+	to := h.Get("To")
+	if a, err := mail.ParseAddress(to); err == nil {
+		to = strings.ToLower(a.Address)
+	}
+	subj, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	if err != nil {
+		subj = h.Get("Subject")
+	}
+	return fmt.Sprintf("vacation from=<%s> rcpt=%s To=%s Subject=%q Auto-Submitted=%q In-Reply-To=%s",
+		m.From, rcpts, to, subj, h.Get("Auto-Submitted"), h.Get("In-Reply-To"))
+}
+
+// reRejected finds the reason in Pigeonhole's rejection text ("Your
+// message to <...> was automatically rejected:" and the reason).
+var reRejected = regexp.MustCompile(`(?s)was automatically rejected:\n(.*?)\n(\n|--)`)
+
+// messageID is the Message-ID of a corpus message.
+func messageID(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := mail.ReadMessage(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(m.Header.Get("Message-ID"))
 }

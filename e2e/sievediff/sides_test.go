@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,21 +25,25 @@ import (
 
 // rig is everything the cases share: the temp tree, the userdb, the
 // built binaries, Dovecot's master (for the userdb lookups of
-// dovecot-lda) and one SMTP sink per side.
+// dovecot-lda) and one SMTP sink per side. The sides read the same
+// userdb rows; each side's user_query puts the home below its own
+// directory ("<home>.<side>"), so that the three run side by side.
 type rig struct {
 	dir                string // world-traversable root of everything
 	uid, gid           int    // the mailbox owner of every user
 	deliver, lmtpd     string
-	dcSink, ourSink    *smtpsink.Sink
-	dcConf             map[string]string // globals combination → dovecot-lda config
-	ourConf            map[string]string // globals combination → maildeliver.toml
-	lmtpdSock          map[string]string // globals combination → lmtpd's socket
-	homes              map[string]string // user → home
+	sinks              map[string]*smtpsink.Sink
+	conf               map[string]map[string]string // side → globals combination → config file
+	lmtpdSock          map[string]string            // globals combination → lmtpd's socket
+	homes              map[string]string            // user → home as the userdb has it
 	dcLog, ourLog      string
 	corpus, globalDir  string
 	personal, messages string
-	ourBase, dcBase    string // the configurations all combinations share
+	ourBase            map[string]string // side → the TOML all combinations share
 }
+
+// home is user's home on side.
+func (r *rig) home(side, user string) string { return r.homes[user] + "." + side }
 
 const dovecotLDA = "/usr/lib/dovecot/dovecot-lda"
 
@@ -56,8 +61,11 @@ func newRig(t *testing.T) *rig {
 	} else {
 		t.Logf("tree kept in %s", dir)
 	}
-	r := &rig{dir: dir, uid: 1001, gid: 1001, homes: map[string]string{},
-		dcConf: map[string]string{}, ourConf: map[string]string{}, lmtpdSock: map[string]string{}}
+	r := &rig{dir: dir, uid: 1001, gid: 1001, homes: map[string]string{}, sinks: map[string]*smtpsink.Sink{},
+		conf: map[string]map[string]string{}, lmtpdSock: map[string]string{}, ourBase: map[string]string{}}
+	for _, side := range sides {
+		r.conf[side] = map[string]string{}
+	}
 	for _, sub := range []string{"", "bin", "home", "dovecot", "dovecot/run", "dovecot/state", "ours", "corpus"} {
 		mkdir(t, filepath.Join(dir, sub), 0o755)
 	}
@@ -74,18 +82,19 @@ func newRig(t *testing.T) *rig {
 	os.Chmod(db.Connect, 0o644)
 
 	var addr string
-	r.dcSink, addr = smtpsink.Start(t)
+	r.sinks["pigeonhole"], addr = smtpsink.Start(t)
 	r.startDovecot(t, db.Connect, addr)
-	r.ourSink, addr = smtpsink.Start(t)
 	r.ourLog = filepath.Join(dir, "ours", "maildeliver.log")
 	writeFile(t, r.ourLog, "", 0o666)
-	r.ourBase = fmt.Sprintf(`hostname = "mx.test.example"
+	for _, side := range sides[1:] {
+		r.sinks[side], addr = smtpsink.Start(t)
+		r.ourBase[side] = fmt.Sprintf(`hostname = "mx.test.example"
 [log]
 target = "file:%s"
 [userdb]
 driver = "sqlite"
 connect = %q
-user_query = "SELECT home, uid, gid FROM users WHERE userid = '%%u'"
+user_query = "SELECT home || '.%s' AS home, uid, gid FROM users WHERE userid = '%%u'"
 [mail]
 location = "maildir:~/Maildir"
 [lmtp]
@@ -96,7 +105,8 @@ enabled = true
 global = %q
 submission_host = %q
 postmaster_address = "postmaster@example.com"
-`, r.ourLog, db.Connect, r.globalDir, addr)
+`, r.ourLog, db.Connect, side, r.globalDir, addr)
+	}
 	return r
 }
 
@@ -154,7 +164,7 @@ func (r *rig) startDovecot(t *testing.T, db, sink string) {
 	writeFile(t, r.dcLog, "", 0o666) // dovecot-lda logs as the mailbox uid
 	writeFile(t, filepath.Join(d, "sql.conf"), fmt.Sprintf(`driver = sqlite
 connect = %s
-user_query = SELECT home, uid, gid FROM users WHERE userid = '%%u'
+user_query = SELECT home || '.pigeonhole' AS home, uid, gid FROM users WHERE userid = '%%u'
 `, db), 0o644)
 	base := fmt.Sprintf(`instance_name = md-sievediff-%[2]s
 base_dir = %[1]s/run
@@ -212,7 +222,6 @@ plugin {
 			t.Fatalf("dovecot: no %s after 20s\n%s", sock, out.String())
 		}
 	}
-	r.dcBase = base
 }
 
 // globals is one combination of global scripts (sieve_before/after).
@@ -227,11 +236,11 @@ func (g globals) key() string {
 func (r *rig) configs(t *testing.T, g globals) string {
 	t.Helper()
 	k := g.key()
-	if _, ok := r.dcConf[k]; ok {
+	if _, ok := r.conf["pigeonhole"][k]; ok {
 		return k
 	}
-	n := len(r.dcConf)
-	var dc, ours strings.Builder
+	n := len(r.conf["pigeonhole"])
+	var dc strings.Builder
 	fmt.Fprintf(&dc, "!include %s\nlog_path = %s\nplugin {\n", filepath.Join(r.dir, "dovecot", "dovecot.conf"), r.dcLog)
 	var before, after []string
 	for i, b := range g.before {
@@ -243,16 +252,18 @@ func (r *rig) configs(t *testing.T, g globals) string {
 		after = append(after, fmt.Sprintf("%q", filepath.Join(r.globalDir, a+".sieve")))
 	}
 	dc.WriteString("}\n")
-	r.dcConf[k] = filepath.Join(r.dir, "dovecot", fmt.Sprintf("lda-%d.conf", n))
-	writeFile(t, r.dcConf[k], dc.String(), 0o644)
+	r.conf["pigeonhole"][k] = filepath.Join(r.dir, "dovecot", fmt.Sprintf("lda-%d.conf", n))
+	writeFile(t, r.conf["pigeonhole"][k], dc.String(), 0o644)
 
 	sock := filepath.Join(r.dir, "ours", fmt.Sprintf("lmtpd-%d.sock", n))
-	fmt.Fprintf(&ours, "%sbefore = [%s]\nafter = [%s]\n", r.ourBase, strings.Join(before, ", "), strings.Join(after, ", "))
-	conf := strings.Replace(ours.String(), "[lmtp]\n", fmt.Sprintf("[lmtp]\nlisten = [\"unix:%s\"]\n", sock), 1)
-	r.ourConf[k] = filepath.Join(r.dir, "ours", fmt.Sprintf("maildeliver-%d.toml", n))
-	writeFile(t, r.ourConf[k], conf, 0o644)
+	for _, side := range sides[1:] {
+		conf := fmt.Sprintf("%sbefore = [%s]\nafter = [%s]\n", r.ourBase[side], strings.Join(before, ", "), strings.Join(after, ", "))
+		conf = strings.Replace(conf, "[lmtp]\n", fmt.Sprintf("[lmtp]\nlisten = [\"unix:%s\"]\n", sock), 1)
+		r.conf[side][k] = filepath.Join(r.dir, "ours", fmt.Sprintf("%s-%d.toml", side, n))
+		writeFile(t, r.conf[side][k], conf, 0o644)
+	}
 	r.lmtpdSock[k] = sock
-	r.startLmtpd(t, r.ourConf[k], sock)
+	r.startLmtpd(t, r.conf["lmtpd"][k], sock)
 	return k
 }
 
@@ -288,9 +299,10 @@ func (r *rig) startLmtpd(t *testing.T, conf, sock string) {
 // freshHomes gives every user an empty home holding the case's script
 // as ManageSieve leaves it: ~/sieve/<name> with ~/.dovecot.sieve a
 // symlink to it, and the personal scripts include :personal reads.
-func (r *rig) freshHomes(t *testing.T, script string) {
+func (r *rig) freshHomes(t *testing.T, side, script string) {
 	t.Helper()
-	for _, home := range r.homes {
+	for _, u := range users {
+		home := r.home(side, u)
 		if err := os.RemoveAll(home); err != nil {
 			t.Fatal(err)
 		}
@@ -319,21 +331,22 @@ func (r *rig) freshHomes(t *testing.T, script string) {
 // side answered.
 func (r *rig) runDovecot(t *testing.T, k string, e envelope) string {
 	t.Helper()
-	// As Dovecot's documented pipe(8) service: -d ${user}@${nexthop}
-	// (the detail is not part of the user), -a ${original_recipient}
-	// (what Sieve's envelope "to" sees), -m ${extension} (the +detail
-	// folder, as our [mail] detail_folder does by itself).
+	// As a pipe(8) service would run it: -d the user (the detail is not
+	// part of it), -r the final recipient and -a the original one (what
+	// Sieve's envelope "to" and vacation's own-address rule see; -a is
+	// also the final one when -r is not given), -m the +detail folder
+	// (as our [mail] detail_folder does by itself).
 	user, domain, _ := strings.Cut(e.to, "@")
 	user, detail, _ := strings.Cut(user, "+")
 	orig := e.orig
 	if orig == "" {
 		orig = e.to
 	}
-	args := []string{"-c", r.dcConf[k], "-e", "-f", e.from, "-d", user + "@" + domain, "-a", orig}
+	args := []string{"-c", r.conf["pigeonhole"][k], "-e", "-f", e.from, "-d", user + "@" + domain, "-r", e.to, "-a", orig}
 	if detail != "" {
 		args = append(args, "-m", detail)
 	}
-	code, out := run(t, dovecotLDA, filepath.Join(r.messages, e.msg), args...)
+	code, out := run(t, dovecotLDA, r.piped(e), args...)
 	switch code {
 	case 0:
 		return "ok"
@@ -345,11 +358,11 @@ func (r *rig) runDovecot(t *testing.T, k string, e envelope) string {
 
 func (r *rig) runDeliver(t *testing.T, k string, e envelope) string {
 	t.Helper()
-	args := []string{"-c", r.ourConf[k], "-f", e.from, "-d", e.to}
+	args := []string{"-c", r.conf["deliver"][k], "-f", e.from, "-d", e.to}
 	if e.orig != "" {
 		args = append(args, "-a", e.orig)
 	}
-	code, out := run(t, r.deliver, filepath.Join(r.messages, e.msg), args...)
+	code, out := run(t, r.deliver, r.piped(e), args...)
 	switch code {
 	case 0:
 		return "ok"
@@ -357,6 +370,28 @@ func (r *rig) runDeliver(t *testing.T, k string, e envelope) string {
 		return "reject " + strings.TrimPrefix(strings.TrimSpace(out), "5.7.1 ")
 	}
 	return fmt.Sprintf("exit %d: %s", code, strings.TrimSpace(out))
+}
+
+// piped is the message of e as Postfix's pipe(8) hands it to a
+// delivery agent with flag R (README's and Dovecot's master.cf lines):
+// "Return-Path: <sender>" on top. dovecot-lda needs it for the null
+// sender: it takes -f "" (and -f "<>") as no -f and the sender from the
+// message's Return-Path (plain.eml's would be alice@example.org).
+func (r *rig) piped(e envelope) string {
+	return filepath.Join(r.dir, "piped", e.msg+"."+e.from)
+}
+
+// writePiped writes piped(e) for every envelope.
+func (r *rig) writePiped(t *testing.T, envs []envelope) {
+	t.Helper()
+	mkdir(t, filepath.Join(r.dir, "piped"), 0o755)
+	for _, e := range envs {
+		b, err := os.ReadFile(filepath.Join(r.messages, e.msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, r.piped(e), "Return-Path: <"+e.from+">\n"+string(b), 0o644)
+	}
 }
 
 // runLmtpd sends the message over LMTP as Postfix does (ORCPT for the
@@ -409,7 +444,8 @@ func lmtpOutcome(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &se) && se.Code == 550 && se.EnhancedCode == smtp.EnhancedCode{5, 7, 1}:
-		return "reject " + se.Message
+		// lmtpd's reply text is "<recipient> reason [delivery id]"
+		return "reject " + reLmtpReply.ReplaceAllString(se.Message, "$1")
 	case errors.As(err, &se):
 		if se.Code == 250 {
 			return "ok"
@@ -418,6 +454,8 @@ func lmtpOutcome(err error) string {
 	}
 	return err.Error()
 }
+
+var reLmtpReply = regexp.MustCompile(`^<[^>]*> (.*) \[[0-9a-z]+\]$`)
 
 // run runs bin with stdin from a file; its exit code and combined output.
 func run(t *testing.T, bin, stdin string, args ...string) (int, string) {

@@ -19,6 +19,7 @@ type Action interface {
 type Keep struct {
 	Flags    []string
 	Implicit bool
+	Edits    int // how many of Plan.Edits apply to this copy (see EditsFor)
 }
 
 // FileInto stores the message in Folder (Sieve's name, "/"-separated as
@@ -28,6 +29,7 @@ type FileInto struct {
 	Flags  []string
 	Create bool // :create (RFC 5490): make the folder if it is missing
 	Copy   bool // :copy (RFC 3894): did not cancel the implicit keep
+	Edits  int  // how many of Plan.Edits apply to this copy (see EditsFor)
 }
 
 // Discard drops the message silently (it cancelled the implicit keep).
@@ -37,6 +39,7 @@ type Discard struct{}
 type Redirect struct {
 	Address string
 	Copy    bool
+	Edits   int // how many of Plan.Edits apply to the sent copy (see EditsFor)
 }
 
 // Reject refuses the message: reject (RFC 5429 section 2.2) or ereject

@@ -70,7 +70,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 			}
 			break
 		}
-		e.collect(plan, in, d)
+		e.collect(plan, in, d, len(plan.Edits))
 		plan.Edits = append(plan.Edits, convertEdits(d.HeaderEdits)...)
 		flags = d.Flags
 		// An explicit keep replaces the implicit one (Pigeonhole prints
@@ -142,18 +142,20 @@ func conflicts(actions []interp.Action) error {
 	return nil
 }
 
-// collect appends the script's actions to the plan in their order.
-func (e *Engine) collect(plan *Plan, in *Input, d *interp.RuntimeData) {
+// collect appends the script's actions to the plan in their order; the
+// script's header edits start at edits in Plan.Edits.
+func (e *Engine) collect(plan *Plan, in *Input, d *interp.RuntimeData, edits int) {
 	for _, a := range d.Actions {
 		switch a.Kind {
 		case interp.ActionKeep:
-			plan.Actions = append(plan.Actions, Keep{Flags: a.Flags})
+			plan.Actions = append(plan.Actions, Keep{Flags: a.Flags, Edits: edits + a.Edits})
 		case interp.ActionFileInto:
-			plan.Actions = append(plan.Actions, FileInto{Folder: a.Mailbox, Flags: a.Flags, Create: a.Create, Copy: a.Copy})
+			plan.Actions = append(plan.Actions, FileInto{Folder: a.Mailbox, Flags: a.Flags, Create: a.Create, Copy: a.Copy,
+				Edits: edits + a.Edits})
 		case interp.ActionDiscard:
 			plan.Actions = append(plan.Actions, Discard{})
 		case interp.ActionRedirect:
-			plan.Actions = append(plan.Actions, Redirect{Address: a.Addr, Copy: a.Copy})
+			plan.Actions = append(plan.Actions, Redirect{Address: a.Addr, Copy: a.Copy, Edits: edits + a.Edits})
 		case interp.ActionReject:
 			plan.Actions = append(plan.Actions, Reject{Reason: a.Reason, Extended: a.Extended})
 		case interp.ActionVacation:

@@ -32,7 +32,8 @@
 //
 // Decide performs nothing. The delivery core, for one recipient: stores a
 // copy for each Keep (INBOX) and FileInto (Create: make the folder), with
-// ApplyEdits(raw, plan.Edits) and MaildirFlags(action.Flags); a Reject
+// ApplyEdits(raw, plan.EditsFor(action)) and MaildirFlags(action.Flags)
+// (a Redirect's copy takes EditsFor too); a Reject
 // answers 550 5.7.1 (lmtpd) or exits 77 (deliver) and stores nothing;
 // Redirect goes through Mailer.Redirect, Vacation through
 // Mailer.SendVacation with NewRecord(home, VacationRecordFile, uid, gid);

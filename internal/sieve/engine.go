@@ -162,14 +162,34 @@ type Failure struct {
 func (f Failure) Error() string { return f.Path + ": " + f.Err.Error() }
 
 // Plan is the decision for one recipient: the actions in order (the
-// implicit keep last), the header edits to apply to every stored copy,
-// and the scripts that failed.
+// implicit keep last), the header edits in the order the scripts made
+// them (each keep, fileinto and redirect takes those made before it ran,
+// see EditsFor), and the scripts that failed.
 type Plan struct {
 	Actions  []Action
 	Edits    []HeaderEdit
 	Failures []Failure
 
 	marks []mark // duplicate ids to record on Commit
+}
+
+// EditsFor returns the header edits that apply to a copy stored or sent
+// by a (Keep, FileInto or Redirect): those made before it ran, as
+// Pigeonhole stores each copy as the message was at that point (RFC 5293
+// section 3); the implicit keep takes them all.
+func (p *Plan) EditsFor(a Action) []HeaderEdit {
+	n := len(p.Edits)
+	switch a := a.(type) {
+	case Keep:
+		if !a.Implicit {
+			n = a.Edits
+		}
+	case FileInto:
+		n = a.Edits
+	case Redirect:
+		n = a.Edits
+	}
+	return p.Edits[:min(n, len(p.Edits))]
 }
 
 // UserFailed reports whether the user's script failed (sieve=error on

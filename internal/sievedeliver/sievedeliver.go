@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"maildeliver/internal/config"
 	"maildeliver/internal/delivery"
@@ -207,37 +208,54 @@ func (d *Decider) logFailures(id, rcpt string, plan *sieve.Plan) {
 	}
 }
 
-// mapPlan turns the engine's plan into the core's: the stores with the
-// edited header, the outgoing mail, the duplicate record after success.
+// mapPlan turns the engine's plan into the core's: the stores each with
+// its edited header, the outgoing mail, the duplicate record after success.
 func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw, plan *sieve.Plan) (delivery.Plan, error) {
-	var header []byte
-	if len(plan.Edits) > 0 {
-		header = sieve.ApplyEdits(m.header, plan.Edits)
-		m = &raw{header: header, msg: m.msg}
+	// Each copy as the message was when its action ran (RFC 5293: later
+	// edits do not reach an earlier copy, as in Pigeonhole); nil: unedited.
+	edited := func(a sieve.Action) []byte {
+		if edits := plan.EditsFor(a); len(edits) > 0 {
+			return sieve.ApplyEdits(m.header, edits)
+		}
+		return nil
 	}
 	var out delivery.Plan
+	failed := plan.UserFailed()
 	kept, loop := false, false
+	var keptHeader []byte
 	for _, a := range plan.Actions {
 		switch a := a.(type) {
 		case sieve.Keep:
 			kept = true
 			d.obs.SieveAction("keep")
-			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: header})
+			out = append(out, delivery.Store{Folder: t.Folder, Flags: a.Flags, Header: edited(a)})
 		case sieve.FileInto:
 			d.obs.SieveAction("fileinto")
-			out = append(out, delivery.Store{Folder: a.Folder, Flags: a.Flags, Create: a.Create, Header: header})
+			folder := a.Folder
+			if _, ok := t.Mailbox.Naming.FolderPath(folder); !ok && folder != "" {
+				// Pigeonhole: the fileinto fails at run time and the
+				// implicit keep takes the delivery's folder (-m, +detail).
+				d.log.Warn("sieve: fileinto a name that cannot be a folder: kept instead", "id", id,
+					"to", t.Recipient, "folder", folder)
+				folder, failed = t.Folder, true
+			}
+			out = append(out, delivery.Store{Folder: folder, Flags: a.Flags, Create: a.Create, Header: edited(a)})
 		case sieve.Discard:
 			d.obs.SieveAction("discard")
 		case sieve.Reject:
 			d.obs.SieveAction("reject")
 			return delivery.Plan{delivery.Reject{Reason: a.Reason}}, nil
 		case sieve.Redirect:
-			own := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
+			sent := m
+			if h := edited(a); h != nil {
+				sent = &raw{header: h, msg: m.msg}
+			}
+			own := append([]byte("Delivered-To: "+t.Recipient+"\n"), sent.header...)
 			if err := sieve.RedirectLoop(own, a, in.Envelope); err != nil {
 				// Pigeonhole drops such a redirect and keeps the message:
 				// sent on, it would come back or be lost.
 				d.log.Warn("sieve: redirect not sent, the message is kept", "id", id, "to", t.Recipient, "error", err)
-				loop = true
+				loop, keptHeader = true, edited(a)
 				continue
 			}
 			d.obs.SieveAction("redirect")
@@ -245,7 +263,7 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 			if err := m.msg.Spool(os.TempDir()); err != nil {
 				return nil, err
 			}
-			out = append(out, d.redirect(t, id, in.Envelope, m, a))
+			out = append(out, d.redirect(t, id, in, sent, a))
 		case sieve.Vacation:
 			if a.Suppressed != "" {
 				d.obs.SieveAction("vacation_suppressed")
@@ -257,9 +275,9 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 	}
 	if loop && !kept {
 		d.obs.SieveAction("keep")
-		out = append(out, delivery.Store{Folder: t.Folder, Header: header})
+		out = append(out, delivery.Store{Folder: t.Folder, Header: keptHeader})
 	}
-	if plan.UserFailed() {
+	if failed {
 		out = append(out, delivery.Note{Key: "sieve", Value: "error"})
 	}
 	if in.Duplicates != nil {
@@ -271,29 +289,60 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 	return out, nil
 }
 
-// redirect sends the message (with the plan's header edits and a
-// Delivered-To for this recipient, so that a copy that comes back is a
-// loop) on. A redirect the Mailer refuses as a loop is dropped, logged:
-// the message already went that way once.
-func (d *Decider) redirect(t *delivery.Target, id string, env sieve.Envelope, m *raw, r sieve.Redirect) delivery.Send {
+// redirectPeriod is Pigeonhole's sieve_redirect_duplicate_period: the
+// same message (Message-ID) is redirected to the same address once in it,
+// so a message delivered again (an MTA retry, a second copy) is not sent
+// on twice.
+const redirectPeriod = 12 * time.Hour
+
+// redirect sends the message (with the header edits made before the
+// redirect and a Delivered-To for this recipient, so that a copy that
+// comes back is a loop) on, once per Message-ID and address in
+// redirectPeriod (the record in the user's home, written after it was
+// sent). A redirect the Mailer refuses as a loop is dropped, logged: the
+// message already went that way once.
+func (d *Decider) redirect(t *delivery.Target, id string, in *sieve.Input, m *raw, r sieve.Redirect) delivery.Send {
+	var rec *sieve.Record
+	key := ""
+	if msgid := strings.TrimSpace(in.Message.Header("Message-ID")); msgid != "" && t.User.Home != "" {
+		rec = sieve.NewRecord(t.User.Home, sieve.DuplicateRecordFile, t.UID, t.GID)
+		key = "\x00redirect\x00" + msgid + "\x00" + strings.ToLower(r.Address)
+	}
 	return delivery.Send{What: r.String(), Do: func(ctx context.Context) error {
+		if rec != nil {
+			var seen bool
+			err := privilege.Run(t.UID, t.GID, func() (err error) { seen, err = rec.Seen(key); return err })
+			if err != nil {
+				d.log.Warn("sieve: redirect record not read", "id", id, "to", t.Recipient, "error", err)
+			}
+			if seen {
+				d.log.Info("sieve: redirect not sent: this message was redirected there already", "id", id,
+					"to", t.Recipient, "redirect_to", r.Address)
+				return nil
+			}
+		}
 		body, err := m.body()
 		if err != nil {
 			return err
 		}
 		header := append([]byte("Delivered-To: "+t.Recipient+"\n"), m.header...)
 		msg := io.MultiReader(bytes.NewReader(header), body) // sent as read: never whole in memory
-		err = d.mailer.ForUser(t.UID, t.GID).RedirectReader(ctx, header, msg, r, env, t.User.Address)
+		err = d.mailer.ForUser(t.UID, t.GID).RedirectReader(ctx, header, msg, r, in.Envelope, t.User.Address)
 		switch {
 		case errors.Is(err, sieve.ErrRedirectLoop):
 			d.log.Warn("sieve: redirect not sent", "id", id, "to", t.Recipient, "error", err)
 			return nil
-		case err == nil:
-			d.log.Info("sieve: redirected", "id", id, "to", t.Recipient, "redirect_to", r.Address)
-		default:
+		case err != nil:
 			d.obs.SieveSendFailure("redirect")
+			return err
 		}
-		return err
+		d.log.Info("sieve: redirected", "id", id, "to", t.Recipient, "redirect_to", r.Address)
+		if rec != nil {
+			if err := privilege.Run(t.UID, t.GID, func() error { return rec.Mark(key, redirectPeriod) }); err != nil {
+				d.log.Warn("sieve: redirect record not written", "id", id, "to", t.Recipient, "error", err)
+			}
+		}
+		return nil
 	}}
 }
 

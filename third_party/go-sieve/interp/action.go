@@ -61,7 +61,7 @@ func (c CmdFileInto) Execute(_ context.Context, d *RuntimeData) error {
 		flags = canonicalFlags(expandVarsList(d, c.Flags), nil, d.FlagAliases)
 	}
 	d.Actions = append(d.Actions, Action{Kind: ActionFileInto, Mailbox: mailbox,
-		Flags: append(Flags(nil), flags...), Copy: c.Copy, Create: c.Create})
+		Flags: append(Flags(nil), flags...), Copy: c.Copy, Create: c.Create, Edits: len(d.HeaderEdits)})
 	return nil
 }
 
@@ -86,7 +86,7 @@ func (c CmdRedirect) Execute(ctx context.Context, d *RuntimeData) error {
 		}
 	}
 	d.RedirectAddr = append(d.RedirectAddr, addr)
-	d.Actions = append(d.Actions, Action{Kind: ActionRedirect, Addr: addr, Copy: c.Copy})
+	d.Actions = append(d.Actions, Action{Kind: ActionRedirect, Addr: addr, Copy: c.Copy, Edits: len(d.HeaderEdits)})
 	if err := d.countAction(); err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (c CmdKeep) Execute(_ context.Context, d *RuntimeData) error {
 	if c.Flags != nil {
 		flags = canonicalFlags(expandVarsList(d, c.Flags), nil, d.FlagAliases)
 	}
-	d.Actions = append(d.Actions, Action{Kind: ActionKeep, Flags: append(Flags(nil), flags...)})
+	d.Actions = append(d.Actions, Action{Kind: ActionKeep, Flags: append(Flags(nil), flags...), Edits: len(d.HeaderEdits)})
 	return d.countAction()
 }
 

@@ -38,6 +38,11 @@ type Action struct {
 	Reason   string // reject, ereject
 	Extended bool   // ereject
 	Vacation *VacationResponse
+	// Edits is len(RuntimeData.HeaderEdits) when the action ran: a copy
+	// is stored or sent as the message was then (RFC 5293 section 3:
+	// later edits do not change it; Pigeonhole snapshots the message per
+	// action), the implicit keep with every edit.
+	Edits int
 }
 
 // ErrTooManyActions is returned when an execution exceeds Options.MaxActions.

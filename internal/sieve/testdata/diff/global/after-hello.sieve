@@ -1,0 +1,2 @@
+require ["fileinto","imap4flags"];
+if header :contains "subject" "Hello" { addflag "\\Answered"; fileinto "after-hello"; }
