@@ -138,3 +138,37 @@ func put(f *maildir.Folder, n *maildir.Namer, sync maildir.Syncer, body []byte) 
 type noSync struct{}
 
 func (noSync) Sync(*os.File) error { return nil }
+
+// BenchmarkDeliverCold is the first delivery into a mailbox that does not
+// exist yet, as lmtpd and deliver make it: OpenOwn of <domain>/mails/uN/Maildir
+// (uN and Maildir created; the domain's mails/ exists), Folder("") (cur new
+// tmp created), one message, Close. IT MEASURES THE DISK (the directory
+// fsyncs that make the new mailbox durable, the file's and new/'s), like
+// BenchmarkDeliverDurable.
+func BenchmarkDeliverCold(b *testing.B) {
+	body := benchBody(4096)
+	b.ReportAllocs()
+	mails := filepath.Join(b.TempDir(), "d0.example", "mails")
+	if err := os.MkdirAll(mails, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	namer := maildir.NewNamer("mx.example.org")
+	i := 0
+	for b.Loop() {
+		i++
+		home := filepath.Join(mails, "u"+strconv.Itoa(i))
+		d, err := maildir.OpenOwn(filepath.Join(home, "Maildir"), home, os.Getuid())
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := d.Folder("", true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := put(f, namer, maildir.FsyncDir, body); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		d.Close()
+	}
+}

@@ -128,8 +128,18 @@ func (d *Draft) Commit(info string, sync Syncer) (Written, error) {
 			return Written{}, err
 		}
 	}
+	if sync == nil {
+		sync = FsyncDir
+	}
+	// The directories a new mailbox or folder needed, after the file's
+	// fsync (which committed their creation on a journalling file
+	// system) and before the message is visible (pending.go).
+	if err := d.f.dir.flushSyncs(sync); err != nil {
+		d.Abort()
+		return Written{}, fmt.Errorf("maildir: fsync of a created directory: %w", err)
+	}
 	dest, suffix := d.f.new, ""
-	if info != "" || sync == nil {
+	if info != "" {
 		sync = FsyncDir
 	}
 	if info != "" {

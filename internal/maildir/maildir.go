@@ -37,7 +37,8 @@
 // package creates are mode 0700, but for missing parents that several
 // users share (a domain's directory, see OpenOwn): those copy a setgid
 // parent's mode and group, as Dovecot does. The parent of each new
-// directory is fsynced so the new entry survives a crash.
+// directory is fsynced so the new entry survives a crash: at the first
+// message's commit, after the file's fsync (pending.go).
 //
 // Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
 // default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
@@ -65,6 +66,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,10 +85,12 @@ const dirMode = 0o700
 
 // Dir is an open maildir root (the INBOX).
 type Dir struct {
-	root  *os.File
-	path  string
-	uid   int
-	inbox *os.File // INBOX= directory; nil: the root
+	root   *os.File
+	path   string
+	uid    int
+	inbox  *os.File    // INBOX= directory; nil: the root
+	syncs  *dirSyncs   // parents of the directories this Dir created
+	shared []*dirSyncs // another Dir's, for directories it created that this one uses
 }
 
 // Open opens the maildir at path, creating it and any missing parent
@@ -103,11 +107,13 @@ func OpenOwn(path, own string, uid int) (*Dir, error) {
 	if err := CheckPath(path); err != nil {
 		return nil, err
 	}
-	root, err := openDirAll(path, own)
+	syncs := &dirSyncs{}
+	root, err := openDirAll(path, own, syncs)
 	if err != nil {
+		syncs.release()
 		return nil, err
 	}
-	d := &Dir{root: root, path: path, uid: uid}
+	d := &Dir{root: root, path: path, uid: uid, syncs: syncs}
 	if err := d.checkOwner(root); err != nil {
 		root.Close()
 		return nil, err
@@ -136,12 +142,28 @@ func (d *Dir) Path() string { return d.path }
 // Root returns the open root directory, for maildirsize (package quota).
 func (d *Dir) Root() *os.File { return d.root }
 
-// Close releases the root.
+// Close releases the root. Directories created and not yet synced by a
+// commit are synced now.
 func (d *Dir) Close() error {
+	d.syncs.release()
 	if d.inbox != nil {
 		d.inbox.Close()
 	}
 	return d.root.Close()
+}
+
+// flushSyncs makes the directories this Dir created, and those another
+// Dir created that this one delivers into, durable (pending.go).
+func (d *Dir) flushSyncs(sync Syncer) error {
+	if err := d.syncs.flush(sync); err != nil {
+		return err
+	}
+	for _, s := range d.shared {
+		if err := s.flush(sync); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UseInbox makes the INBOX live at path instead of the root (Dovecot's
@@ -155,7 +177,7 @@ func (d *Dir) UseInbox(path, own string) error {
 	if own == "" {
 		own = path
 	}
-	f, err := openDirAll(path, own)
+	f, err := openDirAll(path, own, d.syncs)
 	if err != nil {
 		return err
 	}
@@ -241,7 +263,7 @@ func checkFolderDir(dir string) error {
 
 // folderAt opens base's tmp and new (creating tmp new cur when missing).
 func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
-	f := &Folder{base: base, owned: owned, created: created}
+	f := &Folder{dir: d, base: base, owned: owned, created: created}
 	var err error
 	if f.tmp, f.new, f.cur, err = d.subdirs(base); err != nil {
 		f.Close()
@@ -276,7 +298,7 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
 	err = open()
 	if errors.Is(err, os.ErrNotExist) {
 		closeAll()
-		if err = makeSubdirs(base); err == nil {
+		if err = makeSubdirs(base, d.syncs); err == nil {
 			err = open()
 		}
 	}
@@ -296,7 +318,7 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
 // folder (marker) gets {cur,new,tmp} and the maildirfolder marker file; an
 // fs-layout level gets cur new tmp only when it is the folder itself
 // (last), as Dovecot leaves parents plain. The new directory and parent
-// are synced.
+// are added to the Dir's syncs.
 func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os.File, error) {
 	err := unix.Mkdirat(int(parent.Fd()), name, dirMode)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
@@ -306,8 +328,12 @@ func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os
 	if err != nil {
 		return nil, err
 	}
+	if err := d.syncs.createdAt(parent, name); err != nil {
+		fd.Close()
+		return nil, err
+	}
 	if last {
-		if err := makeSubdirs(fd); err != nil {
+		if err := makeSubdirs(fd, d.syncs); err != nil {
 			fd.Close()
 			return nil, err
 		}
@@ -319,10 +345,10 @@ func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os
 			return nil, &os.PathError{Op: "create", Path: name + "/maildirfolder", Err: err}
 		}
 		unix.Close(m)
-	}
-	if err := syncDirs(fd, parent); err != nil {
-		fd.Close()
-		return nil, err
+		if err := d.syncs.add(fd, nil); err != nil {
+			fd.Close()
+			return nil, err
+		}
 	}
 	return fd, nil
 }
@@ -335,11 +361,17 @@ func (d *Dir) checkOwner(f *os.File) error {
 	if int(st.Uid) != d.uid {
 		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, f.Name(), st.Uid, d.uid)
 	}
+	// created by another delivery of this process and not yet durable:
+	// ours waits for (or makes) the same syncs
+	if s := pendingFor(dirKey{uint64(st.Dev), st.Ino}); s != nil && s != d.syncs && !slices.Contains(d.shared, s) {
+		d.shared = append(d.shared, s)
+	}
 	return nil
 }
 
 // Folder is one open Maildir folder (INBOX or a Maildir++ folder).
 type Folder struct {
+	dir           *Dir     // for the directory syncs of a new mailbox
 	base          *os.File // folder root; the Dir's root (or INBOX=) for INBOX
 	owned         bool     // base is ours to close
 	created       bool     // Folder created it (for autosubscribe)
