@@ -1,6 +1,8 @@
 package maildir_test
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -170,5 +172,46 @@ func BenchmarkDeliverCold(b *testing.B) {
 		}
 		f.Close()
 		d.Close()
+	}
+}
+
+// BenchmarkDraftIOCopy writes the body as delivery does, io.Copy from a
+// reader without WriteTo (the message's body reader), then Finish and
+// Commit without the new/ fsync (not durable; the file's fsync stays).
+// Its B/op and allocs/op are the figures to watch: they do not depend on
+// the disk.
+func BenchmarkDraftIOCopy(b *testing.B) {
+	for _, size := range []int{4096, 102400} {
+		body := benchBody(size)
+		b.Run(strconv.Itoa(size/1024)+"k", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			d, err := maildir.Open(filepath.Join(b.TempDir(), "Maildir"), os.Getuid())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			f, err := d.Folder("", true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			namer := maildir.NewNamer("mx.example.org")
+			for b.Loop() {
+				dr, err := f.Create(namer, 0o600)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(dr, struct{ io.Reader }{bytes.NewReader(body)}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := dr.Finish(time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := dr.Commit("", noSync{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

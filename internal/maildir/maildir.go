@@ -265,18 +265,20 @@ func checkFolderDir(dir string) error {
 func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
 	f := &Folder{dir: d, base: base, owned: owned, created: created}
 	var err error
-	if f.tmp, f.new, f.cur, err = d.subdirs(base); err != nil {
+	if f.tmp, f.new, err = d.subdirs(base); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// subdirs opens tmp, new and cur below base, creating all three when one
-// is missing (Dovecot and Courier create them lazily too).
-func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
-	names := [3]string{"tmp", "new", "cur"}
-	var fds [3]*os.File
+// subdirs opens tmp and new below base and checks cur, creating all three
+// when one is missing (Dovecot and Courier create them lazily too). cur/
+// is only stat'ed: a delivery opens it only for a message with flags
+// (Folder.curDir), which saves an open, fstat, fcntl and close per
+// delivery.
+func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
+	var fds [2]*os.File
 	closeAll := func() {
 		for i, f := range fds {
 			if f != nil {
@@ -286,14 +288,14 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
 		}
 	}
 	open := func() error {
-		for i, n := range names {
+		for i, n := range [2]string{"tmp", "new"} {
 			f, err := openSub(base, n)
 			if err != nil {
 				return err
 			}
 			fds[i] = f
 		}
-		return nil
+		return d.checkSub(base, "cur")
 	}
 	err = open()
 	if errors.Is(err, os.ErrNotExist) {
@@ -309,9 +311,23 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
 	}
 	if err != nil {
 		closeAll()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return fds[0], fds[1], fds[2], nil
+	return fds[0], fds[1], nil
+}
+
+// checkSub checks, without opening it, what openSub and checkOwner would:
+// name below base is a directory (not a symlink) owned by the mailbox's
+// uid. A missing one is os.ErrNotExist.
+func (d *Dir) checkSub(base *os.File, name string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(base.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "stat", Path: filepath.Join(base.Name(), name), Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%w: %s/%s", ErrSymlink, base.Name(), name)
+	}
+	return d.checkStat(filepath.Join(base.Name(), name), &st)
 }
 
 // createFolder makes a folder's directory name below parent. A Maildir++
@@ -358,8 +374,13 @@ func (d *Dir) checkOwner(f *os.File) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
+	return d.checkStat(f.Name(), &st)
+}
+
+// checkStat is checkOwner's verdict on the directory name with st.
+func (d *Dir) checkStat(name string, st *unix.Stat_t) error {
 	if int(st.Uid) != d.uid {
-		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, f.Name(), st.Uid, d.uid)
+		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, name, st.Uid, d.uid)
 	}
 	// created by another delivery of this process and not yet durable:
 	// ours waits for (or makes) the same syncs
@@ -375,7 +396,24 @@ type Folder struct {
 	base          *os.File // folder root; the Dir's root (or INBOX=) for INBOX
 	owned         bool     // base is ours to close
 	created       bool     // Folder created it (for autosubscribe)
-	tmp, new, cur *os.File
+	tmp, new, cur *os.File // cur: opened by curDir, for a message with flags
+}
+
+// curDir opens cur/ on first use.
+func (f *Folder) curDir() (*os.File, error) {
+	if f.cur != nil {
+		return f.cur, nil
+	}
+	c, err := openSub(f.base, "cur")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.dir.checkOwner(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	f.cur = c
+	return c, nil
 }
 
 // Created reports whether this Folder call created the folder: the caller
