@@ -1,6 +1,8 @@
 package maildir_test
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -138,3 +140,78 @@ func put(f *maildir.Folder, n *maildir.Namer, sync maildir.Syncer, body []byte) 
 type noSync struct{}
 
 func (noSync) Sync(*os.File) error { return nil }
+
+// BenchmarkDeliverCold is the first delivery into a mailbox that does not
+// exist yet, as lmtpd and deliver make it: OpenOwn of <domain>/mails/uN/Maildir
+// (uN and Maildir created; the domain's mails/ exists), Folder("") (cur new
+// tmp created), one message, Close. IT MEASURES THE DISK (the directory
+// fsyncs that make the new mailbox durable, the file's and new/'s), like
+// BenchmarkDeliverDurable.
+func BenchmarkDeliverCold(b *testing.B) {
+	body := benchBody(4096)
+	b.ReportAllocs()
+	mails := filepath.Join(b.TempDir(), "d0.example", "mails")
+	if err := os.MkdirAll(mails, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	namer := maildir.NewNamer("mx.example.org")
+	i := 0
+	for b.Loop() {
+		i++
+		home := filepath.Join(mails, "u"+strconv.Itoa(i))
+		d, err := maildir.OpenOwn(filepath.Join(home, "Maildir"), home, os.Getuid())
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := d.Folder("", true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := put(f, namer, maildir.FsyncDir, body); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		d.Close()
+	}
+}
+
+// BenchmarkDraftIOCopy writes the body as delivery does, io.Copy from a
+// reader without WriteTo (the message's body reader), then Finish and
+// Commit without the new/ fsync (not durable; the file's fsync stays).
+// Its B/op and allocs/op are the figures to watch: they do not depend on
+// the disk.
+func BenchmarkDraftIOCopy(b *testing.B) {
+	for _, size := range []int{4096, 102400} {
+		body := benchBody(size)
+		b.Run(strconv.Itoa(size/1024)+"k", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			d, err := maildir.Open(filepath.Join(b.TempDir(), "Maildir"), os.Getuid())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			f, err := d.Folder("", true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			namer := maildir.NewNamer("mx.example.org")
+			for b.Loop() {
+				dr, err := f.Create(namer, 0o600)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(dr, struct{ io.Reader }{bytes.NewReader(body)}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := dr.Finish(time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := dr.Commit("", noSync{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,8 +62,22 @@ func (f *Folder) Create(n *Namer, mode os.FileMode) (*Draft, error) {
 		}
 	}
 	d.cw.w = d.file
-	d.bw = bufio.NewWriterSize(&d.cw, 64<<10)
+	d.bw = writerPool.Get().(*bufio.Writer)
+	d.bw.Reset(&d.cw)
 	return d, nil
+}
+
+// writerPool holds the Drafts' 64 KiB write buffers: one per recipient
+// was most of lmtpd's allocation per delivery, and so of its GC work.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+// releaseWriter returns the buffer to the pool; the Draft writes no more.
+func (d *Draft) releaseWriter() {
+	if d.bw != nil {
+		d.bw.Reset(nil)
+		writerPool.Put(d.bw)
+		d.bw = nil
+	}
 }
 
 // errDraftState is a Draft used out of order: a bug in the caller.
@@ -75,6 +91,15 @@ func (d *Draft) Write(p []byte) (int, error) {
 	return d.bw.Write(p)
 }
 
+// ReadFrom appends all of r to the message: io.Copy's path, reading
+// straight into the write buffer instead of through a buffer of its own.
+func (d *Draft) ReadFrom(r io.Reader) (int64, error) {
+	if d.finished || d.done {
+		return 0, errDraftState
+	}
+	return d.bw.ReadFrom(r)
+}
+
 // Finish flushes the message, sets its mtime when mtime is not zero
 // (Dovecot reads a maildir message's received date, INTERNALDATE, from
 // it), fsyncs and closes the file, and returns its size. The file is
@@ -85,6 +110,7 @@ func (d *Draft) Finish(mtime time.Time) (int64, error) {
 	}
 	d.finished = true
 	err := d.finish(mtime)
+	d.releaseWriter()
 	if cerr := d.file.Close(); err == nil {
 		err = cerr
 	}
@@ -128,12 +154,25 @@ func (d *Draft) Commit(info string, sync Syncer) (Written, error) {
 			return Written{}, err
 		}
 	}
-	dest, suffix := d.f.new, ""
-	if info != "" || sync == nil {
+	if sync == nil {
 		sync = FsyncDir
 	}
+	// The directories a new mailbox or folder needed, after the file's
+	// fsync (which committed their creation on a journalling file
+	// system) and before the message is visible (pending.go).
+	if err := d.f.dir.flushSyncs(sync); err != nil {
+		d.Abort()
+		return Written{}, fmt.Errorf("maildir: fsync of a created directory: %w", err)
+	}
+	dest, suffix := d.f.new, ""
 	if info != "" {
-		dest, suffix = d.f.cur, ":"+info
+		sync = FsyncDir
+		cur, err := d.f.curDir()
+		if err != nil {
+			d.Abort()
+			return Written{}, err
+		}
+		dest, suffix = cur, ":"+info
 	}
 	final, err := d.f.moveTo(dest, d.n, d.base, d.size, suffix)
 	if err != nil {
@@ -162,6 +201,7 @@ func (d *Draft) Abort() {
 	d.done = true
 	if !d.finished {
 		d.finished = true
+		d.releaseWriter()
 		d.file.Close()
 	}
 	unix.Unlinkat(int(d.f.tmp.Fd()), d.base, 0)

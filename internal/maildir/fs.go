@@ -33,7 +33,8 @@ func openSub(dir *os.File, name string) (*os.File, error) {
 // openDirAll opens the directory at the absolute path, creating missing
 // components as the current identity. The last component must not be a
 // symbolic link; components above it are the administrator's layout and
-// may be. Each created directory's parent is fsynced.
+// may be. Each created directory's parent is added to syncs (fsynced at
+// the commit, pending.go).
 //
 // own is path or an ancestor of it: the user's own directory ("" = path).
 // Missing directories above own are shared by the users below them (a
@@ -41,7 +42,7 @@ func openSub(dir *os.File, name string) (*os.File, error) {
 // when the nearest existing parent has the setgid bit they get its mode
 // and, through setgid, its group; otherwise, and for own and below, they
 // are 0700.
-func openDirAll(path, own string) (*os.File, error) {
+func openDirAll(path, own string, syncs *dirSyncs) (*os.File, error) {
 	path = filepath.Clean(path)
 	var missing []string
 	dir := path
@@ -49,7 +50,7 @@ func openDirAll(path, own string) (*os.File, error) {
 		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err == nil {
 			f := os.NewFile(uintptr(fd), dir)
-			return createChain(f, missing, sharedLevels(dir, own, missing))
+			return createChain(f, missing, sharedLevels(dir, own, missing), syncs)
 		}
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 			if dir == path {
@@ -86,7 +87,7 @@ func sharedLevels(dir, own string, missing []string) int {
 
 // createChain creates missing (innermost first) below f, the first
 // shared of them (from the top) with f's mode when f is setgid.
-func createChain(f *os.File, missing []string, shared int) (*os.File, error) {
+func createChain(f *os.File, missing []string, shared int, syncs *dirSyncs) (*os.File, error) {
 	sharedMode := uint32(dirMode)
 	if shared > 0 {
 		var st unix.Stat_t
@@ -103,7 +104,7 @@ func createChain(f *os.File, missing []string, shared int) (*os.File, error) {
 		if len(missing)-1-i < shared && sharedMode != dirMode {
 			mode, copied = sharedMode, true
 		}
-		next, err := mkdirOpen(f, missing[i], mode, copied)
+		next, err := mkdirOpen(f, missing[i], mode, copied, syncs)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -113,20 +114,20 @@ func createChain(f *os.File, missing []string, shared int) (*os.File, error) {
 	return f, nil
 }
 
-// mkdirOpen creates name below parent with mode (unless it exists), syncs
-// parent, and opens it. A shared directory is published complete: made
+// mkdirOpen creates name below parent with mode (unless it exists), adds
+// parent to syncs when it made it, and opens it. A shared directory is published complete: made
 // under a temporary name, given its exact mode whatever the umask, then
 // renamed into place. Another user's delivery racing for the same new
 // domain must never find it with the umask's mode (2750 instead of 2770)
 // and be locked out. (A crash between the two leaves an empty ".mkdir.*"
 // directory behind, harmless.)
-func mkdirOpen(parent *os.File, name string, mode uint32, shared bool) (*os.File, error) {
+func mkdirOpen(parent *os.File, name string, mode uint32, shared bool, syncs *dirSyncs) (*os.File, error) {
 	made, err := mkdirExact(parent, name, mode, shared)
 	if err != nil {
 		return nil, err
 	}
 	if made {
-		if err := parent.Sync(); err != nil {
+		if err := syncs.createdAt(parent, name); err != nil {
 			return nil, err
 		}
 	}
@@ -191,26 +192,18 @@ func setMode(parent *os.File, name string, mode uint32) error {
 }
 
 // makeSubdirs creates the missing ones of cur, new and tmp below base and
-// syncs base if it created any.
-func makeSubdirs(base *os.File) error {
-	made := false
+// adds base to syncs if it created any.
+func makeSubdirs(base *os.File, syncs *dirSyncs) error {
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		err := unix.Mkdirat(int(base.Fd()), sub, dirMode)
 		if err == nil {
-			made = true
-		} else if !errors.Is(err, unix.EEXIST) {
-			return &os.PathError{Op: "mkdir", Path: filepath.Join(base.Name(), sub), Err: err}
+			err = syncs.createdAt(base, sub)
+		} else if errors.Is(err, unix.EEXIST) {
+			continue
+		} else {
+			err = &os.PathError{Op: "mkdir", Path: filepath.Join(base.Name(), sub), Err: err}
 		}
-	}
-	if made {
-		return base.Sync()
-	}
-	return nil
-}
-
-func syncDirs(dirs ...*os.File) error {
-	for _, d := range dirs {
-		if err := d.Sync(); err != nil {
+		if err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,13 @@ func NewGroupSync() *GroupSync {
 
 // Sync returns once an fsync of dir that started after the call has
 // completed; its error is that fsync's.
-func (g *GroupSync) Sync(dir *os.File) error {
+func (g *GroupSync) Sync(dir *os.File) error { return g.sync1(dir, true) }
+
+// syncCreated is Sync for a directory a new mailbox needed (pending.go),
+// not counted in Observe: that counts deliveries per fsync of new/.
+func (g *GroupSync) syncCreated(dir *os.File) error { return g.sync1(dir, false) }
+
+func (g *GroupSync) sync1(dir *os.File, observe bool) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(dir.Fd()), &st); err != nil {
 		return err
@@ -58,7 +64,9 @@ func (g *GroupSync) Sync(dir *os.File) error {
 		g.dirs[key] = d
 	}
 	d.waiters++
-	d.next++
+	if observe {
+		d.next++
+	}
 	// The fsync that covers us is the next one to start.
 	target := d.started + 1
 	for d.done < target {
@@ -72,7 +80,7 @@ func (g *GroupSync) Sync(dir *os.File) error {
 		batch := d.next // those who arrived since the last fsync started
 		d.next = 0
 		g.mu.Unlock()
-		if g.Observe != nil {
+		if g.Observe != nil && batch > 0 {
 			g.Observe(batch)
 		}
 		err := g.sync(dir)

@@ -37,7 +37,8 @@
 // package creates are mode 0700, but for missing parents that several
 // users share (a domain's directory, see OpenOwn): those copy a setgid
 // parent's mode and group, as Dovecot does. The parent of each new
-// directory is fsynced so the new entry survives a crash.
+// directory is fsynced so the new entry survives a crash: at the first
+// message's commit, after the file's fsync (pending.go).
 //
 // Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
 // default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
@@ -65,6 +66,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,10 +85,12 @@ const dirMode = 0o700
 
 // Dir is an open maildir root (the INBOX).
 type Dir struct {
-	root  *os.File
-	path  string
-	uid   int
-	inbox *os.File // INBOX= directory; nil: the root
+	root   *os.File
+	path   string
+	uid    int
+	inbox  *os.File    // INBOX= directory; nil: the root
+	syncs  *dirSyncs   // parents of the directories this Dir created
+	shared []*dirSyncs // another Dir's, for directories it created that this one uses
 }
 
 // Open opens the maildir at path, creating it and any missing parent
@@ -103,11 +107,13 @@ func OpenOwn(path, own string, uid int) (*Dir, error) {
 	if err := CheckPath(path); err != nil {
 		return nil, err
 	}
-	root, err := openDirAll(path, own)
+	syncs := &dirSyncs{}
+	root, err := openDirAll(path, own, syncs)
 	if err != nil {
+		syncs.release()
 		return nil, err
 	}
-	d := &Dir{root: root, path: path, uid: uid}
+	d := &Dir{root: root, path: path, uid: uid, syncs: syncs}
 	if err := d.checkOwner(root); err != nil {
 		root.Close()
 		return nil, err
@@ -136,12 +142,28 @@ func (d *Dir) Path() string { return d.path }
 // Root returns the open root directory, for maildirsize (package quota).
 func (d *Dir) Root() *os.File { return d.root }
 
-// Close releases the root.
+// Close releases the root. Directories created and not yet synced by a
+// commit are synced now.
 func (d *Dir) Close() error {
+	d.syncs.release()
 	if d.inbox != nil {
 		d.inbox.Close()
 	}
 	return d.root.Close()
+}
+
+// flushSyncs makes the directories this Dir created, and those another
+// Dir created that this one delivers into, durable (pending.go).
+func (d *Dir) flushSyncs(sync Syncer) error {
+	if err := d.syncs.flush(sync); err != nil {
+		return err
+	}
+	for _, s := range d.shared {
+		if err := s.flush(sync); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UseInbox makes the INBOX live at path instead of the root (Dovecot's
@@ -155,7 +177,7 @@ func (d *Dir) UseInbox(path, own string) error {
 	if own == "" {
 		own = path
 	}
-	f, err := openDirAll(path, own)
+	f, err := openDirAll(path, own, d.syncs)
 	if err != nil {
 		return err
 	}
@@ -241,20 +263,22 @@ func checkFolderDir(dir string) error {
 
 // folderAt opens base's tmp and new (creating tmp new cur when missing).
 func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
-	f := &Folder{base: base, owned: owned, created: created}
+	f := &Folder{dir: d, base: base, owned: owned, created: created}
 	var err error
-	if f.tmp, f.new, f.cur, err = d.subdirs(base); err != nil {
+	if f.tmp, f.new, err = d.subdirs(base); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// subdirs opens tmp, new and cur below base, creating all three when one
-// is missing (Dovecot and Courier create them lazily too).
-func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
-	names := [3]string{"tmp", "new", "cur"}
-	var fds [3]*os.File
+// subdirs opens tmp and new below base and checks cur, creating all three
+// when one is missing (Dovecot and Courier create them lazily too). cur/
+// is only stat'ed: a delivery opens it only for a message with flags
+// (Folder.curDir), which saves an open, fstat, fcntl and close per
+// delivery.
+func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
+	var fds [2]*os.File
 	closeAll := func() {
 		for i, f := range fds {
 			if f != nil {
@@ -264,19 +288,19 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
 		}
 	}
 	open := func() error {
-		for i, n := range names {
+		for i, n := range [2]string{"tmp", "new"} {
 			f, err := openSub(base, n)
 			if err != nil {
 				return err
 			}
 			fds[i] = f
 		}
-		return nil
+		return d.checkSub(base, "cur")
 	}
 	err = open()
 	if errors.Is(err, os.ErrNotExist) {
 		closeAll()
-		if err = makeSubdirs(base); err == nil {
+		if err = makeSubdirs(base, d.syncs); err == nil {
 			err = open()
 		}
 	}
@@ -287,16 +311,30 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw, cur *os.File, err error) {
 	}
 	if err != nil {
 		closeAll()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return fds[0], fds[1], fds[2], nil
+	return fds[0], fds[1], nil
+}
+
+// checkSub checks, without opening it, what openSub and checkOwner would:
+// name below base is a directory (not a symlink) owned by the mailbox's
+// uid. A missing one is os.ErrNotExist.
+func (d *Dir) checkSub(base *os.File, name string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(base.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "stat", Path: filepath.Join(base.Name(), name), Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%w: %s/%s", ErrSymlink, base.Name(), name)
+	}
+	return d.checkStat(filepath.Join(base.Name(), name), &st)
 }
 
 // createFolder makes a folder's directory name below parent. A Maildir++
 // folder (marker) gets {cur,new,tmp} and the maildirfolder marker file; an
 // fs-layout level gets cur new tmp only when it is the folder itself
 // (last), as Dovecot leaves parents plain. The new directory and parent
-// are synced.
+// are added to the Dir's syncs.
 func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os.File, error) {
 	err := unix.Mkdirat(int(parent.Fd()), name, dirMode)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
@@ -306,8 +344,12 @@ func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os
 	if err != nil {
 		return nil, err
 	}
+	if err := d.syncs.createdAt(parent, name); err != nil {
+		fd.Close()
+		return nil, err
+	}
 	if last {
-		if err := makeSubdirs(fd); err != nil {
+		if err := makeSubdirs(fd, d.syncs); err != nil {
 			fd.Close()
 			return nil, err
 		}
@@ -319,10 +361,10 @@ func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os
 			return nil, &os.PathError{Op: "create", Path: name + "/maildirfolder", Err: err}
 		}
 		unix.Close(m)
-	}
-	if err := syncDirs(fd, parent); err != nil {
-		fd.Close()
-		return nil, err
+		if err := d.syncs.add(fd, nil); err != nil {
+			fd.Close()
+			return nil, err
+		}
 	}
 	return fd, nil
 }
@@ -332,18 +374,46 @@ func (d *Dir) checkOwner(f *os.File) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
+	return d.checkStat(f.Name(), &st)
+}
+
+// checkStat is checkOwner's verdict on the directory name with st.
+func (d *Dir) checkStat(name string, st *unix.Stat_t) error {
 	if int(st.Uid) != d.uid {
-		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, f.Name(), st.Uid, d.uid)
+		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, name, st.Uid, d.uid)
+	}
+	// created by another delivery of this process and not yet durable:
+	// ours waits for (or makes) the same syncs
+	if s := pendingFor(dirKey{uint64(st.Dev), st.Ino}); s != nil && s != d.syncs && !slices.Contains(d.shared, s) {
+		d.shared = append(d.shared, s)
 	}
 	return nil
 }
 
 // Folder is one open Maildir folder (INBOX or a Maildir++ folder).
 type Folder struct {
+	dir           *Dir     // for the directory syncs of a new mailbox
 	base          *os.File // folder root; the Dir's root (or INBOX=) for INBOX
 	owned         bool     // base is ours to close
 	created       bool     // Folder created it (for autosubscribe)
-	tmp, new, cur *os.File
+	tmp, new, cur *os.File // cur: opened by curDir, for a message with flags
+}
+
+// curDir opens cur/ on first use.
+func (f *Folder) curDir() (*os.File, error) {
+	if f.cur != nil {
+		return f.cur, nil
+	}
+	c, err := openSub(f.base, "cur")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.dir.checkOwner(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	f.cur = c
+	return c, nil
 }
 
 // Created reports whether this Folder call created the folder: the caller

@@ -135,6 +135,11 @@ func TestSymlinksRefused(t *testing.T) {
 			os.MkdirAll(filepath.Join(root, "new"), 0o700)
 			os.Symlink(outside, filepath.Join(root, "tmp"))
 		}},
+		{"cur is a symlink", func(root string) { // stat'ed only, opened for flags
+			os.MkdirAll(filepath.Join(root, "tmp"), 0o700)
+			os.MkdirAll(filepath.Join(root, "new"), 0o700)
+			os.Symlink(outside, filepath.Join(root, "cur"))
+		}},
 		{"root is a symlink", func(root string) {
 			os.Remove(root)
 			os.Symlink(outside, root)

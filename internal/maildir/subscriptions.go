@@ -66,11 +66,16 @@ func (d *Dir) Subscribe(s Subscriptions, n Naming, p FolderPath) error {
 		if err := CheckPath(s.Dir); err != nil {
 			return err
 		}
-		f, err := openDirAll(s.Dir, s.Dir)
+		syncs := &dirSyncs{}
+		defer syncs.release()
+		f, err := openDirAll(s.Dir, s.Dir, syncs)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
+		if err := syncs.flush(FsyncDir); err != nil {
+			return err
+		}
 		if err := d.checkOwner(f); err != nil {
 			return err
 		}

@@ -111,3 +111,31 @@ func BenchmarkParseFolded(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadSpooledBody is lmtpd's path for one message and one
+// recipient: message.Read on the spooled message (in memory), the
+// recipient's fields, and its body read back (to io.Discard: no disk).
+func BenchmarkReadSpooledBody(b *testing.B) {
+	for _, size := range []int{4096, 102400} {
+		msg := benchMessage(size, false)
+		b.Run(fmt.Sprintf("%dk", size/1024), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				m, err := message.Read(bytes.NewReader(msg), int64(len(msg)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				fields, _ := m.Header.For("u0@d0.example")
+				io.Discard.Write(fields)
+				body, err := m.Body()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -36,7 +36,13 @@ var ErrBodyRead = errors.New("message: body of a stream already read")
 // Read parses the header section of the message of size bytes in src
 // (lmtpd's spool): its body can be read any number of times.
 func Read(src io.ReaderAt, size int64) (*Message, error) {
-	h, _, err := Parse(bufio.NewReaderSize(io.NewSectionReader(src, 0, size), 64<<10))
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(io.NewSectionReader(src, 0, size))
+	h, _, err := Parse(br)
+	// The header keeps copies of what it parsed (readLine's callers
+	// copy), and the body is read from src again: br is free.
+	br.Reset(nil)
+	readerPool.Put(br)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +58,10 @@ func ReadStream(r io.Reader) (*Message, error) {
 	}
 	return &Message{Header: h, stream: body}, nil
 }
+
+// readerPool holds Read's 64 KiB buffers: one per message was a third
+// of lmtpd's allocation per delivery.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 // Rereadable reports whether Body can be called more than once.
 func (m *Message) Rereadable() bool { return m.src != nil }
