@@ -81,7 +81,7 @@ func TestVacationOncePerPeriodLogged(t *testing.T) {
 	}
 	var logged bytes.Buffer
 	out := &sentMail{}
-	d := &Decider{log: slog.New(slog.NewTextHandler(&logged, nil)), mailer: &sieve.Mailer{Outbox: out}}
+	d := &Decider{log: slog.New(slog.NewTextHandler(&logged, nil)), mailer: &sieve.Mailer{Outbox: out}, obs: noObserver{}}
 	tg := &delivery.Target{Recipient: "bob@example.org", UID: uid, GID: uid,
 		User: &lookup.User{Address: "bob@example.org", Home: home}}
 	in := &sieve.Input{Envelope: sieve.Envelope{From: "alice@example.net", To: "bob@example.org"},
