@@ -2,8 +2,9 @@
 # Every test of the project: formatting, vet, unit and integration tests
 # (race detector on, real PostgreSQL/MariaDB/SQLite), the fault suite
 # (scripts/faults.sh), the real-stack suite (Postfix drives deliver and
-# lmtpd, Dovecot reads what they wrote) and the differential test
-# (maildeliver and Dovecot deliver the same mail: same place?).
+# lmtpd, Dovecot reads what they wrote) and the differential tests
+# (maildeliver and Dovecot deliver the same mail: same place? the same
+# Sieve outcome as Pigeonhole, file by file?).
 # Needs root (deliver drops to mailbox uids): it installs the Debian
 # packages it needs and starts the machine's PostgreSQL and MariaDB first.
 set -euo pipefail
@@ -25,7 +26,11 @@ go vet -tags maildeliver_nosql ./...
 go vet -tags faults ./faults
 
 echo "== go test -race"
-go test -race -count=1 -timeout 30m ./...
+# e2e/sievediff runs below, on its own, so that its summary line shows
+go test -race -count=1 -timeout 30m $(go list ./... | grep -v '/e2e/sievediff$')
+
+echo "== Sieve: stored-file differential against Pigeonhole (README: Sieve)"
+go test -race -count=1 -timeout 15m -v ./e2e/sievediff/
 
 # every suite runs even when an earlier one fails: each prints its own table
 rc=0

@@ -11,10 +11,12 @@ import (
 
 // knownDifferences: rule name → the reason and which cases it covers.
 // A case is covered when match says so for the two sides' outcomes; a
-// rule that covers nothing in a full run fails the test (stale table).
+// rule that covers nothing in a full run fails the test (stale table),
+// except a pending one (work under way elsewhere): that is only logged.
 var knownDifferences = map[string]struct {
-	why   string
-	match func(key, side string, want, got []string) bool
+	why     string
+	pending bool
+	match   func(key, side string, want, got []string) bool
 }{
 	"environment-name": {
 		why: `environment "name" is "maildeliver", not "Pigeonhole Sieve": RFC 5183 makes it the ` +
@@ -59,6 +61,7 @@ var knownDifferences = map[string]struct {
 		why: "IMAP keywords (imap4flags flags other than the system ones) are not written to " +
 			"dovecot-keywords yet (helper sievecore adds the writer); Pigeonhole stores them as " +
 			"Maildir info letters a-z; everything else agrees",
+		pending: true,
 		match: func(_, _ string, want, got []string) bool {
 			return same(dropKeywords(want), got) && !anyKeywords(got)
 		},

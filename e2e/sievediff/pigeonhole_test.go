@@ -15,8 +15,9 @@
 // It needs root (both delivery agents drop to the mailbox uid) and
 // Debian's dovecot-core and dovecot-sieve; without dovecot-lda it skips,
 // unless MAILDELIVER_REQUIRE_DOVECOT=1 (scripts/test.sh), then it fails.
-// SIEVEDIFF_KEEP=1 keeps the temp tree; SIEVEDIFF_ONLY=x13 runs only the
-// scripts whose names contain x13.
+// SIEVEDIFF_KEEP=1 keeps the temp tree; SIEVEDIFF_ONLY=x13,rc09 runs only
+// the scripts whose names contain one of these; SIEVEDIFF_VERBOSE=1 logs
+// every kept difference.
 package sievediff
 
 import (
@@ -226,7 +227,9 @@ func (s *summary) judge(t *testing.T, r *rig, c diffCase) {
 			}
 			s.keptWhy[rule]++
 			s.used[rule] = true
-			t.Logf("%s [%s]: kept difference (%s)", c.key, side, why)
+			if os.Getenv("SIEVEDIFF_VERBOSE") != "" {
+				t.Logf("%s [%s]: kept difference (%s)", c.key, side, why)
+			}
 			continue
 		}
 		s.unexpected++
@@ -241,13 +244,19 @@ func (s *summary) report(t *testing.T, took time.Duration) {
 		rules = append(rules, fmt.Sprintf("%s: %d", r, n))
 	}
 	sort.Strings(rules)
-	msg := fmt.Sprintf("stored-file differential against Pigeonhole: %d agree / %d disagree-on-purpose / %d unexpected (%s; %v)",
-		s.agree, s.kept, s.unexpected, strings.Join(rules, ", "), took.Round(time.Second))
-	fmt.Println(msg) // in go test's output without -v too: the summary CI shows
-	t.Log(msg)
+	msg := fmt.Sprintf("stored-file differential against Pigeonhole: %d agree / %d disagree-on-purpose / %d unexpected (%v)",
+		s.agree, s.kept, s.unexpected, took.Round(time.Second))
+	if len(rules) > 0 {
+		msg += "; kept: " + strings.Join(rules, ", ")
+	}
+	t.Log(msg) // scripts/test.sh runs this package with -v: the summary CI shows
 	if os.Getenv("SIEVEDIFF_ONLY") == "" {
 		for _, k := range knownKeys() {
-			if !s.used[k] {
+			switch {
+			case s.used[k]:
+			case knownDifferences[k].pending:
+				t.Logf("pending difference %q no longer happens: remove it from knownDifferences", k)
+			default:
 				t.Errorf("known difference %q no longer happens: remove it from knownDifferences", k)
 			}
 		}

@@ -3,6 +3,7 @@ package sieve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -338,5 +339,30 @@ func TestRecipientDelimiter(t *testing.T) {
 	})
 	if err != nil || actionLines(p) != `fileinto "Lists"` {
 		t.Fatalf("%v %q", err, actionLines(p))
+	}
+}
+
+// TestEditsPerAction: each copy carries the header edits made before its
+// action ran, as Pigeonhole stores it (checked with dovecot-lda: a
+// fileinto before deleteheader keeps the field); the implicit keep, at
+// the end, has them all; the edits of a before script count first.
+func TestEditsPerAction(t *testing.T) {
+	dir := t.TempDir()
+	e := newEngine(t, Options{})
+	before := writeScript(t, dir, "b.sieve", `require ["editheader"];
+addheader "X-Before" "1";`)
+	p := decide(t, e, Scripts{Before: []string{before}, User: writeScript(t, dir, "u.sieve", `require ["editheader","fileinto","copy"];
+fileinto :copy "one";
+deleteheader "subject";
+redirect :copy "x@example.net";
+addheader "X-Late" "2";
+fileinto :copy "two";`)}, "a@b.org", plainMsg)
+	got := map[string]int{}
+	for _, a := range p.Actions {
+		got[a.String()] = len(p.EditsFor(a))
+	}
+	want := map[string]int{`fileinto "one" copy`: 1, "redirect <x@example.net> copy": 2, `fileinto "two" copy`: 3, "keep implicit": 3}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("edits per action %v, want %v", got, want)
 	}
 }
