@@ -57,33 +57,6 @@ var knownDifferences = map[string]struct {
 				same(lower(want), lower(got))
 		},
 	},
-	"pending-keywords": {
-		why: "IMAP keywords (imap4flags flags other than the system ones) are not written to " +
-			"dovecot-keywords yet (helper sievecore adds the writer); Pigeonhole stores them as " +
-			"Maildir info letters a-z; everything else agrees",
-		pending: true,
-		match: func(_, _ string, want, got []string) bool {
-			return same(dropKeywords(want), got) && !anyKeywords(got)
-		},
-	},
-}
-
-var (
-	reKw    = regexp.MustCompile(` kw=[^ ]*`)
-	reKwCur = regexp.MustCompile(`^(.*: store \S+ )cur( flags= kw=)\S+`)
-)
-
-// dropKeywords is the outcome as it is without keywords: a file whose
-// only flags were keywords is in new/, as Dovecot stores a message
-// without flags.
-func dropKeywords(ls []string) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		l = reKwCur.ReplaceAllString(l, "${1}new${2}")
-		out[i] = reKw.ReplaceAllString(l, " kw=")
-	}
-	sort.Strings(out[firstStore(out):])
-	return out
 }
 
 var reRejection = regexp.MustCompile(`^(#\d) rejection from=<> rcpt=\S+ reason="(.*)"$`)
@@ -110,15 +83,6 @@ func anyFolder(ls []string) []string {
 	}
 	sort.Strings(out[firstStore(out):])
 	return out
-}
-
-func anyKeywords(ls []string) bool {
-	for _, l := range ls {
-		if m := reKw.FindString(l); m != "" && m != " kw=" {
-			return true
-		}
-	}
-	return false
 }
 
 // firstStore is where the snapshot lines (sorted) start.
