@@ -3,7 +3,7 @@
 # and dovecot-lda on the same private PostgreSQL userdb, with the disk's
 # fsync ceiling beside every figure. See bench/README.md.
 #
-#   bench/run.sh [quick|full]          as root; quick ~1 min, full ~30 min
+#   bench/run.sh [quick|full]          as root; quick ~2 min, full ~35 min
 #   bench/run.sh [quick|full] --plan   print the matrix and exit
 #
 # Writes bench/results/<UTC time>-<mode>.md (the tables, also printed) and
