@@ -3,6 +3,8 @@ package lmtpproxy
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,4 +101,27 @@ func TestExplain(t *testing.T) {
 	if d := Describe(c); !strings.Contains(d, "no tcp: listener") {
 		t.Errorf("Describe = %q", d)
 	}
+}
+
+// FuzzCheckBackend: whatever a row holds, an accepted backend is a host
+// without anything a dialer would read as a path, a second port or a
+// zone, and a port in range.
+func FuzzCheckBackend(f *testing.F) {
+	for _, s := range [][2]string{{"10.0.0.2", ""}, {"[::1]", "24"}, {"mx.example", "2424"}, {"/tmp/x", ""},
+		{"a:b", "1"}, {"fe80::1%lo", ""}, {"é.example", ""}, {"10.0.0.2", "065535"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, host, port string) {
+		b, err := CheckBackend(host, port)
+		if err != nil {
+			return
+		}
+		if b.Port < 1 || b.Port > 65535 || b.Host == "" || strings.ContainsAny(b.Host, "/%@ \t\r\n\x00[]") {
+			t.Fatalf("CheckBackend(%q, %q) = %+v", host, port, b)
+		}
+		h, p, err := net.SplitHostPort(b.Addr())
+		if err != nil || h != b.Host || p != strconv.Itoa(b.Port) {
+			t.Fatalf("Addr %q of %+v does not split back: %v", b.Addr(), b, err)
+		}
+	})
 }
