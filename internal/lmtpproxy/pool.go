@@ -292,9 +292,15 @@ func (p *Pool) record(b Backend, rcpts []Recipient, resp map[string]*smtp.DataRe
 	}
 }
 
-// withoutRcpt drops the "<rcpt> " an LMTP server puts before a data-phase
-// reply (lmtpd's does; the relayed reply gets it again from ours).
+// withoutRcpt drops what the relayed reply gets again from lmtpd: the
+// enhanced code go-smtp's client leaves in a success's text ("2.0.0 ...")
+// and the "<rcpt> " LMTP servers (lmtpd, Dovecot) put before a data-phase
+// reply.
 func withoutRcpt(text, addr string) string {
+	if code, rest, ok := strings.Cut(text, " "); ok && len(code) >= 5 && code[1] == '.' &&
+		strings.Trim(code, "0123456789.") == "" {
+		text = rest
+	}
 	return strings.TrimPrefix(text, "<"+addr+"> ")
 }
 
