@@ -228,7 +228,14 @@ func (p *Pool) transaction(pc *pconn, b Backend, env Envelope, rcpts []Recipient
 			return false, err
 		}
 	}
-	if err := c.Mail(env.Sender, &smtp.MailOptions{Size: env.Size, UTF8: env.UTF8}); err != nil {
+	// SMTPUTF8 only where the backend advertises it: a mailbox store
+	// without the keyword stores a UTF-8 message all the same, and
+	// refusing here would defer the mail until it bounced.
+	utf8 := env.UTF8
+	if ok, _ := c.Extension("SMTPUTF8"); !ok {
+		utf8 = false
+	}
+	if err := c.Mail(env.Sender, &smtp.MailOptions{Size: env.Size, UTF8: utf8}); err != nil {
 		var se *smtp.SMTPError
 		return errors.As(err, &se), err
 	}
