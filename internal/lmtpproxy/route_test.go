@@ -3,6 +3,8 @@ package lmtpproxy
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,5 +100,45 @@ func TestExplain(t *testing.T) {
 	}
 	if d := Describe(c); !strings.Contains(d, "no tcp: listener") {
 		t.Errorf("Describe = %q", d)
+	}
+}
+
+// FuzzCheckBackend: whatever a row holds, an accepted backend is a host
+// without anything a dialer would read as a path, a second port or a
+// zone, and a port in range.
+func FuzzCheckBackend(f *testing.F) {
+	for _, s := range [][2]string{{"10.0.0.2", ""}, {"[::1]", "24"}, {"mx.example", "2424"}, {"/tmp/x", ""},
+		{"a:b", "1"}, {"fe80::1%lo", ""}, {"é.example", ""}, {"10.0.0.2", "065535"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, host, port string) {
+		b, err := CheckBackend(host, port)
+		if err != nil {
+			return
+		}
+		if b.Port < 1 || b.Port > 65535 || b.Host == "" || strings.ContainsAny(b.Host, "/%@ \t\r\n\x00[]") {
+			t.Fatalf("CheckBackend(%q, %q) = %+v", host, port, b)
+		}
+		h, p, err := net.SplitHostPort(b.Addr())
+		if err != nil || h != b.Host || p != strconv.Itoa(b.Port) {
+			t.Fatalf("Addr %q of %+v does not split back: %v", b.Addr(), b, err)
+		}
+	})
+}
+
+// What a backend said is relayed without the parts lmtpd's reply adds
+// again (Dovecot's and lmtpd's success texts as go-smtp's client gives
+// them).
+func TestWithoutRcpt(t *testing.T) {
+	for in, want := range map[string]string{
+		"2.0.0 <a@b> /Hp2Nm0MD2vAVgAAg+zDdQ Saved": "/Hp2Nm0MD2vAVgAAg+zDdQ Saved",
+		"2.0.0 <a@b> saved as nmhq":                "saved as nmhq",
+		"<a@b> user unknown [x]":                   "user unknown [x]",
+		"<c@d> other":                              "<c@d> other",
+		"2.0 ok":                                   "2.0 ok",
+	} {
+		if got := withoutRcpt(in, "a@b"); got != want {
+			t.Errorf("withoutRcpt(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
