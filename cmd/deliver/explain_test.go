@@ -214,3 +214,28 @@ func tree(t *testing.T, dir string) string {
 	})
 	return b.String()
 }
+
+// TestExplainProxy: -explain shows a row's proxy fields and where lmtpd in
+// proxy mode would send the recipient, and still predicts deliver's own
+// (local) delivery.
+func TestExplainProxy(t *testing.T) {
+	requireRoot(t)
+	s := explainSeed000(t, testdb.SQLite(t, t.TempDir()))
+	b, _ := os.ReadFile(s.e.conf)
+	withRow := strings.Replace(string(b), " password FROM users", " password, '10.0.0.9' AS host, 2424 AS port, 'y' AS proxy_maybe FROM users", 1)
+	os.WriteFile(s.e.conf, []byte(withRow), 0o644)
+	conf := filepath.Join(s.e.dir, "proxy.toml")
+	os.WriteFile(conf, []byte(withRow+"\n[lmtp]\nproxy = true\nlisten = [\"tcp:0.0.0.0:24\"]\n"), 0o644)
+	for _, tc := range []struct{ conf, want string }{
+		{conf, "proxy: lmtpd ([lmtp] proxy = true) forwards it to 10.0.0.9:2424; deliver (pipe mode) delivers here"},
+		{s.e.conf, "proxy: [lmtp] proxy = false: lmtpd delivers here, as deliver does"},
+	} {
+		x := runDeliver(t, binary, nil, nil, "", "-c", tc.conf, "-explain", s.ok)
+		for _, w := range []string{`proxy: row: host "10.0.0.9" port "2424" proxy "" proxy_maybe "y"`, tc.want,
+			"result: 250 2.0.0 would deliver to INBOX of " + s.okDir} {
+			if !strings.Contains(x.out, w) {
+				t.Errorf("-explain output lacks %q:\n%s", w, x.out)
+			}
+		}
+	}
+}

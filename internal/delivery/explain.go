@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"maildeliver/internal/lmtpproxy"
 	"maildeliver/internal/location"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/maildir"
@@ -78,7 +79,12 @@ type ExplainRequest struct {
 // when Resolve failed) and a nil error when Pipe would deliver, else the
 // error Pipe would return.
 func (a *Agent) Explain(ctx context.Context, r ExplainRequest) (*Target, error) {
-	t, err := a.Resolve(ctx, r.Recipient, r.Folder)
+	f, err := a.Lookup(ctx, r.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	lmtpproxy.Explain(ctx, a.cfg.LMTP, r.Recipient, f.User)
+	t, err := a.ResolveFound(ctx, r.Recipient, f, r.Folder)
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package lmtp
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 
 	"maildeliver/internal/config"
+	"maildeliver/internal/lmtpproxy"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
 )
@@ -31,7 +33,11 @@ func Check(cfg *config.Config, stdout, stderr io.Writer) int {
 			return status.Fail(stderr, status.Usage("configuration error: quota_status: "+status.OneLine(err.Error())))
 		}
 	}
-	return lookup.Check(cfg, stdout, stderr)
+	code := lookup.Check(cfg, stdout, stderr)
+	if code == status.ExitOK {
+		fmt.Fprintln(stdout, lmtpproxy.Describe(cfg.LMTP))
+	}
+	return code
 }
 
 // Started is what lmtpd's start-up line says about the running server:

@@ -88,6 +88,11 @@ func TestGoSMTPReplies(t *testing.T) {
 		{"BDAT without RCPT", mail + "BDAT 5 LAST\r\nabcdeNOOP\r\n", []string{"250-", "250 ", "503 5.5.1", "250 2.0.0"}},
 		{"BDAT over the limit", rcpt + "BDAT 100001 LAST\r\n" + strings.Repeat("x\r\n", 100001/3) + "xx" + "NOOP\r\n",
 			[]string{"250-", "250 ", "250 ", "552 5.3.4", "250 2.0.0"}},
+		{"XCLIENT before LHLO", "XCLIENT TTL=3\r\n", []string{"503 5.5.1"}},
+		{"XCLIENT", lhlo + "XCLIENT TTL=3\r\nLHLO client.test\r\n", []string{"250-", "220 ", "250-"}},
+		{"XCLIENT in a transaction", mail + "XCLIENT TTL=3\r\n", []string{"250-", "250 ", "503 5.5.1"}},
+		{"XCLIENT bad", lhlo + "XCLIENT\r\nXCLIENT ADDR=1.2.3.4\r\nXCLIENT TTL=x\r\nXCLIENT TTL=+ZZ\r\n",
+			[]string{"250-", "501 5.5.4", "501 5.5.4", "501 5.5.4", "501 5.5.4"}},
 		{"MAIL during BDAT", rcpt + "BDAT 3\r\nabcMAIL FROM:<s@example.net>\r\nRCPT TO:<bob@foo.org>\r\nDATA\r\nRSET\r\n",
 			[]string{"250-", "250 ", "250 ", "250 2.0.0", "503 5.5.1", "503 5.5.1", "503 5.5.1", "250 2.0.0"}},
 	} {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,14 +30,8 @@ func (s *Server) newProxy(cfg *config.Config) {
 	if !cfg.LMTP.Proxy {
 		return
 	}
-	var self []netip.Addr
-	for _, a := range cfg.LMTP.ProxySelf {
-		if ip, err := netip.ParseAddr(a); err == nil { // validated by config
-			self = append(self, ip.Unmap())
-		}
-	}
 	s.proxy = &proxyMode{
-		router: &lmtpproxy.Router{Ports: s.tcpPorts, Self: self},
+		router: lmtpproxy.NewRouter(cfg.LMTP, s.tcpPorts),
 		pool: &lmtpproxy.Pool{Timeout: cfg.LMTP.ProxyTimeout.D(), IdleTimeout: cfg.LMTP.ProxyIdleTimeout.D(),
 			Hostname: cfg.Hostname},
 		stop: make(chan struct{}),
@@ -184,6 +177,7 @@ func (s *session) forward(tx *txn, f *forwarded, sp *spool, p *message.Message, 
 			slog.String("to", f.rcpts[i].Addr), slog.String("backend", f.backend.String()),
 			slog.Duration("duration", time.Since(start).Round(time.Microsecond))}
 		if rep.Err == nil {
+			s.srv.metrics.ObserveForward("delivered", "2.0.0")
 			r = relayed(tx.id, f.backend.String(), rep.Text)
 			s.srv.log.LogAttrs(context.Background(), slog.LevelInfo, "proxied",
 				append(attrs, slog.String("result", "delivered"), slog.String("reply", status.OneLine(rep.Text)))...)
@@ -193,6 +187,7 @@ func (s *session) forward(tx *txn, f *forwarded, sp *spool, p *message.Message, 
 			if rep.Err.Temporary() {
 				result = "deferred"
 			}
+			s.srv.metrics.ObserveForward(result, string(rep.Err.Enhanced))
 			attrs = append(attrs, slog.String("result", result), slog.String("code", string(rep.Err.Enhanced)),
 				slog.String("reason", rep.Err.Reason))
 			if rep.Err.Err != nil {

@@ -2,10 +2,13 @@ package lmtp
 
 import (
 	"database/sql"
+	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"maildeliver/internal/config"
 )
@@ -159,7 +162,7 @@ func TestProxyBackendReplies(t *testing.T) {
 			{user: "bob@foo.org", host: h1, port: p1, proxy: "y"},
 			{user: "carol@domain.org", host: h1, port: p1, proxy: "y"}, // unknown on b1
 		}
-	})
+	}, func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" })
 	c := px.raw("tcp")
 	c.send("LHLO client.test\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<carol@domain.org>\r\nRCPT TO:<bob@foo.org>\r\n" +
 		"RCPT TO:<alice@domain.org>\r\nDATA\r\n")
@@ -174,6 +177,15 @@ func TestProxyBackendReplies(t *testing.T) {
 	c.expect("250 2.0.0 <alice@domain.org> saved as ")
 	b1.only("bob@foo.org")
 	px.only("alice@domain.org")
+	fams := px.scrape()
+	for _, m := range []struct {
+		labels []string
+		want   float64
+	}{{[]string{"result=delivered", "code=2.0.0"}, 1}, {[]string{"result=bounced", "code=5.1.1"}, 1}} {
+		if got := metricValue(fams, "maildeliver_proxy_forwards_total", m.labels...); got != m.want {
+			t.Errorf("proxy_forwards_total%v = %v, want %v", m.labels, got, m.want)
+		}
+	}
 }
 
 // TestProxyBackendDown: a backend that refuses connections defers its
@@ -337,4 +349,90 @@ func TestUserConcurrencyLimit(t *testing.T) {
 	a.expect("250 ")
 	a.expect("250 ")
 	a.expect("250 ")
+}
+
+// stallBackend is a fake for a fault a real lmtpd does not produce on
+// demand: an LMTP server (go-smtp) that takes the transaction and the
+// message, and then never answers.
+type stallBackend struct{ release chan struct{} }
+
+func (b stallBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return stallSession(b), nil }
+
+type stallSession stallBackend
+
+func (stallSession) Reset()                               {}
+func (stallSession) Logout() error                        { return nil }
+func (stallSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (stallSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (stallSession) Data(r io.Reader) error               { return nil }
+func (s stallSession) LMTPData(r io.Reader, _ smtp.StatusCollector) error {
+	io.Copy(io.Discard, r)
+	<-s.release
+	return nil
+}
+
+// TestProxyBackendStalls: a backend that takes the message and never
+// answers defers its recipients after proxy_timeout with 451 4.4.2 (the
+// connection was good, the transaction did not complete); the local
+// recipient is delivered meanwhile, and the proxy answers in RCPT order.
+func TestProxyBackendStalls(t *testing.T) {
+	release := make(chan struct{})
+	srv := smtp.NewServer(stallBackend{release})
+	srv.LMTP = true
+	srv.Domain = "stall.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer func() { close(release); srv.Close() }()
+	h, p := hostPort(t, l.Addr().String())
+	px := newProxy(t, func(string) []route {
+		return []route{{user: "bob@foo.org", host: h, port: p, proxy: "y"}}
+	}, func(c *config.Config) { c.LMTP.ProxyTimeout = config.Duration(300 * time.Millisecond) })
+	c := px.raw("tcp")
+	c.send("LHLO client.test\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<bob@foo.org>\r\nRCPT TO:<alice@domain.org>\r\nDATA\r\n")
+	c.expect("250-")
+	for range 3 {
+		c.expect("250 ")
+	}
+	c.expect("354 ")
+	c.send(msg("stall", "body") + ".\r\n")
+	c.expect("451 4.4.2 <bob@foo.org> connection to backend " + l.Addr().String() + " failed")
+	c.expect("250 2.0.0 <alice@domain.org> saved as ")
+	px.only("alice@domain.org")
+}
+
+// TestProxyStaleConnection: a pooled connection whose backend went away
+// (here: shut down, and a new lmtpd listening on the same port) fails its
+// RSET and is replaced by a new connection; the message is delivered
+// once, by the new backend.
+func TestProxyStaleConnection(t *testing.T) {
+	b1 := newEnv(t, envOptions{})
+	h1, p1 := hostPort(t, b1.tcp)
+	px := newProxy(t, func(string) []route {
+		return []route{{user: "bob@foo.org", host: h1, port: p1, proxy: "y"}}
+	})
+	send := func(subject string) {
+		t.Helper()
+		c := px.raw("tcp")
+		c.send("LHLO client.test\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<bob@foo.org>\r\nDATA\r\n")
+		c.expect("250-")
+		c.expect("250 ")
+		c.expect("250 ")
+		c.expect("354 ")
+		c.send(msg(subject, "body") + ".\r\n")
+		c.expect("250 2.0.0 <bob@foo.org> relayed to " + b1.tcp)
+	}
+	send("first")
+	b1.only("bob@foo.org")
+	b1.stop() // closes the proxy's pooled connection (421)
+	b2 := newEnv(t, envOptions{config: func(c *config.Config) { c.LMTP.Listen = []string{"tcp:" + b1.tcp} }})
+	send("second")
+	if got := b2.only("bob@foo.org"); !strings.Contains(got, "Subject: second") {
+		t.Errorf("new backend got:\n%s", got)
+	}
+	if n := len(b1.files("bob@foo.org", "new")); n != 1 {
+		t.Errorf("old backend has %d messages, want 1", n)
+	}
 }

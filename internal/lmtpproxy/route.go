@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 
+	"maildeliver/internal/config"
 	"maildeliver/internal/lookup"
 	"maildeliver/internal/status"
 	"maildeliver/internal/trace"
@@ -135,6 +136,68 @@ type Router struct {
 	Self  []netip.Addr
 	// Resolver resolves DNS names in host; nil: net.DefaultResolver.
 	Resolver *net.Resolver
+}
+
+// NewRouter makes the router of an [lmtp] section. ports is nil for a
+// process that listens on nothing (deliver -explain): then the TCP ports
+// of [lmtp] listen stand for lmtpd's.
+func NewRouter(c config.LMTP, ports func() []int) *Router {
+	r := &Router{Ports: ports}
+	for _, a := range c.ProxySelf {
+		if ip, err := netip.ParseAddr(a); err == nil { // validated by config
+			r.Self = append(r.Self, ip.Unmap())
+		}
+	}
+	if ports == nil {
+		var ps []int
+		for _, l := range c.Listen {
+			if n, addr, err := config.ParseListen(l); err == nil && n == "tcp" {
+				if _, p, err := net.SplitHostPort(addr); err == nil {
+					if i, err := strconv.Atoi(p); err == nil {
+						ps = append(ps, i)
+					}
+				}
+			}
+		}
+		r.Ports = func() []int { return ps }
+	}
+	return r
+}
+
+// Describe is -check's line about proxy mode: off, or on with what makes
+// a backend "this lmtpd" for proxy_maybe.
+func Describe(c config.LMTP) string {
+	if !c.Proxy {
+		return "# proxy: off ([lmtp] proxy = false): every recipient is delivered here"
+	}
+	r := NewRouter(c, nil)
+	ports := r.Ports()
+	s := fmt.Sprintf("# proxy: on; rows with proxy/proxy_maybe and host are forwarded over LMTP (port default %d, TTL %d, timeout %v)",
+		DefaultPort, DefaultTTL, c.ProxyTimeout.D())
+	if len(ports) == 0 {
+		return s + "\n# proxy: warning: no tcp: listener, so no proxy_maybe row is ever this lmtpd: each is forwarded"
+	}
+	return s + fmt.Sprintf("\n# proxy: proxy_maybe delivers here for TCP ports %v on this host's addresses (and proxy_self %v)", ports, c.ProxySelf)
+}
+
+// Explain reports to ctx's trace (deliver -explain) what lmtpd would do
+// with rcpt's row u in proxy mode; deliver itself always delivers here.
+func Explain(ctx context.Context, c config.LMTP, rcpt string, u *lookup.User) {
+	if u.Host == "" && u.Proxy == "" && u.ProxyMaybe == "" {
+		return
+	}
+	trace.Step(ctx, "proxy", "row: host %q port %q proxy %q proxy_maybe %q", u.Host, u.Port, u.Proxy, u.ProxyMaybe)
+	if !c.Proxy {
+		trace.Step(ctx, "proxy", "[lmtp] proxy = false: lmtpd delivers here, as deliver does")
+		return
+	}
+	r, err := NewRouter(c, nil).Route(ctx, rcpt, u, -1)
+	switch {
+	case err != nil:
+		trace.Step(ctx, "proxy", "lmtpd would refuse the recipient: %v", err)
+	case r.Remote:
+		trace.Step(ctx, "proxy", "lmtpd ([lmtp] proxy = true) forwards it to %s; deliver (pipe mode) delivers here", r.Backend)
+	}
 }
 
 // Route decides where rcpt, whose userdb row is u, goes. ttl is the hop

@@ -24,7 +24,7 @@ const (
 	skipEnv    = "MAILDELIVER_SKIP_DB"
 )
 
-func needDB(t *testing.T, what string, err error) {
+func needDB(t testing.TB, what string, err error) {
 	t.Helper()
 	if err == nil {
 		return

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"maildeliver/internal/config"
+	"maildeliver/internal/testdb"
 )
 
 // pgBouncer is a private PgBouncer (Debian's /usr/sbin/pgbouncer) in
@@ -28,7 +31,7 @@ type pgBouncer struct {
 	log  string
 }
 
-func startPgBouncer(t *testing.T) *pgBouncer {
+func startPgBouncer(t testing.TB) *pgBouncer {
 	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
@@ -205,4 +208,41 @@ func TestPgBouncerTransactionPool(t *testing.T) {
 		}
 		t.Logf("cache_statement: %d of %d lookups failed, e.g. %v", n, 3*8*users, err)
 	})
+}
+
+// BenchmarkLookupPgBouncer: one lookup at a time on a warm pool, straight
+// to PostgreSQL in the default exec mode and in pgx's cache_statement, and
+// through PgBouncer (pool_mode=transaction) in exec mode.
+func BenchmarkLookupPgBouncer(b *testing.B) {
+	db := testdb.Postgres(b)
+	db.Exec(b, "CREATE TABLE users (userid TEXT PRIMARY KEY, home TEXT, uid INT, gid INT)")
+	for i := range 100 {
+		db.Exec(b, fmt.Sprintf("INSERT INTO users VALUES ('u%d@example.org', '/m/u%d', 5000, 5000)", i, i))
+	}
+	pb := startPgBouncer(b)
+	direct := "host=127.0.0.1 port=5432 user=postgres dbname=" + db.Name
+	for _, tc := range []struct{ name, connect string }{
+		{"direct/exec", direct},
+		{"direct/cache_statement", direct + " default_query_exec_mode=cache_statement"},
+		{"pgbouncer/exec", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s", pb.port, db.Name)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ldb, err := Open(config.Userdb{Driver: "pgsql", Connect: tc.connect,
+				UserQuery: "SELECT home, uid, gid FROM users WHERE userid = '%u'",
+				Timeout:   config.Duration(5 * time.Second), MaxConnections: 1}, "+")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ldb.Close()
+			if _, err := ldb.Lookup(context.Background(), "u0@example.org"); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := ldb.Lookup(context.Background(), fmt.Sprintf("u%d@example.org", i%100)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

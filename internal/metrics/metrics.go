@@ -20,6 +20,8 @@
 //	lmtp_sessions_total                  LMTP sessions started (LHLO accepted)
 //	lmtp_sessions_active                 LMTP sessions open now
 //	group_commit_batch_size              histogram: deliveries covered by each fsync of new/
+//	proxy_forwards_total{result,code}    recipients forwarded to a backend ([lmtp] proxy):
+//	                                     result delivered|deferred|bounced, code the relayed reply's
 //
 // Labels are few and bounded (a result, an enhanced code, a stage):
 // never an address or a queue id. The per-delivery cost is a few atomic
@@ -65,6 +67,8 @@ type Metrics struct {
 	sessions       prometheus.Counter
 	sessionsActive prometheus.Gauge
 	batch          prometheus.Histogram
+
+	forwards *prometheus.CounterVec
 }
 
 // New returns Metrics registered in a new registry, with Go's runtime
@@ -94,6 +98,7 @@ func New() *Metrics {
 	m.sessionsActive = f.gauge("lmtp_sessions_active", "LMTP sessions open now.")
 	m.batch = f.histogram("group_commit_batch_size", "Deliveries covered by each fsync of a maildir's new/ directory (group commit).",
 		[]float64{1, 2, 4, 8, 16, 32, 64, 128})
+	m.forwards = f.counterVec("proxy_forwards_total", "Recipients forwarded to a backend in proxy mode, by result and enhanced status code.", "result", "code")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +132,15 @@ func (m *Metrics) ObserveDelivery(result, code string, d time.Duration, size int
 	if len(code) == 5 && code[1:] == ".2.2" {
 		m.quotaDelivery.Inc()
 	}
+}
+
+// ObserveForward counts one recipient forwarded to a backend (proxy mode)
+// and its outcome there.
+func (m *Metrics) ObserveForward(result, code string) {
+	if m == nil {
+		return
+	}
+	m.forwards.WithLabelValues(result, code).Inc()
 }
 
 // QuotaRefusal counts an over-quota refusal at stage (e.g. "policy" for

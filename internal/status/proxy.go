@@ -87,6 +87,10 @@ func Backend(backend string, code int, enh [3]int, text string) *Error {
 	switch {
 	case code >= 500 && code <= 599 && e.Class() == Permanent:
 		return &Error{Code: code, Enhanced: e, Reason: reason}
+	case code == CodeTempService:
+		// 421 closes a connection (a backend over its connection
+		// limit, shutting down); for one recipient it is 451.
+		return TempCode(CodeTempLocal, e, reason)
 	case code >= 400 && code <= 499 && e.Class() == Temporary:
 		return TempCode(code, e, reason)
 	}

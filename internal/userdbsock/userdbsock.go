@@ -112,18 +112,25 @@ type wireUser struct {
 	QuotaMessages int64  `json:"quota_messages"`
 	QuotaGrace    string `json:"quota_storage_grace,omitempty"`
 	Sieve         string `json:"sieve,omitempty"`
+	// Dovecot's proxy fields (lmtpd's proxy mode, deliver -explain).
+	Host       string `json:"host,omitempty"`
+	Port       string `json:"port,omitempty"`
+	Proxy      string `json:"proxy,omitempty"`
+	ProxyMaybe string `json:"proxy_maybe,omitempty"`
 }
 
 func toWire(u *lookup.User) *wireUser {
 	return &wireUser{Address: u.Address, Detail: u.Detail, Home: u.Home, Mail: u.Mail,
 		UID: u.UID, GID: u.GID, QuotaRule: u.QuotaRule,
-		QuotaBytes: u.QuotaBytes, QuotaMessages: u.QuotaMessages, QuotaGrace: u.QuotaGrace, Sieve: u.Sieve}
+		QuotaBytes: u.QuotaBytes, QuotaMessages: u.QuotaMessages, QuotaGrace: u.QuotaGrace, Sieve: u.Sieve,
+		Host: u.Host, Port: u.Port, Proxy: u.Proxy, ProxyMaybe: u.ProxyMaybe}
 }
 
 func (w *wireUser) user() *lookup.User {
 	return &lookup.User{Address: w.Address, Detail: w.Detail, Home: w.Home, Mail: w.Mail,
 		UID: w.UID, GID: w.GID, QuotaRule: w.QuotaRule,
-		QuotaBytes: w.QuotaBytes, QuotaMessages: w.QuotaMessages, QuotaGrace: w.QuotaGrace, Sieve: w.Sieve}
+		QuotaBytes: w.QuotaBytes, QuotaMessages: w.QuotaMessages, QuotaGrace: w.QuotaGrace, Sieve: w.Sieve,
+		Host: w.Host, Port: w.Port, Proxy: w.Proxy, ProxyMaybe: w.ProxyMaybe}
 }
 
 // UnmarshalJSON starts from "not returned" for every member, so that a
