@@ -74,7 +74,7 @@ if [[ -n ${E2E_LMTPD:-} ]]; then
   install -m 0755 "$E2E_LMTPD" "$T/bin/lmtpd"
 else
   GO=$(command -v go || echo /usr/local/go/bin/go)
-  (cd "$E2E/.." && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/lmtpd" ./cmd/lmtpd) >"$T/build.log" 2>&1 ||
+  (cd "$E2E/.." && CGO_ENABLED=0 "$GO" build -trimpath -ldflags="$(sh scripts/build.sh --ldflags)" -o "$T/bin/lmtpd" ./cmd/lmtpd) >"$T/build.log" 2>&1 ||
     { cat "$T/build.log" >&2; die "cmd/lmtpd does not build"; }
 fi
 LMTPD=$T/bin/lmtpd
