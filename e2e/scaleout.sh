@@ -167,6 +167,7 @@ run_variant() {
     sx_problem restart "not everything delivered within ${DEADLINE}s after the restart"
   sx_postfix_checks restart
   sx_verify restart
+  sx_queue_ids restart
   sx_row restart
 
   pf_stop "$PF_CONF" "$PF_SPOOL"

@@ -304,6 +304,20 @@ sx_verify() {
   fi
 }
 
+# sx_queue_ids STEP: every delivery on a backend is logged with Postfix's queue id (XFORWARD
+# IDENT, passed on by the proxy in that variant) and the recipient, exactly once
+sx_queue_ids() {
+  local step=$1 qid rcpt b n bad=0
+  while IFS='|' read -r _ _ rcpt b qid; do
+    n=$(grep -F " queue_id=$qid " "$V/b$b/maildeliver.log" | grep -F " to=$rcpt " | grep -c ' result=delivered' || true)
+    if ((n != 1)); then
+      bad=$((bad + 1))
+      ((bad <= 3)) && sx_problem "$step" "backend $b logged $n deliveries of queue id $qid to $rcpt, want 1"
+    fi
+  done <"$V/expect.txt"
+  ((bad <= 3)) || sx_problem "$step" "... $bad recipients in all without exactly one delivery line with Postfix's queue id"
+}
+
 # sx_postfix_checks STEP: no bounce ever; the victim's recipients deferred with 4.4.x only;
 # no warning from Postfix, no error from any lmtpd
 sx_postfix_checks() {
