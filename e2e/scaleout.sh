@@ -168,6 +168,10 @@ run_variant() {
   sx_postfix_checks restart
   sx_verify restart
   sx_queue_ids restart
+  local per=""
+  for n in "${SX_BACKENDS[@]}"; do per+=" b$n=$(sx_count_files "$V/b$n/mail")"; done
+  [[ -d $V/proxy/mail ]] && per+=" proxy=$(sx_count_files "$V/proxy/mail")"
+  echo "$VARIANT: message files per mail root at the end:$per" >>"$T/notes.txt"
   sx_row restart
 
   pf_stop "$PF_CONF" "$PF_SPOOL"
