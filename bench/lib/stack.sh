@@ -184,6 +184,9 @@ socket_group = ""
 # the memory test sends 100 MiB (default 50M)
 max_message_size = "200M"
 spool_dir = "$MD/spool"
+# as the Dovecot 2.3 side (lmtp_user_concurrency_limit = 0): "same" runs
+# send every session to one user
+user_concurrency_limit = 0
 EOF
   chmod 0644 "$MD_CONF"
   touch "$MD/maildeliver.log"

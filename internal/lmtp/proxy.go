@@ -104,10 +104,7 @@ func (s *session) route(tx *txn, to string) (*lmtpproxy.Backend, *delivery.Found
 	if err != nil {
 		return nil, nil, err
 	}
-	s.mu.Lock()
-	ttl := s.ttl
-	s.mu.Unlock()
-	r, err := s.srv.proxy.router.Route(s.srv.ctx, to, f.User, ttl)
+	r, err := s.srv.proxy.router.Route(s.srv.ctx, to, f.User, tx.ttl)
 	if err != nil || !r.Remote {
 		return nil, f, err
 	}

@@ -436,3 +436,67 @@ func TestProxyStaleConnection(t *testing.T) {
 		t.Errorf("old backend has %d messages, want 1", n)
 	}
 }
+
+// plainBackend is a fake LMTP server (go-smtp) without SMTPUTF8 that
+// takes every recipient and records whether MAIL asked for SMTPUTF8: a
+// backend of another make, which lmtpd's own cannot stand for.
+type plainBackend struct{ utf8 chan bool }
+
+func (b plainBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &plainSession{b: b}, nil
+}
+
+type plainSession struct {
+	b     plainBackend
+	rcpts []string
+}
+
+func (s *plainSession) Reset()        { s.rcpts = nil }
+func (s *plainSession) Logout() error { return nil }
+func (s *plainSession) Mail(_ string, o *smtp.MailOptions) error {
+	s.b.utf8 <- o != nil && o.UTF8
+	return nil
+}
+func (s *plainSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+func (s *plainSession) Data(io.Reader) error { return nil }
+func (s *plainSession) LMTPData(r io.Reader, sc smtp.StatusCollector) error {
+	io.Copy(io.Discard, r)
+	for _, a := range s.rcpts {
+		sc.SetStatus(a, nil)
+	}
+	return nil
+}
+
+// TestProxySMTPUTF8: an SMTPUTF8 transaction reaches a backend that does
+// not advertise SMTPUTF8 without the parameter (else every such message
+// would be deferred there until it bounced).
+func TestProxySMTPUTF8(t *testing.T) {
+	b := plainBackend{utf8: make(chan bool, 1)}
+	srv := smtp.NewServer(b)
+	srv.LMTP = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	h, p := hostPort(t, l.Addr().String())
+	px := newProxy(t, func(string) []route {
+		return []route{{user: "josé@domain.org", host: h, port: p, proxy: "y"}}
+	})
+	c := px.raw("tcp")
+	c.send("LHLO client.test\r\nMAIL FROM:<s@example.net> SMTPUTF8\r\nRCPT TO:<josé@domain.org>\r\nDATA\r\n")
+	c.expect("250-")
+	for range 2 {
+		c.expect("250 ")
+	}
+	c.expect("354 ")
+	c.send(msg("utf8", "body") + ".\r\n")
+	c.expect("250 2.0.0 <josé@domain.org> relayed to ")
+	if <-b.utf8 {
+		t.Error("MAIL with SMTPUTF8 sent to a backend that did not advertise it")
+	}
+}

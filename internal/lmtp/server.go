@@ -13,14 +13,19 @@
 //	             agent (a SIGHUP reload affects new transactions only)
 //	RCPT TO      recipient resolved in the userdb at once: 550 5.1.1 unknown,
 //	             451 4.3.0 userdb down; with MAIL SIZE=, the quota is checked
-//	             (552 5.2.2 / 452 4.2.2); past max_recipients 452 4.5.3
+//	             (552 5.2.2 / 452 4.2.2); past max_recipients 452 4.5.3;
+//	             past [lmtp] user_concurrency_limit 451 4.3.0. With
+//	             [lmtp] proxy = true the row may send the recipient to
+//	             another LMTP server instead (proxy.go, package lmtpproxy)
 //	DATA / BDAT  the message is read once from the network into a spool
 //	             (memory, then an unnamed file); over max_message_size
 //	             552 5.3.4; the header section is parsed once; then each
 //	             accepted recipient gets its own delivery (own Return-Path,
 //	             Delivered-To, Received; loop check; written as its owner)
 //	             and its own reply, in RCPT order: "250 2.0.0 <rcpt> saved
-//	             as <id>" or that recipient's failure.
+//	             as <id>" or that recipient's failure; forwarded recipients
+//	             go to their backend, one transaction per backend, and get
+//	             its reply relayed through package status.
 //
 // Every error handed to go-smtp goes through reply, the one place that
 // maps a *status.Error to an LMTP reply; a temporary condition is never

@@ -228,7 +228,14 @@ func (p *Pool) transaction(pc *pconn, b Backend, env Envelope, rcpts []Recipient
 			return false, err
 		}
 	}
-	if err := c.Mail(env.Sender, &smtp.MailOptions{Size: env.Size, UTF8: env.UTF8}); err != nil {
+	// SMTPUTF8 only where the backend advertises it: a mailbox store
+	// without the keyword stores a UTF-8 message all the same, and
+	// refusing here would defer the mail until it bounced.
+	utf8 := env.UTF8
+	if ok, _ := c.Extension("SMTPUTF8"); !ok {
+		utf8 = false
+	}
+	if err := c.Mail(env.Sender, &smtp.MailOptions{Size: env.Size, UTF8: utf8}); err != nil {
 		var se *smtp.SMTPError
 		return errors.As(err, &se), err
 	}
@@ -292,9 +299,15 @@ func (p *Pool) record(b Backend, rcpts []Recipient, resp map[string]*smtp.DataRe
 	}
 }
 
-// withoutRcpt drops the "<rcpt> " an LMTP server puts before a data-phase
-// reply (lmtpd's does; the relayed reply gets it again from ours).
+// withoutRcpt drops what the relayed reply gets again from lmtpd: the
+// enhanced code go-smtp's client leaves in a success's text ("2.0.0 ...")
+// and the "<rcpt> " LMTP servers (lmtpd, Dovecot) put before a data-phase
+// reply.
 func withoutRcpt(text, addr string) string {
+	if code, rest, ok := strings.Cut(text, " "); ok && len(code) >= 5 && code[1] == '.' &&
+		strings.Trim(code, "0123456789.") == "" {
+		text = rest
+	}
 	return strings.TrimPrefix(text, "<"+addr+"> ")
 }
 

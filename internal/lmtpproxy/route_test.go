@@ -125,3 +125,20 @@ func FuzzCheckBackend(f *testing.F) {
 		}
 	})
 }
+
+// What a backend said is relayed without the parts lmtpd's reply adds
+// again (Dovecot's and lmtpd's success texts as go-smtp's client gives
+// them).
+func TestWithoutRcpt(t *testing.T) {
+	for in, want := range map[string]string{
+		"2.0.0 <a@b> /Hp2Nm0MD2vAVgAAg+zDdQ Saved": "/Hp2Nm0MD2vAVgAAg+zDdQ Saved",
+		"2.0.0 <a@b> saved as nmhq":                "saved as nmhq",
+		"<a@b> user unknown [x]":                   "user unknown [x]",
+		"<c@d> other":                              "<c@d> other",
+		"2.0 ok":                                   "2.0 ok",
+	} {
+		if got := withoutRcpt(in, "a@b"); got != want {
+			t.Errorf("withoutRcpt(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package smtp
 
 import (
+	"io"
+	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -70,5 +73,81 @@ func TestParseCmdXForward(t *testing.T) {
 		if err != nil || cmd != want[0] || arg != want[1] {
 			t.Errorf("parseCmd(%q) = %q, %q, %v", in, cmd, arg, err)
 		}
+	}
+}
+
+// xSession takes XCLIENT TTL and XFORWARD IDENT (the maildeliver patches
+// of xclient.go and xforward.go) and records them.
+type xSession struct {
+	mu     sync.Mutex
+	got    []string
+	greets int
+}
+
+type xBackend struct{ s *xSession }
+
+func (b xBackend) NewSession(c *Conn) (Session, error) { return b.s, nil }
+
+func (s *xSession) record(what string) {
+	s.mu.Lock()
+	s.got = append(s.got, what)
+	s.mu.Unlock()
+}
+func (s *xSession) Reset()                          { s.record("reset") }
+func (s *xSession) Logout() error                   { return nil }
+func (s *xSession) Mail(string, *MailOptions) error { return nil }
+func (s *xSession) Rcpt(string, *RcptOptions) error { return nil }
+func (s *xSession) Data(io.Reader) error            { return nil }
+func (s *xSession) XClientAttributes() []string     { return []string{"TTL"} }
+func (s *xSession) XForwardAttributes() []string    { return []string{"IDENT"} }
+func (s *xSession) XClient(a map[string]string) error {
+	s.record("xclient TTL=" + a["TTL"])
+	return nil
+}
+func (s *xSession) XForward(a map[string]string) error {
+	s.record("xforward IDENT=" + a["IDENT"])
+	return nil
+}
+
+// The client side of the patch: XClient and XForward send what the server
+// advertised only (TTL, IDENT; not ADDR), xtext-encoded, and XClient
+// greets again after the server's 220.
+func TestClientXClientXForward(t *testing.T) {
+	sess := &xSession{}
+	srv := NewServer(xBackend{sess})
+	srv.LMTP = true
+	srv.Domain = "backend.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClientLMTP(nc)
+	defer c.Close()
+	if err := c.Hello("proxy.test"); err != nil {
+		t.Fatal(err)
+	}
+	if sent, err := c.XClient(map[string]string{"TTL": "4", "ADDR": "192.0.2.1"}); !sent || err != nil {
+		t.Fatalf("XClient = %v, %v", sent, err)
+	}
+	if err := c.XForward(map[string]string{"IDENT": "A+1", "NAME": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("s@example.net", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	sess.mu.Lock()
+	got := strings.Join(sess.got, ", ")
+	sess.mu.Unlock()
+	// The second LHLO (after XCLIENT's 220) resets the session, as any
+	// LHLO does; XFORWARD's value arrives decoded.
+	if want := "xclient TTL=4, reset, xforward IDENT=A+1"; !strings.HasPrefix(got, want) {
+		t.Errorf("server saw %q, want %q...", got, want)
 	}
 }
