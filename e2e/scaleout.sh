@@ -74,7 +74,7 @@ if [[ -n ${E2E_LMTPD:-} ]]; then
   install -m 0755 "$E2E_LMTPD" "$T/bin/lmtpd"
 else
   GO=$(command -v go || echo /usr/local/go/bin/go)
-  (cd "$E2E/.." && CGO_ENABLED=0 "$GO" build -trimpath -o "$T/bin/lmtpd" ./cmd/lmtpd) >"$T/build.log" 2>&1 ||
+  (cd "$E2E/.." && CGO_ENABLED=0 "$GO" build -trimpath -ldflags="$(sh scripts/build.sh --ldflags)" -o "$T/bin/lmtpd" ./cmd/lmtpd) >"$T/build.log" 2>&1 ||
     { cat "$T/build.log" >&2; die "cmd/lmtpd does not build"; }
 fi
 LMTPD=$T/bin/lmtpd
@@ -167,6 +167,11 @@ run_variant() {
     sx_problem restart "not everything delivered within ${DEADLINE}s after the restart"
   sx_postfix_checks restart
   sx_verify restart
+  sx_queue_ids restart
+  local per=""
+  for n in "${SX_BACKENDS[@]}"; do per+=" b$n=$(sx_count_files "$V/b$n/mail")"; done
+  [[ -d $V/proxy/mail ]] && per+=" proxy=$(sx_count_files "$V/proxy/mail")"
+  echo "$VARIANT: message files per mail root at the end:$per" >>"$T/notes.txt"
   sx_row restart
 
   pf_stop "$PF_CONF" "$PF_SPOOL"

@@ -304,7 +304,22 @@ sx_verify() {
   fi
 }
 
-# sx_postfix_checks STEP: no bounce ever; the victim's recipients deferred with 4.4.x only
+# sx_queue_ids STEP: every delivery on a backend is logged with Postfix's queue id (XFORWARD
+# IDENT, passed on by the proxy in that variant) and the recipient, exactly once
+sx_queue_ids() {
+  local step=$1 qid rcpt b n bad=0
+  while IFS='|' read -r _ _ rcpt b qid; do
+    n=$(grep -F " queue_id=$qid " "$V/b$b/maildeliver.log" | grep -F " to=$rcpt " | grep -c ' result=delivered' || true)
+    if ((n != 1)); then
+      bad=$((bad + 1))
+      ((bad <= 3)) && sx_problem "$step" "backend $b logged $n deliveries of queue id $qid to $rcpt, want 1"
+    fi
+  done <"$V/expect.txt"
+  ((bad <= 3)) || sx_problem "$step" "... $bad recipients in all without exactly one delivery line with Postfix's queue id"
+}
+
+# sx_postfix_checks STEP: no bounce ever; the victim's recipients deferred with 4.4.x only;
+# no warning from Postfix, no error from any lmtpd
 sx_postfix_checks() {
   local step=$1 bad
   SX_BOUNCED=$(grep -c ' status=bounced' "$PF_LOG" || true)
@@ -312,6 +327,10 @@ sx_postfix_checks() {
   SX_DEFERRED=$(grep -c ' status=deferred' "$PF_LOG" || true)
   bad=$(grep ' status=deferred' "$PF_LOG" | grep -v ' dsn=4\.4\.[0-9]' || true)
   [[ -z $bad ]] || sx_problem "$step" "deferred with another code than 4.4.x: $(head -3 <<<"$bad")"
+  bad=$(grep -E 'warning:|fatal:|panic:' "$PF_LOG" || true)
+  [[ -z $bad ]] || sx_problem "$step" "Postfix logged: $(head -3 <<<"$bad")"
+  bad=$(cat "$V"/*/maildeliver.log 2>/dev/null | grep 'level=ERROR' || true)
+  [[ -z $bad ]] || sx_problem "$step" "an lmtpd logged an error: $(head -3 <<<"$bad")"
   # only the victim's users may have been deferred
   local u r
   for u in $(grep ' status=deferred' "$PF_LOG" | sed -n 's/.* to=<\([^>]*\)>.*/\1/p' | sort -u); do
