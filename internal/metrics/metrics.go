@@ -83,7 +83,7 @@ type Metrics struct {
 	sieveScriptUser   prometheus.Counter
 	sieveScriptGlobal prometheus.Counter
 	sieveSendFailures map[string]prometheus.Counter
-	forwards *prometheus.CounterVec
+	forwards          *prometheus.CounterVec
 }
 
 // SieveActions are the action label values of sieve_actions_total.
