@@ -64,6 +64,38 @@ type Naming struct {
 	// into levels; on disk levels are joined with the layout's separator
 	// (with LAYOUT=fs and separator '.', folder a.b is <root>/a/b).
 	Sep byte
+	// Prefix is the inbox namespace's prefix (Dovecot's namespace
+	// prefix, "INBOX." on sites migrated from Courier), "" for none. It
+	// ends with the name separator (Dovecot refuses one that does not).
+	// With a prefix, folder names as delivered carry it ("INBOX.Junk" is
+	// <root>/.Junk) and a name without it is outside the namespace: no
+	// folder (see FolderPath).
+	Prefix string
+}
+
+// inNamespace strips the Prefix from name (Dovecot 2.3's mailbox_alloc
+// and mailbox_list_vname_prepare): ok false when name is outside the
+// namespace; rest "" when name is the namespace root (the INBOX).
+func (n Naming) inNamespace(name string) (rest string, ok bool) {
+	sep := n.nameSep()
+	// Clients treat INBOX case-insensitively: "inbox." is "INBOX." before
+	// the prefix is compared (which is otherwise case-sensitive).
+	folded := false
+	if len(name) > 5 && strings.EqualFold(name[:5], "INBOX") && strings.HasPrefix(name[5:], sep) {
+		folded = name[:5] != "INBOX"
+		name = "INBOX" + name[5:]
+	}
+	switch {
+	case folded && name == n.Prefix:
+		// dovecot-lda -m "inbox.": "Invalid mailbox name 'INBOX.':
+		// Ends with hierarchy separator" (while "INBOX." is the INBOX).
+		return "", false
+	case strings.HasPrefix(name, n.Prefix):
+		return name[len(n.Prefix):], true
+	case strings.HasSuffix(n.Prefix, sep) && name == strings.TrimSuffix(n.Prefix, sep):
+		return "", true // the namespace prefix itself
+	}
+	return "", false
 }
 
 // nameSep is the separator that splits a folder name into levels.
@@ -102,9 +134,25 @@ var rootFiles = map[string]bool{"maildirsize": true, "subscriptions": true, "mai
 // character: Dovecot's "Character not allowed in mailbox name"), or a
 // directory name longer than 255 bytes. Callers deliver such messages to
 // INBOX. "" and INBOX (any case) are the INBOX.
+//
+// With a Prefix, as dovecot-lda 2.3.19 (-m, and Pigeonhole's fileinto)
+// resolves names in the inbox namespace (prefix "INBOX.", separator "."):
+// "INBOX.Junk" is .Junk, "inbox.Junk" too ("INBOX" followed by the
+// separator is made upper case first), "INBOX.a.b" is .a.b, the prefix
+// itself with or without its separator and "INBOX.INBOX" are the INBOX,
+// "INBOX.Inbox" is .Inbox (only the exact "INBOX" is the INBOX after the
+// prefix), and a name without the prefix ("Junk") is not in the
+// namespace: ok false (Dovecot: "Mailbox can't be created", the INBOX).
 func (n Naming) FolderPath(name string) (FolderPath, bool) {
 	if name == "" || strings.EqualFold(name, "INBOX") {
 		return FolderPath{}, true
+	}
+	if n.Prefix != "" {
+		rest, ok := n.inNamespace(name)
+		if !ok || rest == "" || rest == "INBOX" {
+			return FolderPath{}, ok
+		}
+		name = rest
 	}
 	if !utf8.ValidString(name) {
 		return FolderPath{}, false
