@@ -199,6 +199,11 @@ func (a *Agent) resolveFolder(ctx context.Context, t *Target, rcpt, folder strin
 	from := "-m"
 	if folder == "" && a.cfg.Mail.DetailFolder {
 		folder, from = detailAsGiven(rcpt, t.User.Detail, a.cfg.Mail.RecipientDelimiter), "+detail"
+		if folder != "" {
+			// Dovecot's LMTP names the detail's mailbox with the inbox
+			// namespace's prefix: +Junk is "INBOX.Junk", folder .Junk.
+			folder = t.Mailbox.Naming.Prefix + folder
+		}
 	}
 	if folder == "" {
 		trace.Step(ctx, "folder", "INBOX")
@@ -270,6 +275,13 @@ func (a *Agent) mailbox(u *lookup.User) (location.Mailbox, error) {
 	}
 	if sep := a.cfg.Mail.Separator; sep != "" { // validated: one character
 		m.Naming.Sep = sep[0]
+	}
+	// Checked with the configured location at load; a mail column with
+	// another layout can still break it (Dovecot: a fatal error).
+	if m.Naming.Prefix = a.cfg.Mail.Prefix; m.Naming.Prefix != "" {
+		if err := m.Naming.CheckPrefix(); err != nil {
+			return location.Mailbox{}, status.Temp("bad mailbox location").Wrap(fmt.Errorf("%s: [mail] prefix: %w", u.Address, err))
+		}
 	}
 	return m, nil
 }

@@ -112,6 +112,25 @@ func ValidSeparator(s string) bool {
 	return s == "" || (len(s) == 1 && s[0] > ' ' && s[0] < 0x7f)
 }
 
+// CheckPrefix refuses a Prefix Dovecot refuses: one not ending with the
+// name separator ("list=yes requires prefix=INBOX to end with separator
+// ."), an "inbox." not written upper case ("Namespace prefix=inbox. must
+// be uppercase INBOX"), or one with NUL or control characters.
+func (n Naming) CheckPrefix() error {
+	p, sep := n.Prefix, n.nameSep()
+	switch {
+	case p == "":
+		return nil
+	case !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Errorf("namespace prefix %q: not UTF-8 or has control characters", p)
+	case !strings.HasSuffix(p, sep):
+		return fmt.Errorf("namespace prefix %q must end with the separator %q", p, sep)
+	case len(p) > 5 && strings.EqualFold(p[:5], "INBOX") && p[:5] != "INBOX" && strings.HasPrefix(p[5:], sep):
+		return fmt.Errorf("namespace prefix %q must be upper case INBOX", p)
+	}
+	return nil
+}
+
 // FolderPath is a folder's place below the maildir root.
 type FolderPath struct {
 	// Dir is the path relative to the root: ".a.b" (Maildir++) or "a/b"
