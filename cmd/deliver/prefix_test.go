@@ -49,6 +49,23 @@ func TestDeliverNamespacePrefix(t *testing.T) {
 	if n := count(".Junk"); n != 2 {
 		t.Fatalf("fileinto INBOX.Junk: .Junk holds %d, want 2\nlog:\n%s", n, readLog(e))
 	}
+	// Pigeonhole merges stores by the name as written: these are two
+	// copies in .Junk (dovecot-lda 2.3.19 + Pigeonhole: "stored mail into
+	// mailbox 'INBOX.Junk'", then "'inbox.Junk' (INBOX.Junk)").
+	writeScript(t, home, "require \"fileinto\";\nfileinto \"INBOX.Junk\";\nfileinto \"inbox.Junk\";\n")
+	deliver("-d", "bob@example.org")
+	if n := count(".Junk"); n != 4 {
+		t.Fatalf("fileinto INBOX.Junk, inbox.Junk: .Junk holds %d, want 4\nlog:\n%s", n, readLog(e))
+	}
+	// mailboxexists through the same names: .Junk exists, "Junk" is
+	// outside the namespace, INBOX.Nope does not exist.
+	writeScript(t, home, `require ["fileinto", "mailbox"];
+if mailboxexists "INBOX.Junk" { if not mailboxexists "Junk" { if not mailboxexists "INBOX.Nope" { fileinto "INBOX.yes"; } } }
+`)
+	deliver("-d", "bob@example.org")
+	if n := count(".yes"); n != 1 {
+		t.Fatalf("mailboxexists: .yes holds %d, want 1\nlog:\n%s", n, readLog(e))
+	}
 	os.WriteFile(e.log, nil, 0o666)
 	writeScript(t, home, "require [\"fileinto\", \"mailbox\"];\nfileinto :create \"Junk\";\n")
 	deliver("-d", "bob@example.org")

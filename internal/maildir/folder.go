@@ -2,6 +2,8 @@ package maildir
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -207,6 +209,29 @@ func (n Naming) FolderPath(name string) (FolderPath, bool) {
 		}
 	}
 	return FolderPath{Dir: dir, Levels: levels}, true
+}
+
+// FolderExists answers Sieve's mailboxexists (RFC 5490) for folder name
+// of the maildir at root as Pigeonhole does: true for the INBOX, and for
+// a folder whose directory holds a cur/ directory (a selectable mailbox;
+// symlinks not followed); false for a name FolderPath refuses (with a
+// Prefix: a name outside the namespace).
+func (n Naming) FolderExists(root, name string) bool {
+	p, ok := n.FolderPath(name)
+	if !ok || (n.Prefix != "" && name == strings.TrimSuffix(n.Prefix, n.nameSep()) && !strings.EqualFold(name, "INBOX")) {
+		// "Mail" of prefix "Mail.": dovecot-lda -m stores it in the
+		// INBOX, but Pigeonhole's mailboxexists finds no such mailbox.
+		return false
+	}
+	if p.Dir == "" {
+		return true
+	}
+	for _, d := range []string{p.Dir, p.Dir + "/cur"} {
+		if st, err := os.Lstat(filepath.Join(root, d)); err != nil || !st.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 // isSub reports whether a level would clash with its parent's cur new tmp.

@@ -60,15 +60,34 @@ func TestPrefixDifferential(t *testing.T) {
 	sem := make(chan struct{}, 4)
 	for i, pn := range prefixNamings {
 		for j, name := range prefixNames {
-			for _, mode := range []string{"-m", "fileinto"} {
+			for _, mode := range []string{"-m", "fileinto", "mailboxexists"} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					sem <- struct{}{}
 					defer func() { <-sem }()
 					dir := filepath.Join(base, fmt.Sprintf("%d-%d-%s", i, j, mode))
+					if mode == "mailboxexists" {
+						// Folders Junk, a.b and INBOX.x exist (a does
+						// not: with LAYOUT=fs it is a plain directory).
+						pre := []string{}
+						for _, f := range []string{"Junk", "a" + pn.sep + "b", "INBOX" + pn.sep + "x"} {
+							p, _ := pn.n.FolderPath(pn.n.Prefix + f)
+							pre = append(pre, p.Dir)
+						}
+						got := runLDA(t, dir, cred, pn.loc, pn.n.Prefix, pn.sep, mode, name, pre...)
+						if exists := pn.n.FolderExists(filepath.Join(dir, "Maildir"), name); exists != (got.copies == 0) {
+							t.Errorf("prefix %q sep %q%s, mailboxexists %q: Pigeonhole %v, FolderExists %v (log:\n%s)",
+								pn.n.Prefix, pn.sep, pn.loc, name, got.copies == 0, exists, got.log)
+						}
+						return
+					}
 					got := runLDA(t, dir, cred, pn.loc, pn.n.Prefix, pn.sep, mode, name)
-					want := ldaOutcome{subs: "V\t2\n\n"}
+					if got.copies != 1 {
+						t.Errorf("dovecot-lda %s %q: stored %d copies\n%s", mode, name, got.copies, got.log)
+						return
+					}
+					want := ldaOutcome{subs: "V\t2\n\n", copies: 1}
 					p, ok := pn.n.FolderPath(name)
 					if ok {
 						want.dir = p.Dir
@@ -103,13 +122,25 @@ type ldaOutcome struct {
 	dir, subs string
 	failed    bool
 	log       string
+	copies    int
 }
 
 // runLDA delivers one message with dovecot-lda into dir/Maildir: to name
-// with -m, or with a Sieve script fileinto name. Autocreate and
-// autosubscribe are on, as maildeliver's defaults.
-func runLDA(t *testing.T, dir string, cred *syscall.Credential, loc, prefix, sep, mode, name string) ldaOutcome {
+// with -m, with a Sieve script fileinto name, or (mailboxexists) one that
+// discards it when mailbox name exists; pre are folder directories made
+// first. Autocreate and autosubscribe are on, as maildeliver's defaults.
+func runLDA(t *testing.T, dir string, cred *syscall.Credential, loc, prefix, sep, mode, name string, pre ...string) ldaOutcome {
 	t.Helper()
+	for _, p := range pre {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(dir, "Maildir", p, sub), 0o700); err != nil {
+				t.Error(err)
+			}
+		}
+		if !strings.Contains(loc, "LAYOUT=fs") {
+			os.WriteFile(filepath.Join(dir, "Maildir", p, "maildirfolder"), nil, 0o600)
+		}
+	}
 	for _, d := range []string{"run", "state"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Error(err)
@@ -137,7 +168,11 @@ plugin {
   sieve = %[1]s/test.sieve
 }
 `, dir, loc, prefix, sep)
-	script := fmt.Sprintf("require \"fileinto\";\nfileinto \"%s\";\n", strings.ReplaceAll(name, `"`, `\"`))
+	quoted := strings.ReplaceAll(name, `"`, `\"`)
+	script := fmt.Sprintf("require \"fileinto\";\nfileinto \"%s\";\n", quoted)
+	if mode == "mailboxexists" {
+		script = fmt.Sprintf("require \"mailbox\";\nif mailboxexists \"%s\" { discard; }\n", quoted)
+	}
 	os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644)
 	args := []string{"-c", filepath.Join(dir, "dovecot.conf")}
 	if mode == "-m" {
@@ -173,11 +208,9 @@ plugin {
 		}
 		return nil
 	})
-	if len(where) != 1 {
-		t.Errorf("dovecot-lda %q: stored %d copies %q\n%s", args, len(where), where, res.log)
-		return res
+	if res.copies = len(where); res.copies == 1 {
+		res.dir = where[0]
 	}
-	res.dir = where[0]
 	if b, err := os.ReadFile(filepath.Join(root, "subscriptions")); err == nil {
 		res.subs = string(b)
 	}
