@@ -29,6 +29,13 @@ func TestDeliverNamespacePrefix(t *testing.T) {
 	deliver("-m", "Junk", "-d", "bob@example.org")      // outside the namespace: INBOX
 	deliver("-d", "bob+Lists@example.org")              // +detail: "INBOX.Lists"
 	deliver("-m", "inbox.a.b", "-d", "bob@example.org") // INBOX is case-insensitive
+	if log := readLog(e); !strings.Contains(log, `msg="folder cannot be used, delivering to INBOX"`) ||
+		!strings.Contains(log, `folder=Junk why="not under the namespace prefix \"INBOX.\""`) {
+		t.Errorf("-m Junk: no log line saying why it went to INBOX:\n%s", log)
+	}
+	if r := e.deliver("", "-explain", "bob@example.org", "-m", "Junk"); !strings.Contains(r.out, `"Junk" (-m) cannot be used (not under the namespace prefix "INBOX."): INBOX`) {
+		t.Errorf("-explain -m Junk: %s", r.out)
+	}
 	if got := [4]int{count(".Junk"), count(""), count(".Lists"), count(".a.b")}; got != [4]int{1, 1, 1, 1} {
 		t.Fatalf(".Junk INBOX .Lists .a.b hold %v, want one each\nlog:\n%s", got, readLog(e))
 	}

@@ -34,6 +34,10 @@ type Target struct {
 	// FolderPath is both, with the subscription levels.
 	FolderDir, Folder string
 	FolderPath        maildir.FolderPath
+	// Unusable is the requested folder (-m, +detail) when it cannot be
+	// one (unsafe, or outside the namespace prefix): INBOX takes the
+	// message and Deliver logs the name, as dovecot-lda does.
+	Unusable string
 	Quota             quota.Limit // 0 = unlimited
 }
 
@@ -213,11 +217,20 @@ func (a *Agent) resolveFolder(ctx context.Context, t *Target, rcpt, folder strin
 	if !ok {
 		// An unsafe folder name is not an error: the message goes to
 		// INBOX, as Dovecot does for a folder it cannot use.
-		trace.Step(ctx, "folder", "%q (%s) cannot be used as a folder name: INBOX", folder, from)
+		t.Unusable = folder
+		trace.Step(ctx, "folder", "%q (%s) cannot be used (%s): INBOX", folder, from, refusal(t.Mailbox.Naming, folder))
 		return
 	}
 	t.FolderPath, t.FolderDir, t.Folder = p, p.Dir, folder
 	trace.Step(ctx, "folder", "%q (%s), directory %s", folder, from, p.Dir)
+}
+
+// refusal says why FolderPath refused folder: for the log and -explain.
+func refusal(n maildir.Naming, folder string) string {
+	if n.Prefix != "" && !strings.HasPrefix(strings.ToUpper(folder), strings.ToUpper(n.Prefix)) {
+		return fmt.Sprintf("not under the namespace prefix %q", n.Prefix)
+	}
+	return "not a usable folder name"
 }
 
 // detailAsGiven returns the detail in the letter case the sender wrote:
