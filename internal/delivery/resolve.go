@@ -38,7 +38,7 @@ type Target struct {
 	// one (unsafe, or outside the namespace prefix): INBOX takes the
 	// message and Deliver logs the name, as dovecot-lda does.
 	Unusable string
-	Quota             quota.Limit // 0 = unlimited
+	Quota    quota.Limit // 0 = unlimited
 }
 
 // checkAddress refuses addresses that could forge headers or break the
