@@ -75,18 +75,21 @@ type Naming struct {
 	Prefix string
 }
 
-// inNamespace strips the Prefix from name (Dovecot 2.3's mailbox_alloc
-// and mailbox_list_vname_prepare): ok false when name is outside the
-// namespace; rest "" when name is the namespace root (the INBOX).
-func (n Naming) inNamespace(name string) (rest string, ok bool) {
-	sep := n.nameSep()
-	// Clients treat INBOX case-insensitively: "inbox." is "INBOX." before
-	// the prefix is compared (which is otherwise case-sensitive).
-	folded := false
-	if len(name) > 5 && strings.EqualFold(name[:5], "INBOX") && strings.HasPrefix(name[5:], sep) {
-		folded = name[:5] != "INBOX"
-		name = "INBOX" + name[5:]
+// foldInbox upper-cases a leading "inbox" followed by the separator;
+// folded says it changed.
+func foldInbox(name, sep string) (string, bool) {
+	if len(name) > 5 && strings.EqualFold(name[:5], "INBOX") && name[:5] != "INBOX" && strings.HasPrefix(name[5:], sep) {
+		return "INBOX" + name[5:], true
 	}
+	return name, false
+}
+
+// inNamespace strips the Prefix from name (Dovecot 2.3's
+// mailbox_list_vname_prepare; name is foldInbox's, folded whether it
+// changed it): ok false when name is outside the namespace; rest "" when
+// name is the namespace root (the INBOX).
+func (n Naming) inNamespace(name string, folded bool) (rest string, ok bool) {
+	sep := n.nameSep()
 	switch {
 	case folded && name == n.Prefix:
 		// dovecot-lda -m "inbox.": "Invalid mailbox name 'INBOX.':
@@ -168,8 +171,12 @@ func (n Naming) FolderPath(name string) (FolderPath, bool) {
 	if name == "" || strings.EqualFold(name, "INBOX") {
 		return FolderPath{}, true
 	}
+	// Clients treat INBOX case-insensitively: Dovecot's mailbox_alloc
+	// makes "inbox." "INBOX." in every name, prefix or not ("inbox.Junk"
+	// is .INBOX.Junk without a prefix, .Junk with "INBOX.").
+	name, folded := foldInbox(name, n.nameSep())
 	if n.Prefix != "" {
-		rest, ok := n.inNamespace(name)
+		rest, ok := n.inNamespace(name, folded)
 		if !ok || rest == "" || rest == "INBOX" {
 			return FolderPath{}, ok
 		}

@@ -59,6 +59,10 @@ func TestFolderPath(t *testing.T) {
 		{ppSlash, "a.b", "", nil, false}, // "Character not allowed in mailbox name: '.'"
 		{Naming{Layout: FS, Sep: '/'}, "a.b", "a.b", []string{"a.b"}, true},
 		{Naming{Sep: '.'}, "a.b", ".a.b", []string{"a", "b"}, true},
+		// "inbox." is upper-cased, prefix or not (dovecot-lda 2.3.19).
+		{pp, "inbox.Junk", ".INBOX.Junk", []string{"INBOX", "Junk"}, true},
+		{fs, "Inbox/x", "INBOX/x", []string{"INBOX", "x"}, true},
+		{pp, "inboxes.x", ".inboxes.x", []string{"inboxes", "x"}, true},
 		// The inbox namespace prefix (dovecot-lda 2.3.19 -m with
 		// prefix = INBOX., separator = .; see TestPrefixDifferential).
 		{inboxDot, "INBOX.Junk", ".Junk", []string{"Junk"}, true},

@@ -19,7 +19,7 @@ const dovecotLDA = "/usr/lib/dovecot/dovecot-lda"
 
 // prefixNamings are the inbox namespaces the differential test configures
 // in Dovecot: seed 002's (prefix INBOX., separator .), its "/" variant,
-// LAYOUT=fs, and a prefix that is not INBOX.
+// LAYOUT=fs, a prefix that is not INBOX, and none.
 var prefixNamings = []struct {
 	n   Naming
 	loc string // mail_location options
@@ -29,6 +29,8 @@ var prefixNamings = []struct {
 	{Naming{Sep: '/', Prefix: "INBOX/"}, "", "/"},
 	{Naming{Layout: FS, Sep: '.', Prefix: "INBOX."}, ":LAYOUT=fs", "."},
 	{Naming{Prefix: "Mail."}, "", "."},
+	{Naming{}, "", "."}, // no prefix: the same names, as most sites have them
+	{Naming{Layout: FS}, ":LAYOUT=fs", "/"},
 }
 
 // prefixNames are folder names as a site with a namespace prefix hands
