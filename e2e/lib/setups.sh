@@ -54,7 +54,10 @@ setup_roles() {
     U_UTF8=josé@centos.bz UNKNOWN=nobody@centos.bz
     FOLDER_PREFIX="INBOX."
     PIPE_SERVICES=("maildeliver:vmail")
-    SIEVE_NA="namespace prefix INBOX.: which name a global fileinto should use is not settled here"
+    # a static userdb: no home for maildeliver, so only the global script runs; it files
+    # into "INBOX.Junk", the name under the seed's namespace prefix ([mail] prefix, read
+    # from the dovecot.conf)
+    SIEVE=global SIEVE_NA="static userdb, no home for maildeliver: global before script only"
     ;;
   my004)
     SETUP_TITLE="seed 004 on MariaDB, view emails, static vmail 5000, quota full=defer"

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sieve at delivery through the real Postfix (issue 12). With SIEVE=full (setup_roles: the
 # userdb gives homes) every combination has:
-#   - the global before script conf/sieve/before.d/10-spam.sieve (X-Spam-Flag: YES -> Junk);
+#   - the global before script conf/sieve/before.d/10-spam.sieve (X-Spam-Flag: YES -> Junk,
+#     named with the setup's FOLDER_PREFIX: "INBOX.Junk" with seed 002's namespace);
 #   - U_SIEVE: a Roundcube filter (List-Id -> :create "Lists", \Flagged) and a vacation rule,
 #     as ManageSieve stores them: ~/sieve/roundcube.sieve and the symlink ~/.dovecot.sieve,
 #     in the home Dovecot's userdb gives (doveadm user), owned by the user;
@@ -24,7 +25,8 @@ sieve_configure() {
   fi
   SIEVE_GLOBAL=$C/sieve-global
   install -d -m 0755 "$SIEVE_GLOBAL" "$SIEVE_GLOBAL/before.d"
-  install -m 0644 "$E2E/conf/sieve/before.d/10-spam.sieve" "$SIEVE_GLOBAL/before.d/"
+  render "$E2E/conf/sieve/before.d/10-spam.sieve" "$SIEVE_GLOBAL/before.d/10-spam.sieve"
+  chmod 0644 "$SIEVE_GLOBAL/before.d/10-spam.sieve"
   { echo; render "$E2E/conf/sieve/maildeliver.toml" -; } >>"$MD_CONF"
 }
 

@@ -37,6 +37,7 @@
 //	allowed_roots = []                # if set, every maildir must lie under one of these
 //	autosubscribe = true              # folders created at delivery go into "subscriptions"
 //	separator = ""                    # Dovecot's namespace separator; "" = the layout's
+//	prefix = ""                       # Dovecot's inbox namespace prefix ("INBOX.")
 //	driver = ""                       # Dovecot 2.4 form of location (mail_driver, mail_path,
 //	path = ""                         #   mail_inbox_path, mailbox_list_layout,
 //	inbox_path = ""                   #   mailbox_list_utf8); not together with location
@@ -169,6 +170,9 @@ type Mail struct {
 	// Separator is Dovecot's namespace separator: what splits a folder
 	// name into levels. "" = the layout's own ('.' Maildir++, '/' fs).
 	Separator string `toml:"separator"`
+	// Prefix is the prefix of Dovecot's inbox namespace ("INBOX."): folder
+	// names as delivered (-m, fileinto) carry it; "" = none.
+	Prefix string `toml:"prefix"`
 	// Dovecot 2.4's mail_driver, mail_path, mail_inbox_path,
 	// mailbox_list_layout, mailbox_list_utf8: the other form of location.
 	Driver    string `toml:"driver"`
@@ -180,6 +184,21 @@ type Mail struct {
 
 // DefaultLocation is [mail] location's default.
 const DefaultLocation = "maildir:~/Maildir"
+
+// naming is the configured location's folder naming with [mail]
+// separator and prefix (the default layout when the location is bad:
+// Validate reports that itself).
+func (m *Mail) naming() maildir.Naming {
+	var n maildir.Naming
+	if l, err := m.MailLocation(); err == nil {
+		n = l.Naming()
+	}
+	if m.Separator != "" {
+		n.Sep = m.Separator[0]
+	}
+	n.Prefix = m.Prefix
+	return n
+}
 
 // keys returns the 2.4 form's keys.
 func (m *Mail) keys() location.Keys {
@@ -460,6 +479,8 @@ func (c *Config) validateMail(bad badFunc) {
 	}
 	if !maildir.ValidSeparator(c.Mail.Separator) {
 		bad("mail.separator %q: want one printable ASCII character, or \"\" for the layout's own", c.Mail.Separator)
+	} else if err := c.Mail.naming().CheckPrefix(); err != nil {
+		bad("mail.prefix: %v", err)
 	}
 	if c.Mail.FileMode != 0o600 && c.Mail.FileMode != 0o660 {
 		bad("mail.file_mode %04o: want 0600 or 0660", uint32(c.Mail.FileMode))

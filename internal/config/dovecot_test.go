@@ -67,10 +67,15 @@ user_query = SELECT '/home/'||home AS home, uid, gid \
 	if err == nil || err.Error() != "config md.toml: userdb.dovecot_config: cannot read "+filepath.Join(dir, "missing.conf")+": no such file or directory" {
 		t.Errorf("missing: %v", err)
 	}
-	// With all three keys set, the file is not even read.
-	if c, err := Parse([]byte("[userdb]\ndovecot_config = \"/nonexistent/dovecot.conf\"\ndriver = \"sqlite\"\nconnect = \"/x.db\"\nuser_query = \"SELECT 1 FROM u WHERE a = '%u'\"\n"), "md.toml"); err != nil ||
-		c.UserdbSources()[0] != "userdb.driver, connect, user_query: md.toml (all set there; dovecot_config not read)" {
+	// With all three keys and [mail] separator and prefix set, the file is
+	// not even read; without the [mail] keys it is, for its namespace.
+	allSet := "[userdb]\ndovecot_config = \"/nonexistent/dovecot.conf\"\ndriver = \"sqlite\"\nconnect = \"/x.db\"\nuser_query = \"SELECT 1 FROM u WHERE a = '%u'\"\n"
+	if c, err := Parse([]byte(allSet+"[mail]\nseparator = \"\"\nprefix = \"\"\n"), "md.toml"); err != nil ||
+		c.UserdbSources()[0] != "userdb.driver, connect, user_query, mail.separator, prefix: md.toml (all set there; dovecot_config not read)" {
 		t.Errorf("all set: %v", err)
+	}
+	if _, err := Parse([]byte(allSet), "md.toml"); err == nil || !strings.Contains(err.Error(), "/nonexistent/dovecot.conf") {
+		t.Errorf("namespace not read: %v", err)
 	}
 	// Without dovecot_config nothing is read and -check prints no sources.
 	if c, err := Parse(nil, "empty"); err != nil || c.UserdbSources() != nil || strings.Contains(c.Effective(), "came from") {
@@ -93,9 +98,21 @@ func TestDovecotConfigSeparator(t *testing.T) {
 	if c.Mail.Separator != "." || !strings.Contains(c.Effective(), "#   mail.separator: "+conf) {
 		t.Errorf("separator %q:\n%s", c.Mail.Separator, c.Effective())
 	}
-	c, err = Parse([]byte("[userdb]\ndovecot_config = \""+conf+"\"\n[mail]\nseparator = \"/\"\n"), "md.toml")
+	if c.Mail.Prefix != "INBOX." || !strings.Contains(c.Effective(), "#   mail.prefix: "+conf) {
+		t.Errorf("prefix %q:\n%s", c.Mail.Prefix, c.Effective())
+	}
+	c, err = Parse([]byte("[userdb]\ndovecot_config = \""+conf+"\"\n[mail]\nseparator = \"/\"\nprefix = \"INBOX/\"\n"), "md.toml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Mail.Prefix != "INBOX/" || !strings.Contains(c.Effective(), "mail.prefix: md.toml ([mail] prefix is set there and wins") {
+		t.Errorf("explicit prefix %q:\n%s", c.Mail.Prefix, c.Effective())
+	}
+	// A prefix that does not end with the separator is Dovecot's fatal
+	// "list=yes requires prefix=INBOX. to end with separator /".
+	if _, err = Parse([]byte("[userdb]\ndovecot_config = \""+conf+"\"\n[mail]\nseparator = \"/\"\n"), "md.toml"); err == nil ||
+		!strings.Contains(err.Error(), `mail.prefix: namespace prefix "INBOX." must end with the separator "/"`) {
+		t.Errorf("prefix INBOX. with separator /: %v", err)
 	}
 	if c.Mail.Separator != "/" || !strings.Contains(c.Effective(), "mail.separator: md.toml ([mail] separator is set there and wins") {
 		t.Errorf("explicit separator %q:\n%s", c.Mail.Separator, c.Effective())

@@ -134,6 +134,11 @@ func (a *Agent) Deliver(ctx context.Context, t *Target, req Request, msg *messag
 	if err := checkHeaderValues(t, req); err != nil {
 		return Result{}, err
 	}
+	if t.Unusable != "" {
+		// dovecot-lda: "save failed to open mailbox ...", then INBOX.
+		a.log.Info("folder cannot be used, delivering to INBOX", "id", req.ID, "to", t.Recipient,
+			"folder", t.Unusable, "why", refusal(t.Mailbox.Naming, t.Unusable))
+	}
 	plan, err := a.decider.Decide(ctx, t, req, msg)
 	if err != nil {
 		return Result{}, status.From(err)

@@ -34,7 +34,11 @@ type Target struct {
 	// FolderPath is both, with the subscription levels.
 	FolderDir, Folder string
 	FolderPath        maildir.FolderPath
-	Quota             quota.Limit // 0 = unlimited
+	// Unusable is the requested folder (-m, +detail) when it cannot be
+	// one (unsafe, or outside the namespace prefix): INBOX takes the
+	// message and Deliver logs the name, as dovecot-lda does.
+	Unusable string
+	Quota    quota.Limit // 0 = unlimited
 }
 
 // checkAddress refuses addresses that could forge headers or break the
@@ -199,6 +203,11 @@ func (a *Agent) resolveFolder(ctx context.Context, t *Target, rcpt, folder strin
 	from := "-m"
 	if folder == "" && a.cfg.Mail.DetailFolder {
 		folder, from = detailAsGiven(rcpt, t.User.Detail, a.cfg.Mail.RecipientDelimiter), "+detail"
+		if folder != "" {
+			// Dovecot's LMTP names the detail's mailbox with the inbox
+			// namespace's prefix: +Junk is "INBOX.Junk", folder .Junk.
+			folder = t.Mailbox.Naming.Prefix + folder
+		}
 	}
 	if folder == "" {
 		trace.Step(ctx, "folder", "INBOX")
@@ -208,11 +217,20 @@ func (a *Agent) resolveFolder(ctx context.Context, t *Target, rcpt, folder strin
 	if !ok {
 		// An unsafe folder name is not an error: the message goes to
 		// INBOX, as Dovecot does for a folder it cannot use.
-		trace.Step(ctx, "folder", "%q (%s) cannot be used as a folder name: INBOX", folder, from)
+		t.Unusable = folder
+		trace.Step(ctx, "folder", "%q (%s) cannot be used (%s): INBOX", folder, from, refusal(t.Mailbox.Naming, folder))
 		return
 	}
 	t.FolderPath, t.FolderDir, t.Folder = p, p.Dir, folder
 	trace.Step(ctx, "folder", "%q (%s), directory %s", folder, from, p.Dir)
+}
+
+// refusal says why FolderPath refused folder: for the log and -explain.
+func refusal(n maildir.Naming, folder string) string {
+	if n.Prefix != "" && !strings.HasPrefix(strings.ToUpper(folder), strings.ToUpper(n.Prefix)) {
+		return fmt.Sprintf("not under the namespace prefix %q", n.Prefix)
+	}
+	return "not a usable folder name"
 }
 
 // detailAsGiven returns the detail in the letter case the sender wrote:
@@ -270,6 +288,13 @@ func (a *Agent) mailbox(u *lookup.User) (location.Mailbox, error) {
 	}
 	if sep := a.cfg.Mail.Separator; sep != "" { // validated: one character
 		m.Naming.Sep = sep[0]
+	}
+	// Checked with the configured location at load; a mail column with
+	// another layout can still break it (Dovecot: a fatal error).
+	if m.Naming.Prefix = a.cfg.Mail.Prefix; m.Naming.Prefix != "" {
+		if err := m.Naming.CheckPrefix(); err != nil {
+			return location.Mailbox{}, status.Temp("bad mailbox location").Wrap(fmt.Errorf("%s: [mail] prefix: %w", u.Address, err))
+		}
 	}
 	return m, nil
 }

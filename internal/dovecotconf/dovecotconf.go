@@ -2,7 +2,7 @@
 // [userdb] dovecot_config: given the file an administrator already has, it
 // returns the SQL driver, connect string and user query Dovecot would use
 // for a userdb lookup, and from a dovecot.conf the inbox namespace's
-// folder separator, each with the file and line it came from (what -check
+// folder separator and prefix, each with the file and line it came from (what -check
 // prints). It reads three formats:
 //
 //   - Dovecot 2.3's dovecot-sql.conf.ext: driver, connect, user_query (and
@@ -51,6 +51,9 @@ type Setting struct {
 type Userdb struct {
 	Driver, Connect, UserQuery Setting
 	Separator                  Setting
+	// Prefix is the inbox namespace's prefix ([mail] prefix), like
+	// Separator.
+	Prefix Setting
 }
 
 // inboxSeparator is the separator of the inbox namespace (inbox = yes), in
@@ -58,16 +61,29 @@ type Userdb struct {
 // namespace (Dovecot then uses the layout's). get finds a setting of a
 // block (2.3: the block's own; 2.4: also its global form).
 func inboxSeparator(top []*entry, get func(b *entry, key string) *entry, place func(*entry) string, path string) Setting {
+	return inboxSetting(top, get, place, path, "separator", "the layout's")
+}
+
+// inboxPrefix is the prefix of the inbox namespace ("INBOX." on sites
+// migrated from Courier): "" when it sets none or there is no inbox
+// namespace, as in Dovecot.
+func inboxPrefix(top []*entry, get func(b *entry, key string) *entry, place func(*entry) string, path string) Setting {
+	return inboxSetting(top, get, place, path, "prefix", "none")
+}
+
+// inboxSetting is the inbox namespace's key (see inboxSeparator); dflt
+// says what its absence means.
+func inboxSetting(top []*entry, get func(b *entry, key string) *entry, place func(*entry) string, path, key, dflt string) Setting {
 	for _, ns := range blocks(top, "namespace") {
 		if in := get(ns, "inbox"); in == nil || in.value != "yes" {
 			continue
 		}
-		if sep := get(ns, "separator"); sep != nil {
-			return Setting{Value: sep.value, From: place(sep) + " (inbox namespace separator)"}
+		if e := get(ns, key); e != nil {
+			return Setting{Value: e.value, From: place(e) + " (inbox namespace " + key + ")"}
 		}
-		return Setting{From: place(ns) + " (inbox namespace without a separator: the layout's)"}
+		return Setting{From: place(ns) + " (inbox namespace without a " + key + ": " + dflt + ")"}
 	}
-	return Setting{From: path + " (no inbox namespace: the layout's separator)"}
+	return Setting{From: path + " (no inbox namespace: " + dflt + " " + key + ")"}
 }
 
 // Read reads the Dovecot configuration at path (a dovecot-sql.conf.ext or

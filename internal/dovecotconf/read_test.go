@@ -130,6 +130,11 @@ func TestSeed002(t *testing.T) {
 			!strings.HasSuffix(u.Separator.From, "(inbox namespace separator)") {
 			t.Errorf("separator %+v", u.Separator)
 		}
+		// and its "prefix = INBOX.": [mail] prefix.
+		if u.Prefix.Value != "INBOX." || !strings.HasPrefix(u.Prefix.From, dir+"/dovecot.conf") ||
+			!strings.HasSuffix(u.Prefix.From, "(inbox namespace prefix)") {
+			t.Errorf("prefix %+v", u.Prefix)
+		}
 	})
 }
 
@@ -153,6 +158,10 @@ func TestSeparatorDefault(t *testing.T) {
 			}
 			if u.Separator.Value != "" || !strings.HasPrefix(u.Separator.From, conf) {
 				t.Errorf("%s: separator %+v", name, u.Separator)
+			}
+			// The shared namespace's prefix is not the inbox's.
+			if u.Prefix.Value != "" || !strings.HasPrefix(u.Prefix.From, conf) {
+				t.Errorf("%s: prefix %+v", name, u.Prefix)
 			}
 		})
 	}
@@ -296,10 +305,10 @@ func TestSeparatorV24(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for name, tc := range map[string]struct{ ns, want string }{
-		"inside": {"namespace inbox {\n  inbox = yes\n  separator = /\n}\n", "/"},
-		"global": {"namespace_separator = .\nnamespace inbox {\n  inbox = yes\n}\n", "."},
-		"unset":  {"namespace inbox {\n  inbox = yes\n}\n", ""},
+	for name, tc := range map[string]struct{ ns, want, prefix string }{
+		"inside": {"namespace inbox {\n  inbox = yes\n  separator = /\n  prefix = INBOX/\n}\n", "/", "INBOX/"},
+		"global": {"namespace_separator = .\nnamespace_prefix = INBOX.\nnamespace inbox {\n  inbox = yes\n}\n", ".", "INBOX."},
+		"unset":  {"namespace inbox {\n  inbox = yes\n}\n", "", ""},
 	} {
 		conf := filepath.Join(dir, name+".conf")
 		os.WriteFile(conf, append(append([]byte{}, base...), tc.ns...), 0o644)
@@ -309,6 +318,9 @@ func TestSeparatorV24(t *testing.T) {
 		}
 		if u.Separator.Value != tc.want || !strings.HasPrefix(u.Separator.From, conf) {
 			t.Errorf("%s: separator %+v, want %q", name, u.Separator, tc.want)
+		}
+		if u.Prefix.Value != tc.prefix || !strings.HasPrefix(u.Prefix.From, conf) {
+			t.Errorf("%s: prefix %+v, want %q", name, u.Prefix, tc.prefix)
 		}
 	}
 }

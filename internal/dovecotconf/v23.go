@@ -40,8 +40,10 @@ func readV23(path string) (*Userdb, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Separator = inboxSeparator(top, func(b *entry, key string) *entry { return find(b.sub, key) },
-		func(e *entry) string { return where(e, path, via) }, path)
+	get, place := func(b *entry, key string) *entry { return find(b.sub, key) },
+		func(e *entry) string { return where(e, path, via) }
+	res.Separator = inboxSeparator(top, get, place, path)
+	res.Prefix = inboxPrefix(top, get, place, path)
 	return res, nil
 }
 

@@ -21,8 +21,10 @@ func readV24(path string) (*Userdb, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Separator = inboxSeparator(top, func(b *entry, key string) *entry { return lookup(b, top, key, "namespace_"+key) },
-		(*entry).where, path)
+	get, place := func(b *entry, key string) *entry { return lookup(b, top, key, "namespace_"+key) },
+		(*entry).where
+	res.Separator = inboxSeparator(top, get, place, path)
+	res.Prefix = inboxPrefix(top, get, place, path)
 	return res, nil
 }
 

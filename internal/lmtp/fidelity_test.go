@@ -79,3 +79,39 @@ func TestLocationOptions(t *testing.T) {
 		t.Errorf("carol's INBOX= directory: %v, %v", ents, err)
 	}
 }
+
+// With Dovecot's inbox namespace prefix (seed 002: INBOX., separator .),
+// +detail names the folder prefix + detail, as Dovecot 2.3's LMTP does
+// (lmtp-local.c: the inbox namespace's prefix before the detail): +News
+// is INBOX.News, stored in .News and subscribed as News; +INBOX is
+// INBOX.INBOX, the INBOX.
+func TestDetailNamespacePrefix(t *testing.T) {
+	e := newEnv(t, envOptions{config: func(c *config.Config) {
+		c.Mail.Prefix, c.Mail.Separator = "INBOX.", "."
+	}})
+	c := e.raw("unix")
+	c.send("LHLO client.test\r\n")
+	c.expect("250-")
+	c.send("MAIL FROM:<s@example.net>\r\nRCPT TO:<carol+News@domain.org>\r\nRCPT TO:<alice+INBOX@domain.org>\r\nDATA\r\n")
+	for range 4 {
+		c.reply()
+	}
+	c.send(msg("prefix", "x") + ".\r\n")
+	savedID(t, c.reply(), "carol+News@domain.org")
+	savedID(t, c.reply(), "alice+INBOX@domain.org")
+	carol, alice := e.users["carol@domain.org"].maildir, e.users["alice@domain.org"].maildir
+	if ents, err := os.ReadDir(filepath.Join(carol, ".News", "new")); err != nil || len(ents) != 1 {
+		t.Errorf("carol's .News: %v, %v", ents, err)
+	}
+	if subs, err := os.ReadFile(filepath.Join(carol, "subscriptions")); err != nil || string(subs) != "V\t2\n\nNews\n" {
+		t.Errorf("subscriptions %q, %v", subs, err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(alice, "new")); err != nil || len(ents) != 1 {
+		t.Errorf("alice's INBOX: %v, %v", ents, err)
+	}
+	for _, absent := range []string{filepath.Join(carol, ".INBOX.News"), filepath.Join(alice, ".INBOX")} {
+		if _, err := os.Stat(absent); !os.IsNotExist(err) {
+			t.Errorf("%s exists", absent)
+		}
+	}
+}

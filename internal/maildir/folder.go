@@ -2,6 +2,8 @@ package maildir
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -64,6 +66,41 @@ type Naming struct {
 	// into levels; on disk levels are joined with the layout's separator
 	// (with LAYOUT=fs and separator '.', folder a.b is <root>/a/b).
 	Sep byte
+	// Prefix is the inbox namespace's prefix (Dovecot's namespace
+	// prefix, "INBOX." on sites migrated from Courier), "" for none. It
+	// ends with the name separator (Dovecot refuses one that does not).
+	// With a prefix, folder names as delivered carry it ("INBOX.Junk" is
+	// <root>/.Junk) and a name without it is outside the namespace: no
+	// folder (see FolderPath).
+	Prefix string
+}
+
+// foldInbox upper-cases a leading "inbox" followed by the separator;
+// folded says it changed.
+func foldInbox(name, sep string) (string, bool) {
+	if len(name) > 5 && strings.EqualFold(name[:5], "INBOX") && name[:5] != "INBOX" && strings.HasPrefix(name[5:], sep) {
+		return "INBOX" + name[5:], true
+	}
+	return name, false
+}
+
+// inNamespace strips the Prefix from name (Dovecot 2.3's
+// mailbox_list_vname_prepare; name is foldInbox's, folded whether it
+// changed it): ok false when name is outside the namespace; rest "" when
+// name is the namespace root (the INBOX).
+func (n Naming) inNamespace(name string, folded bool) (rest string, ok bool) {
+	sep := n.nameSep()
+	switch {
+	case folded && name == n.Prefix:
+		// dovecot-lda -m "inbox.": "Invalid mailbox name 'INBOX.':
+		// Ends with hierarchy separator" (while "INBOX." is the INBOX).
+		return "", false
+	case strings.HasPrefix(name, n.Prefix):
+		return name[len(n.Prefix):], true
+	case strings.HasSuffix(n.Prefix, sep) && name == strings.TrimSuffix(n.Prefix, sep):
+		return "", true // the namespace prefix itself
+	}
+	return "", false
 }
 
 // nameSep is the separator that splits a folder name into levels.
@@ -78,6 +115,25 @@ func (n Naming) nameSep() string {
 // layout's own) or one printable ASCII character, as Dovecot allows.
 func ValidSeparator(s string) bool {
 	return s == "" || (len(s) == 1 && s[0] > ' ' && s[0] < 0x7f)
+}
+
+// CheckPrefix refuses a Prefix Dovecot refuses: one not ending with the
+// name separator ("list=yes requires prefix=INBOX to end with separator
+// ."), an "inbox." not written upper case ("Namespace prefix=inbox. must
+// be uppercase INBOX"), or one with NUL or control characters.
+func (n Naming) CheckPrefix() error {
+	p, sep := n.Prefix, n.nameSep()
+	switch {
+	case p == "":
+		return nil
+	case !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Errorf("namespace prefix %q: not UTF-8 or has control characters", p)
+	case !strings.HasSuffix(p, sep):
+		return fmt.Errorf("namespace prefix %q must end with the separator %q", p, sep)
+	case len(p) > 5 && strings.EqualFold(p[:5], "INBOX") && p[:5] != "INBOX" && strings.HasPrefix(p[5:], sep):
+		return fmt.Errorf("namespace prefix %q must be upper case INBOX", p)
+	}
+	return nil
 }
 
 // FolderPath is a folder's place below the maildir root.
@@ -102,9 +158,29 @@ var rootFiles = map[string]bool{"maildirsize": true, "subscriptions": true, "mai
 // character: Dovecot's "Character not allowed in mailbox name"), or a
 // directory name longer than 255 bytes. Callers deliver such messages to
 // INBOX. "" and INBOX (any case) are the INBOX.
+//
+// With a Prefix, as dovecot-lda 2.3.19 (-m, and Pigeonhole's fileinto)
+// resolves names in the inbox namespace (prefix "INBOX.", separator "."):
+// "INBOX.Junk" is .Junk, "inbox.Junk" too ("INBOX" followed by the
+// separator is made upper case first), "INBOX.a.b" is .a.b, the prefix
+// itself with or without its separator and "INBOX.INBOX" are the INBOX,
+// "INBOX.Inbox" is .Inbox (only the exact "INBOX" is the INBOX after the
+// prefix), and a name without the prefix ("Junk") is not in the
+// namespace: ok false (Dovecot: "Mailbox can't be created", the INBOX).
 func (n Naming) FolderPath(name string) (FolderPath, bool) {
 	if name == "" || strings.EqualFold(name, "INBOX") {
 		return FolderPath{}, true
+	}
+	// Clients treat INBOX case-insensitively: Dovecot's mailbox_alloc
+	// makes "inbox." "INBOX." in every name, prefix or not ("inbox.Junk"
+	// is .INBOX.Junk without a prefix, .Junk with "INBOX.").
+	name, folded := foldInbox(name, n.nameSep())
+	if n.Prefix != "" {
+		rest, ok := n.inNamespace(name, folded)
+		if !ok || rest == "" || rest == "INBOX" {
+			return FolderPath{}, ok
+		}
+		name = rest
 	}
 	if !utf8.ValidString(name) {
 		return FolderPath{}, false
@@ -140,6 +216,29 @@ func (n Naming) FolderPath(name string) (FolderPath, bool) {
 		}
 	}
 	return FolderPath{Dir: dir, Levels: levels}, true
+}
+
+// FolderExists answers Sieve's mailboxexists (RFC 5490) for folder name
+// of the maildir at root as Pigeonhole does: true for the INBOX, and for
+// a folder whose directory holds a cur/ directory (a selectable mailbox;
+// symlinks not followed); false for a name FolderPath refuses (with a
+// Prefix: a name outside the namespace).
+func (n Naming) FolderExists(root, name string) bool {
+	p, ok := n.FolderPath(name)
+	if !ok || (n.Prefix != "" && name == strings.TrimSuffix(n.Prefix, n.nameSep()) && !strings.EqualFold(name, "INBOX")) {
+		// "Mail" of prefix "Mail.": dovecot-lda -m stores it in the
+		// INBOX, but Pigeonhole's mailboxexists finds no such mailbox.
+		return false
+	}
+	if p.Dir == "" {
+		return true
+	}
+	for _, d := range []string{p.Dir, p.Dir + "/cur"} {
+		if st, err := os.Lstat(filepath.Join(root, d)); err != nil || !st.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 // isSub reports whether a level would clash with its parent's cur new tmp.

@@ -13,6 +13,7 @@ import (
 func TestFolderPath(t *testing.T) {
 	pp, fs := Naming{}, Naming{Layout: FS}
 	fsDot, ppSlash := Naming{Layout: FS, Sep: '.'}, Naming{Sep: '/'}
+	inboxDot := Naming{Prefix: "INBOX."}
 	for _, tc := range []struct {
 		n      Naming
 		name   string
@@ -58,6 +59,31 @@ func TestFolderPath(t *testing.T) {
 		{ppSlash, "a.b", "", nil, false}, // "Character not allowed in mailbox name: '.'"
 		{Naming{Layout: FS, Sep: '/'}, "a.b", "a.b", []string{"a.b"}, true},
 		{Naming{Sep: '.'}, "a.b", ".a.b", []string{"a", "b"}, true},
+		// "inbox." is upper-cased, prefix or not (dovecot-lda 2.3.19).
+		{pp, "inbox.Junk", ".INBOX.Junk", []string{"INBOX", "Junk"}, true},
+		{fs, "Inbox/x", "INBOX/x", []string{"INBOX", "x"}, true},
+		{pp, "inboxes.x", ".inboxes.x", []string{"inboxes", "x"}, true},
+		// The inbox namespace prefix (dovecot-lda 2.3.19 -m with
+		// prefix = INBOX., separator = .; see TestPrefixDifferential).
+		{inboxDot, "INBOX.Junk", ".Junk", []string{"Junk"}, true},
+		{inboxDot, "inbox.Junk", ".Junk", []string{"Junk"}, true},
+		{inboxDot, "INBOX.a.b", ".a.b", []string{"a", "b"}, true},
+		{inboxDot, "INBOX.INBOX", "", nil, true},
+		{inboxDot, "INBOX.Inbox", ".Inbox", []string{"Inbox"}, true},
+		{inboxDot, "INBOX.INBOX.x", ".INBOX.x", []string{"INBOX", "x"}, true},
+		{inboxDot, "INBOX.", "", nil, true},
+		{inboxDot, "inbox.", "", nil, false},
+		{inboxDot, "inbox", "", nil, true},
+		{inboxDot, "Junk", "", nil, false},
+		{inboxDot, "INBOXJunk", "", nil, false},
+		{inboxDot, "INBOX..x", "", nil, false},
+		{inboxDot, "INBOX.x/y", "", nil, false},
+		{Naming{Layout: FS, Sep: '.', Prefix: "INBOX."}, "INBOX.a.b", "a/b", []string{"a", "b"}, true},
+		{Naming{Sep: '/', Prefix: "INBOX/"}, "INBOX/a/b", ".a.b", []string{"a", "b"}, true},
+		{Naming{Sep: '/', Prefix: "INBOX/"}, "INBOX.a", "", nil, false},
+		{Naming{Prefix: "Mail."}, "Mail", "", nil, true},
+		{Naming{Prefix: "Mail."}, "mail.Junk", "", nil, false},
+		{Naming{Prefix: "Mail."}, "INBOX.Junk", "", nil, false},
 	} {
 		p, ok := tc.n.FolderPath(tc.name)
 		if ok != tc.ok || p.Dir != tc.dir || strings.Join(p.Levels, "|") != strings.Join(tc.levels, "|") {
@@ -187,6 +213,9 @@ func TestSubscribeFormat(t *testing.T) {
 		{Naming{Layout: FS}, []string{"a/b", "Straße", "x.y", "R&D"}, "V\t2\n\na\tb\nStra&AN8-e\nx.y\nR&-D\n"},
 		{Naming{UTF8: true}, []string{"Straße", "x.y"}, "V\t2\n\nStraße\nx\ty\n"},
 		{Naming{}, []string{"Spam", "Spam", "INBOX"}, "V\t2\n\nSpam\n"},
+		// Names relative to the namespace, as doveadm/dovecot-lda write
+		// them with prefix "INBOX.": .inbox is subscribed as "INBOX".
+		{Naming{Prefix: "INBOX."}, []string{"INBOX.Junk", "INBOX.a.b", "INBOX.inbox", "INBOX.INBOX.x"}, "V\t2\n\nJunk\na\tb\nINBOX\nINBOX\tx\n"},
 	} {
 		root := filepath.Join(t.TempDir(), "Maildir")
 		d, err := Open(root, os.Geteuid())

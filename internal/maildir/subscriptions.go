@@ -140,6 +140,11 @@ func addSubscription(old []byte, n Naming, levels []string) ([]byte, bool) {
 	} else {
 		entry = strings.Join(levels, n.Layout.sep())
 	}
+	if len(levels) == 1 && strings.EqualFold(entry, "INBOX") {
+		// Dovecot 2.3.19 subscribes folder "INBOX.inbox" of an "INBOX."
+		// namespace (<root>/.inbox) as "INBOX": what it writes, we write.
+		entry = "INBOX"
+	}
 	body := old
 	if v2 && old != nil {
 		body = old[len(subsVersion2):]

@@ -220,7 +220,7 @@ func (im *importer) one(ctx context.Context, m msg, content io.Reader) {
 		return
 	}
 	t := *im.target
-	t.FolderDir, t.Folder = m.dir, folderName(m.dir)
+	t.FolderDir, t.Folder = m.dir, folderName(t.Mailbox.Naming.Prefix, m.dir)
 	req := delivery.ImportRequest{ID: delivery.NewID(), MessageID: m.meta.messageID, Info: m.info, MTime: m.mtime}
 	if m.from != nil {
 		req.Sender, req.ReturnPath = m.from.EnvelopeSender()
@@ -242,12 +242,13 @@ func (im *importer) one(ctx context.Context, m msg, content io.Reader) {
 	im.progress(false)
 }
 
-// folderName is the name of a Maildir++ directory for logs.
-func folderName(dir string) string {
+// folderName is the name of a Maildir++ directory for logs, as IMAP
+// shows it: with the inbox namespace's prefix ("INBOX.Sent").
+func folderName(prefix, dir string) string {
 	if dir == "" {
 		return ""
 	}
-	return dir[1:]
+	return prefix + dir[1:]
 }
 
 // fail counts a failed message and says so.

@@ -96,7 +96,7 @@ func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string,
 		}
 		return nil, err
 	}
-	d := gosieve.NewRuntimeData(s.compiled, policy{}, in.Envelope, in.Message)
+	d := gosieve.NewRuntimeData(s.compiled, policy{exists: in.MailboxExists}, in.Envelope, in.Message)
 	d.Flags = append([]string(nil), flags...)
 	d.Environment = environment(in)
 	if in.Duplicates != nil {
@@ -213,8 +213,13 @@ func folderKey(f string) string {
 }
 
 // policy allows every redirect; the limit is go-sieve's MaxRedirects and
-// loop protection is the sender's (see Redirector).
-type policy struct{}
+// loop protection is the sender's (see Redirector). It answers
+// mailboxexists through exists (Input.MailboxExists).
+type policy struct{ exists func(string) bool }
+
+func (p policy) MailboxExists(_ context.Context, name string) (bool, error) {
+	return p.exists == nil || p.exists(name), nil
+}
 
 func (policy) RedirectAllowed(context.Context, *interp.RuntimeData, string) (bool, error) {
 	return true, nil

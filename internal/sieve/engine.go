@@ -150,6 +150,9 @@ type Input struct {
 	// DuplicateRecordFile); nil: nothing is ever a duplicate. Ids are
 	// recorded by Plan.Commit, not by Decide.
 	Duplicates *Record
+	// MailboxExists answers the mailboxexists test (RFC 5490) for a
+	// folder name as written in the script; nil: every mailbox exists.
+	MailboxExists func(name string) bool
 }
 
 // Failure is one script that did not compile or failed at run time.

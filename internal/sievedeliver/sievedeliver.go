@@ -113,6 +113,9 @@ func (d *Decider) Decide(ctx context.Context, t *delivery.Target, req delivery.R
 		Envelope: sieve.Envelope{From: req.Sender, To: t.Recipient, OrigTo: req.OrigRecipient},
 		Message:  sieve.NewStreamMessage(fields, m.body, m.bodyBytes),
 		Scripts:  d.scripts(t),
+		// mailboxexists: the folder's place through the mailbox's naming
+		// (namespace prefix included), checked as the user below.
+		MailboxExists: func(name string) bool { return t.Mailbox.Naming.FolderExists(t.Maildir, name) },
 	}
 	if t.User.Home != "" {
 		in.Duplicates = sieve.NewRecord(t.User.Home, sieve.DuplicateRecordFile, t.UID, t.GID)
