@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -145,5 +146,55 @@ func TestCreatorSyncBound(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d created directories still unsynced with no commit", countUnsynced())
 		}
+	}
+}
+
+// BenchmarkDeliverYoung is one delivery as a deliver process makes it
+// (OpenOwn, Folder, one 4 KB message, Close) into a mailbox that exists:
+// "young" just created (the young rule fsyncs the directories above new/
+// as long as they are young: Maildir/, u1/, mails/), "old" with the window
+// at zero, as every mailbox older than 10 minutes. Here every directory
+// up to / is young (or has no birth time), so the young chain is longer
+// than a site's, where it stops below the domain's directory: compare
+// per directory fsync (dirfsyncs/op). The process's record
+// of its own directory fsyncs is cleared each time: separate deliver
+// processes have none. IT MEASURES THE DISK.
+func BenchmarkDeliverYoung(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+	}{{"young", youngWindow}, {"old", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			old := youngWindow
+			youngWindow = tc.window
+			defer func() { youngWindow = old }()
+			mails := filepath.Join(b.TempDir(), "d.example", "mails")
+			home := filepath.Join(mails, "u1")
+			root := filepath.Join(home, "Maildir")
+			if err := os.MkdirAll(mails, 0o700); err != nil {
+				b.Fatal(err)
+			}
+			body := "Subject: b\n\n" + strings.Repeat("x", 4096) + "\n"
+			namer := NewNamer("mx.example.org")
+			syncs := 0
+			count := syncFunc(func(d *os.File) error { syncs++; return d.Sync() })
+			for b.Loop() {
+				dirSyncedAt.Clear()
+				d, err := OpenOwn(root, home, os.Geteuid())
+				if err != nil {
+					b.Fatal(err)
+				}
+				f, err := d.Folder("", true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := put(f, namer, "", time.Time{}, count, body); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+				d.Close()
+			}
+			b.ReportMetric(float64(syncs)/float64(b.N), "dirfsyncs/op")
+		})
 	}
 }
