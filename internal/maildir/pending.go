@@ -94,6 +94,13 @@ func (s *dirSyncs) syncLate() {
 	s.flush(FsyncDir)
 }
 
+// has reports whether key is among the directories still to be fsynced.
+func (s *dirSyncs) has(key dirKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.dirKeys, key)
+}
+
 // createdAt is add for the directory name just made below parent.
 func (s *dirSyncs) createdAt(parent *os.File, name string) error {
 	var st unix.Stat_t

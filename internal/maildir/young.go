@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,24 +28,38 @@ import (
 // above it as possibly unsynced: at its commit (after the file's fsync,
 // before the rename, with the created directories' syncs) it fsyncs the
 // parent of that directory, and the parent's parent as long as the
-// directory below is young. A directory born longer ago has been synced by
-// its creator, which syncs everything it created no later than
-// creatorSyncBound after creating it (even when its message is still
-// being written: dirSyncs.add arms a timer), or whose creator was killed
-// long enough ago for the kernel's writeback (ext4 commits its journal
-// every 5 s, dirty metadata is written back after 30 s) to have written
-// it. The birth time is statx's btime (ext4, XFS, Btrfs, tmpfs); where the
-// file system has none, the ctime (never earlier than the birth), which is
-// conservative but makes every delivery into a recently changed new/ pay
-// the extra fsyncs.
+// directory below is young. The window bounds how long a creator can owe
+// a sync:
+//   - a live creator syncs everything it created no later than
+//     creatorSyncBound (10 s) after the mkdir, even while its message is
+//     still being received (dirSyncs.add arms a timer);
+//   - a creator killed before that leaves the entries to the kernel's
+//     writeback: ext4 commits its journal every 5 s (commit=), XFS its
+//     log every 30 s, dirty metadata of a file system without a journal
+//     goes out after 30 s (vm.dirty_expire_centisecs) plus the flusher's
+//     5 s. Before pending.go a creator killed between its mkdir and the
+//     fsync left the same; Dovecot never fsyncs a directory at all.
+//
+// youngWindow, 2 minutes, is 12 times the first and more than 3 times the
+// longest default of the second. A longer window costs the pipe mode: a
+// deliver process into a mailbox younger than the window fsyncs its young
+// directories every time (clean directories: ~60 µs each here; no journal
+// commit of their own on a journalling ext4 after the file's fsync);
+// lmtpd does so only until its own fsync of them, started two seconds
+// after their birth, is recorded (syncedSince).
+//
+// The birth time is statx's btime (ext4 with 256-byte inodes, the
+// default, XFS v5, Btrfs, tmpfs); where the file system records none, the
+// ctime (never earlier than the birth): conservative, but then a new/ that
+// any delivery changed less than the window ago counts as young.
 //
 // An old mailbox pays nothing: the birth time comes with the statx that
 // checks the directory's owner, which the delivery makes anyway.
 //
 // Variables only for the tests.
 var (
-	youngWindow      = 10 * time.Minute
-	creatorSyncBound = time.Minute
+	youngWindow      = 2 * time.Minute
+	creatorSyncBound = 10 * time.Second
 )
 
 // dirStat is what a delivery needs to know of a directory it uses.
@@ -55,13 +70,24 @@ type dirStat struct {
 	born  int64 // birth time (or ctime), Unix seconds
 }
 
+var emptyPath [1]byte // "" for statx with AT_EMPTY_PATH
+
 // statDir statx-es name below dirfd (name "" with unix.AT_EMPTY_PATH:
 // dirfd itself) without following a symbolic link.
 func statDir(dirfd int, name string, flags int) (dirStat, error) {
 	var sx unix.Statx_t
 	const mask = unix.STATX_TYPE | unix.STATX_UID | unix.STATX_INO | unix.STATX_BTIME | unix.STATX_CTIME
-	if err := unix.Statx(dirfd, name, flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, mask, &sx); err != nil {
-		return dirStat{}, err
+	p := &emptyPath[0] // not unix.Statx: its copy of "" is an allocation per check
+	if name != "" {
+		var err error
+		if p, err = unix.BytePtrFromString(name); err != nil {
+			return dirStat{}, err
+		}
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+		uintptr(flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT), mask, uintptr(unsafe.Pointer(&sx)), 0)
+	if errno != 0 {
+		return dirStat{}, errno
 	}
 	born := sx.Ctime.Sec
 	if sx.Mask&unix.STATX_BTIME != 0 && sx.Btime.Sec != 0 { // 0: not recorded
@@ -82,26 +108,15 @@ func young(born int64) bool { return time.Now().Add(-youngWindow).Unix() < born 
 // addYoungAncestors adds to the Dir's syncs the parent of dir, a
 // directory born at born, and so on upwards while the directory below is
 // young: their entries may have been made by another process that has not
-// fsynced them yet. A parent this process fsynced after the directory
-// below was born is skipped (syncedSince).
+// fsynced them yet. A parent already to be synced (this Dir's, or another
+// of this process's, own creation) or that this process fsynced after the
+// directory below was born (syncedSince) is only stat'ed. The levels are
+// reached from dir as "..", "../..": never through a symbolic link.
 func (d *Dir) addYoungAncestors(dir *os.File, born int64) error {
-	cur, name := dir, dir.Name()
-	defer func() {
-		if cur != dir {
-			cur.Close()
-		}
-	}()
-	for young(born) && name != "/" {
-		fd, err := unix.Openat(int(cur.Fd()), "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return &os.PathError{Op: "open", Path: name + "/..", Err: err}
-		}
+	name := dir.Name()
+	for rel := ".."; young(born) && name != "/"; rel += "/.." {
 		name = filepath.Dir(name)
-		if cur != dir {
-			cur.Close()
-		}
-		cur = os.NewFile(uintptr(fd), name)
-		st, err := statDir(fd, "", unix.AT_EMPTY_PATH)
+		st, err := statDir(int(dir.Fd()), rel, 0)
 		if err != nil {
 			return &os.PathError{Op: "stat", Path: name, Err: err}
 		}
@@ -109,14 +124,35 @@ func (d *Dir) addYoungAncestors(dir *os.File, born int64) error {
 			return nil // added and walked from here already
 		}
 		d.youngWalked = append(d.youngWalked, st.key)
-		if !syncedSince(st.key, born) {
-			if err := d.syncs.add(cur, nil); err != nil {
+		if !syncedSince(st.key, born) && !d.syncsHave(st.key) {
+			fd, err := unix.Openat(int(dir.Fd()), rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return &os.PathError{Op: "open", Path: name, Err: err}
+			}
+			parent := os.NewFile(uintptr(fd), name)
+			err = d.syncs.add(parent, nil)
+			parent.Close()
+			if err != nil {
 				return err
 			}
 		}
 		born = st.born
 	}
 	return nil
+}
+
+// syncsHave reports whether the directory key is to be fsynced at the
+// commit already.
+func (d *Dir) syncsHave(key dirKey) bool {
+	if d.syncs.has(key) {
+		return true
+	}
+	for _, s := range d.shared {
+		if s.has(key) {
+			return true
+		}
+	}
+	return false
 }
 
 // dirSyncedAt maps a directory to the start (Unix seconds) of the last
