@@ -176,8 +176,13 @@ func BenchmarkDeliverYoung(b *testing.B) {
 			}
 			body := "Subject: b\n\n" + strings.Repeat("x", 4096) + "\n"
 			namer := NewNamer("mx.example.org")
-			syncs := 0
-			count := syncFunc(func(d *os.File) error { syncs++; return d.Sync() })
+			syncs, took := 0, time.Duration(0)
+			count := syncFunc(func(d *os.File) error {
+				start := time.Now()
+				err := d.Sync()
+				syncs, took = syncs+1, took+time.Since(start)
+				return err
+			})
 			for b.Loop() {
 				dirSyncedAt.Clear()
 				d, err := OpenOwn(root, home, os.Geteuid())
@@ -195,6 +200,7 @@ func BenchmarkDeliverYoung(b *testing.B) {
 				d.Close()
 			}
 			b.ReportMetric(float64(syncs)/float64(b.N), "dirfsyncs/op")
+			b.ReportMetric(float64(took.Microseconds())/float64(syncs), "µs/dirfsync")
 		})
 	}
 }
