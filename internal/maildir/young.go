@@ -113,8 +113,9 @@ func young(born int64) bool { return time.Now().Add(-youngWindow).Unix() < born 
 // directory below was born (syncedSince) is only stat'ed. The levels are
 // reached from dir as "..", "../..": never through a symbolic link.
 func (d *Dir) addYoungAncestors(dir *os.File, born int64) error {
-	name := dir.Name()
-	for rel := ".."; young(born) && name != "/"; rel += "/.." {
+	name := dir.Name() // for errors only: ".." is the real parent, the name may be a symlink's
+	// "/" is its own parent: youngWalked ends the walk there
+	for i, rel := 0, ".."; young(born) && i < maxDepth; i, rel = i+1, rel+"/.." {
 		name = filepath.Dir(name)
 		st, err := statDir(int(dir.Fd()), rel, 0)
 		if err != nil {
