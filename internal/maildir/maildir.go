@@ -38,7 +38,9 @@
 // users share (a domain's directory, see OpenOwn): those copy a setgid
 // parent's mode and group, as Dovecot does. The parent of each new
 // directory is fsynced so the new entry survives a crash: at the first
-// message's commit, after the file's fsync (pending.go).
+// message's commit, after the file's fsync (pending.go). A delivery into a
+// mailbox born minutes ago, maybe by another process that still owes those
+// fsyncs, makes them itself (young.go).
 //
 // Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
 // default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
