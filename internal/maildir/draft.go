@@ -157,6 +157,24 @@ func (d *Draft) Commit(info string, sync Syncer) (Written, error) {
 	if sync == nil {
 		sync = FsyncDir
 	}
+	dest, suffix, born, destSync := d.f.new, "", d.f.newBorn, sync
+	if info != "" {
+		destSync = FsyncDir
+		cur, err := d.f.curDir()
+		if err != nil {
+			d.Abort()
+			return Written{}, err
+		}
+		dest, suffix, born = cur, ":"+info, d.f.curBorn
+	}
+	// A destination born recently: the directories above it, which
+	// another process may have created and not yet synced (young.go).
+	if young(born) {
+		if err := d.f.dir.addYoungAncestors(dest, born); err != nil {
+			d.Abort()
+			return Written{}, err
+		}
+	}
 	// The directories a new mailbox or folder needed, after the file's
 	// fsync (which committed their creation on a journalling file
 	// system) and before the message is visible (pending.go).
@@ -164,23 +182,13 @@ func (d *Draft) Commit(info string, sync Syncer) (Written, error) {
 		d.Abort()
 		return Written{}, fmt.Errorf("maildir: fsync of a created directory: %w", err)
 	}
-	dest, suffix := d.f.new, ""
-	if info != "" {
-		sync = FsyncDir
-		cur, err := d.f.curDir()
-		if err != nil {
-			d.Abort()
-			return Written{}, err
-		}
-		dest, suffix = cur, ":"+info
-	}
 	final, err := d.f.moveTo(dest, d.n, d.base, d.size, suffix)
 	if err != nil {
 		d.Abort()
 		return Written{}, err
 	}
 	d.done = true
-	if err := sync.Sync(dest); err != nil {
+	if err := destSync.Sync(dest); err != nil {
 		// Not durable, so not delivered: take it back out so that a
 		// retry does not make a duplicate.
 		err = fmt.Errorf("maildir: fsync %s/: %w", filepath.Base(dest.Name()), err)

@@ -38,7 +38,9 @@
 // users share (a domain's directory, see OpenOwn): those copy a setgid
 // parent's mode and group, as Dovecot does. The parent of each new
 // directory is fsynced so the new entry survives a crash: at the first
-// message's commit, after the file's fsync (pending.go).
+// message's commit, after the file's fsync (pending.go). A delivery into a
+// mailbox born minutes ago, maybe by another process that still owes those
+// fsyncs, makes them itself (young.go).
 //
 // Folders (folder.go): Maildir++ (".a.b" with a maildirfolder file, the
 // default) or Dovecot's LAYOUT=fs ("a/b", each folder with its own cur new
@@ -91,6 +93,9 @@ type Dir struct {
 	inbox  *os.File    // INBOX= directory; nil: the root
 	syncs  *dirSyncs   // parents of the directories this Dir created
 	shared []*dirSyncs // another Dir's, for directories it created that this one uses
+	// youngWalked: directories whose parents are already in syncs
+	// because they are young (young.go)
+	youngWalked []dirKey
 }
 
 // Open opens the maildir at path, creating it and any missing parent
@@ -114,7 +119,7 @@ func OpenOwn(path, own string, uid int) (*Dir, error) {
 		return nil, err
 	}
 	d := &Dir{root: root, path: path, uid: uid, syncs: syncs}
-	if err := d.checkOwner(root); err != nil {
+	if _, err := d.checkOwner(root); err != nil {
 		root.Close()
 		return nil, err
 	}
@@ -181,7 +186,7 @@ func (d *Dir) UseInbox(path, own string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.checkOwner(f); err != nil {
+	if _, err := d.checkOwner(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -243,7 +248,7 @@ func (d *Dir) openLevel(parent *os.File, name string, create, last, marker bool)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := d.checkOwner(fd); err != nil {
+	if _, err := d.checkOwner(fd); err != nil {
 		fd.Close()
 		return nil, false, err
 	}
@@ -265,7 +270,7 @@ func checkFolderDir(dir string) error {
 func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
 	f := &Folder{dir: d, base: base, owned: owned, created: created}
 	var err error
-	if f.tmp, f.new, err = d.subdirs(base); err != nil {
+	if f.tmp, f.new, f.newBorn, err = d.subdirs(base); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -276,8 +281,8 @@ func (d *Dir) folderAt(base *os.File, owned, created bool) (*Folder, error) {
 // when one is missing (Dovecot and Courier create them lazily too). cur/
 // is only stat'ed: a delivery opens it only for a message with flags
 // (Folder.curDir), which saves an open, fstat, fcntl and close per
-// delivery.
-func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
+// delivery. newBorn is new/'s birth time (young.go).
+func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, newBorn int64, err error) {
 	var fds [2]*os.File
 	closeAll := func() {
 		for i, f := range fds {
@@ -306,28 +311,28 @@ func (d *Dir) subdirs(base *os.File) (tmp, nw *os.File, err error) {
 	}
 	for _, f := range fds {
 		if err == nil && f != nil {
-			err = d.checkOwner(f)
+			newBorn, err = d.checkOwner(f) // new/ last
 		}
 	}
 	if err != nil {
 		closeAll()
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return fds[0], fds[1], nil
+	return fds[0], fds[1], newBorn, nil
 }
 
 // checkSub checks, without opening it, what openSub and checkOwner would:
 // name below base is a directory (not a symlink) owned by the mailbox's
 // uid. A missing one is os.ErrNotExist.
 func (d *Dir) checkSub(base *os.File, name string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(int(base.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	st, err := statDir(int(base.Fd()), name, 0)
+	if err != nil {
 		return &os.PathError{Op: "stat", Path: filepath.Join(base.Name(), name), Err: err}
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+	if !st.isDir {
 		return fmt.Errorf("%w: %s/%s", ErrSymlink, base.Name(), name)
 	}
-	return d.checkStat(filepath.Join(base.Name(), name), &st)
+	return d.checkStat(filepath.Join(base.Name(), name), st)
 }
 
 // createFolder makes a folder's directory name below parent. A Maildir++
@@ -369,22 +374,24 @@ func (d *Dir) createFolder(parent *os.File, name string, last, marker bool) (*os
 	return fd, nil
 }
 
-func (d *Dir) checkOwner(f *os.File) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return err
+// checkOwner checks that the open directory f is owned by the mailbox's
+// uid; born is its birth time (young.go).
+func (d *Dir) checkOwner(f *os.File) (born int64, err error) {
+	st, err := statDir(int(f.Fd()), "", unix.AT_EMPTY_PATH)
+	if err != nil {
+		return 0, &os.PathError{Op: "stat", Path: f.Name(), Err: err}
 	}
-	return d.checkStat(f.Name(), &st)
+	return st.born, d.checkStat(f.Name(), st)
 }
 
 // checkStat is checkOwner's verdict on the directory name with st.
-func (d *Dir) checkStat(name string, st *unix.Stat_t) error {
-	if int(st.Uid) != d.uid {
-		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, name, st.Uid, d.uid)
+func (d *Dir) checkStat(name string, st dirStat) error {
+	if int(st.uid) != d.uid {
+		return fmt.Errorf("%w: %s is uid %d, want %d", ErrNotOwner, name, st.uid, d.uid)
 	}
 	// created by another delivery of this process and not yet durable:
 	// ours waits for (or makes) the same syncs
-	if s := pendingFor(dirKey{uint64(st.Dev), st.Ino}); s != nil && s != d.syncs && !slices.Contains(d.shared, s) {
+	if s := pendingFor(st.key); s != nil && s != d.syncs && !slices.Contains(d.shared, s) {
 		d.shared = append(d.shared, s)
 	}
 	return nil
@@ -397,6 +404,9 @@ type Folder struct {
 	owned         bool     // base is ours to close
 	created       bool     // Folder created it (for autosubscribe)
 	tmp, new, cur *os.File // cur: opened by curDir, for a message with flags
+	// birth times of new/ and cur/: when recent, the directories above
+	// may still be owed a sync by another process (young.go)
+	newBorn, curBorn int64
 }
 
 // curDir opens cur/ on first use.
@@ -408,11 +418,12 @@ func (f *Folder) curDir() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.dir.checkOwner(c); err != nil {
+	born, err := f.dir.checkOwner(c)
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	f.cur = c
+	f.cur, f.curBorn = c, born
 	return c, nil
 }
 

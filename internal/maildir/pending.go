@@ -4,6 +4,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,9 +28,10 @@ import (
 // would skip the syncs it does not know about. So every created directory
 // is registered in unsyncedDirs until its syncs are done, and a Dir that
 // opens a registered directory takes the creator's dirSyncs into its own
-// commit (checkOwner). Another process cannot see the registry: for it
-// the window between mkdir and the parent's fsync is as it was, only
-// longer (the message's write; see README "Reliability").
+// commit (checkOwner). Another process cannot see the registry: it
+// finds the mailbox young and syncs the directories above its new/ itself
+// (young.go), relying on the creator to have synced within
+// creatorSyncBound (the bound timer) what is older.
 
 // dirSyncs are directories to fsync before a message in a new mailbox is
 // acknowledged. Shared between Dirs through unsyncedDirs, hence the lock.
@@ -41,6 +43,10 @@ type dirSyncs struct {
 	done     bool       // every directory collected so far is fsynced
 	released bool       // the creator is gone; lastErr is final
 	lastErr  error
+	// bound, armed while created directories wait for their syncs,
+	// syncs them creatorSyncBound after the first mkdir if the commit
+	// has not: another process relies on that bound (young.go)
+	bound *time.Timer
 }
 
 // unsyncedDirs maps a created directory whose entry (or whose parent's
@@ -60,6 +66,9 @@ func (s *dirSyncs) add(parent *os.File, created *dirKey) error {
 	if created != nil {
 		s.keys = append(s.keys, *created)
 		unsyncedDirs.Store(*created, s)
+		if s.bound == nil && !s.released {
+			s.bound = time.AfterFunc(creatorSyncBound, s.syncLate)
+		}
 	}
 	s.done = false
 	pk := dirKey{uint64(st.Dev), st.Ino}
@@ -73,6 +82,23 @@ func (s *dirSyncs) add(parent *os.File, created *dirKey) error {
 	s.dirs = append(s.dirs, os.NewFile(uintptr(fd), parent.Name()))
 	s.dirKeys = append(s.dirKeys, pk)
 	return nil
+}
+
+// syncLate is the bound timer's: the commit has not come within
+// creatorSyncBound of a mkdir (a message still being received), so the
+// created directories are synced now.
+func (s *dirSyncs) syncLate() {
+	s.mu.Lock()
+	s.bound = nil // a directory created from here on arms it again
+	s.mu.Unlock()
+	s.flush(FsyncDir)
+}
+
+// has reports whether key is among the directories still to be fsynced.
+func (s *dirSyncs) has(key dirKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.dirKeys, key)
 }
 
 // createdAt is add for the directory name just made below parent.
@@ -105,10 +131,12 @@ func (s *dirSyncs) flush(sync Syncer) error {
 		syncDir = g.syncCreated
 	}
 	for len(s.dirs) > 0 {
+		start := time.Now().Unix()
 		if err := syncDir(s.dirs[0]); err != nil {
 			s.lastErr = err
 			return err
 		}
+		noteSynced(s.dirKeys[0], start)
 		s.dirs[0].Close()
 		s.dirs, s.dirKeys = s.dirs[1:], s.dirKeys[1:]
 	}
@@ -116,6 +144,10 @@ func (s *dirSyncs) flush(sync Syncer) error {
 		unsyncedDirs.CompareAndDelete(k, s)
 	}
 	s.keys, s.done, s.lastErr = nil, true, nil
+	if s.bound != nil {
+		s.bound.Stop()
+		s.bound = nil
+	}
 	return nil
 }
 
@@ -139,6 +171,10 @@ func (s *dirSyncs) release() {
 	}
 	s.keys = nil
 	s.released, s.lastErr = true, err
+	if s.bound != nil {
+		s.bound.Stop()
+		s.bound = nil
+	}
 }
 
 // pendingFor returns the dirSyncs that will make the directory with key

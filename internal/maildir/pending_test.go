@@ -32,21 +32,9 @@ func (r *syncRecorder) Sync(d *os.File) error {
 // that does not exist fsyncs the parent of every directory it created,
 // and does so before the message appears in new/; new/ itself last.
 func TestNewMailboxSyncedBeforeVisible(t *testing.T) {
+	setYoungWindow(t, 0) // the syncs of this process only: see young_test.go
 	mails, home, root := newMailboxPaths(t)
-	d, err := OpenOwn(root, home, os.Geteuid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	f, err := d.Folder("", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rec := &syncRecorder{newDir: filepath.Join(root, "new")}
-	if _, err := put(f, NewNamer("mx"), "", time.Time{}, rec, "Subject: x\n\nbody\n"); err != nil {
-		t.Fatal(err)
-	}
+	rec := putRecorded(t, root, home, "Subject: x\n\nbody\n")
 	// mails (u1 made in it), u1 (Maildir), Maildir (cur new tmp), then new/
 	want := []string{mails, home, root, rec.newDir}
 	if len(rec.synced) != len(want) {
@@ -73,6 +61,7 @@ func TestNewMailboxSyncedBeforeVisible(t *testing.T) {
 // not be acknowledged before the creator's directories are durable: its
 // commit syncs them.
 func TestSecondDeliveryTakesCreatorsSyncs(t *testing.T) {
+	setYoungWindow(t, 0) // the syncs of this process only: see young_test.go
 	mails, home, root := newMailboxPaths(t)
 	creator, err := OpenOwn(root, home, os.Geteuid())
 	if err != nil {

@@ -76,7 +76,7 @@ func (d *Dir) Subscribe(s Subscriptions, n Naming, p FolderPath) error {
 		if err := syncs.flush(FsyncDir); err != nil {
 			return err
 		}
-		if err := d.checkOwner(f); err != nil {
+		if _, err := d.checkOwner(f); err != nil {
 			return err
 		}
 		dir = f
