@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	gosieve "github.com/migadu/go-sieve"
@@ -23,24 +24,35 @@ type Script struct {
 	deps     []fileStamp // the script and every file it includes
 }
 
-// fileStamp identifies one version of a file for the cache.
+// fileStamp identifies one version of a file for the cache: the file
+// the path resolves to (device and inode: ManageSieve re-points
+// ~/.dovecot.sieve, an editor or ManageSieve's PUTSCRIPT replaces the
+// file by rename) and its content's version (mtime and size as
+// Pigeonhole's cache; ctime too, which no one can set back, for a
+// rewrite that keeps both). One stat(2) of the path: the kernel follows
+// the links, where walking every component (filepath.EvalSymlinks) to
+// name the target cost a syscall per component on every delivery.
 type fileStamp struct {
-	path   string
-	target string // the file path resolves to: ManageSieve re-points ~/.dovecot.sieve
-	mtime  time.Time
-	size   int64
+	path     string
+	dev, ino uint64
+	mtime    time.Time
+	ctime    time.Time
+	size     int64
 }
 
 func stamp(path string) (fileStamp, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(path, &st)
+		if err == nil {
+			break
+		}
+		if err != syscall.EINTR {
+			return fileStamp{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+		}
 	}
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	return fileStamp{path: path, target: target, mtime: st.ModTime(), size: st.Size()}, nil
+	return fileStamp{path: path, dev: uint64(st.Dev), ino: uint64(st.Ino), // widths differ by arch
+		mtime: time.Unix(st.Mtim.Unix()), ctime: time.Unix(st.Ctim.Unix()), size: st.Size}, nil
 }
 
 // cache holds compiled scripts by path; an entry is used while the script
