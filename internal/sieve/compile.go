@@ -64,15 +64,23 @@ type cache struct {
 
 func newCache() *cache { return &cache{m: map[string]*Script{}} }
 
-func (c *cache) get(key string) *Script {
+// get returns the entry for key if it is fresh; known, if not nil, is
+// the script's own stamp taken just before (deps[0]).
+func (c *cache) get(key string, known *fileStamp) *Script {
 	c.mu.Lock()
 	s := c.m[key]
 	c.mu.Unlock()
 	if s == nil {
 		return nil
 	}
-	for _, d := range s.deps {
-		now, err := stamp(d.path)
+	for i, d := range s.deps {
+		var now fileStamp
+		var err error
+		if i == 0 && known != nil {
+			now = *known
+		} else {
+			now, err = stamp(d.path)
+		}
 		if err != nil || now != d {
 			return nil
 		}
@@ -98,12 +106,21 @@ func (c *cache) put(key string, s *Script) {
 // personalDir and include :global in globalDir. A missing file is
 // reported with an error matching fs.ErrNotExist.
 func (e *Engine) CompileFile(path, personalDir, globalDir string) (*Script, error) {
+	return e.compileFile(path, personalDir, globalDir, nil)
+}
+
+// compileFile is CompileFile with path's stamp if the caller has just
+// taken it (nil: not).
+func (e *Engine) compileFile(path, personalDir, globalDir string, known *fileStamp) (*Script, error) {
 	key := path + "\x00" + personalDir + "\x00" + globalDir
-	if s := e.cache.get(key); s != nil {
+	if s := e.cache.get(key, known); s != nil {
 		return s, nil
 	}
-	st, err := stamp(path)
-	if err != nil {
+	var st fileStamp
+	var err error
+	if known != nil {
+		st = *known
+	} else if st, err = stamp(path); err != nil {
 		return nil, err
 	}
 	src, err := e.readScript(path)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	gosieve "github.com/migadu/go-sieve"
@@ -16,6 +15,7 @@ import (
 type step struct {
 	path   string
 	global bool
+	stamp  *fileStamp // the user's script's, taken to see that it exists: the cache check need not stat again
 }
 
 // sequence lists the scripts to run: before, the user's (or the default
@@ -25,8 +25,13 @@ func (s Scripts) sequence() []step {
 	for _, p := range s.Before {
 		out = append(out, step{path: p, global: true})
 	}
-	if s.User != "" && exists(s.User) {
-		out = append(out, step{path: s.User})
+	var user fileStamp
+	var err error
+	if s.User != "" {
+		user, err = stamp(s.User)
+	}
+	if s.User != "" && err == nil {
+		out = append(out, step{path: s.User, stamp: &user})
 	} else if s.Default != "" {
 		out = append(out, step{path: s.Default, global: true})
 	}
@@ -89,7 +94,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 
 // runOne compiles and runs one script.
 func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, plan *Plan) (*interp.RuntimeData, error) {
-	s, err := e.CompileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir)
+	s, err := e.compileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir, st.stamp)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && st.global {
 			return nil, fmt.Errorf("%w: %v", errNoScript, err)
@@ -238,9 +243,4 @@ func environment(in *Input) map[string]string {
 		env[strings.ToLower(k)] = v
 	}
 	return env
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
