@@ -57,9 +57,10 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 	plan := &Plan{}
 	var flags []string
 	keep := true
+	env := environment(in) // read-only for the scripts: one map for all of them
 	for _, st := range in.Scripts.sequence() {
 		marks := len(plan.marks)
-		d, err := e.runOne(ctx, in, st, flags, plan)
+		d, err := e.runOne(ctx, in, st, flags, env, plan)
 		if err != nil {
 			plan.marks = plan.marks[:marks] // a failed script's tests do not count
 			if parent := context.Cause(ctx); parent != nil && errors.Is(parent, context.Canceled) {
@@ -93,7 +94,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 }
 
 // runOne compiles and runs one script.
-func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, plan *Plan) (*interp.RuntimeData, error) {
+func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, env map[string]string, plan *Plan) (*interp.RuntimeData, error) {
 	s, err := e.compileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir, st.stamp)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && st.global {
@@ -103,7 +104,7 @@ func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string,
 	}
 	d := gosieve.NewRuntimeData(s.compiled, policy{}, in.Envelope, in.Message)
 	d.Flags = append([]string(nil), flags...)
-	d.Environment = environment(in)
+	d.Environment = env
 	if in.Duplicates != nil {
 		d.Duplicate = duplicateCheck{rec: in.Duplicates, plan: plan}
 	}
