@@ -56,7 +56,7 @@ func stamp(path string) (fileStamp, error) {
 }
 
 // cache holds compiled scripts by path; an entry is used while the script
-// and all its includes keep their modification time and size.
+// and all its includes are the same files (fileStamp) as when compiled.
 type cache struct {
 	mu sync.Mutex
 	m  map[string]*Script
