@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	gosieve "github.com/migadu/go-sieve"
@@ -23,28 +24,39 @@ type Script struct {
 	deps     []fileStamp // the script and every file it includes
 }
 
-// fileStamp identifies one version of a file for the cache.
+// fileStamp identifies one version of a file for the cache: the file
+// the path resolves to (device and inode: ManageSieve re-points
+// ~/.dovecot.sieve, an editor or ManageSieve's PUTSCRIPT replaces the
+// file by rename) and its content's version (mtime and size as
+// Pigeonhole's cache; ctime too, which no one can set back, for a
+// rewrite that keeps both). One stat(2) of the path: the kernel follows
+// the links, where walking every component (filepath.EvalSymlinks) to
+// name the target cost a syscall per component on every delivery.
 type fileStamp struct {
-	path   string
-	target string // the file path resolves to: ManageSieve re-points ~/.dovecot.sieve
-	mtime  time.Time
-	size   int64
+	path     string
+	dev, ino uint64
+	mtime    time.Time
+	ctime    time.Time
+	size     int64
 }
 
 func stamp(path string) (fileStamp, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(path, &st)
+		if err == nil {
+			break
+		}
+		if err != syscall.EINTR {
+			return fileStamp{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+		}
 	}
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	return fileStamp{path: path, target: target, mtime: st.ModTime(), size: st.Size()}, nil
+	return fileStamp{path: path, dev: uint64(st.Dev), ino: uint64(st.Ino), // widths differ by arch
+		mtime: time.Unix(st.Mtim.Unix()), ctime: time.Unix(st.Ctim.Unix()), size: st.Size}, nil
 }
 
 // cache holds compiled scripts by path; an entry is used while the script
-// and all its includes keep their modification time and size.
+// and all its includes are the same files (fileStamp) as when compiled.
 type cache struct {
 	mu sync.Mutex
 	m  map[string]*Script
@@ -52,15 +64,23 @@ type cache struct {
 
 func newCache() *cache { return &cache{m: map[string]*Script{}} }
 
-func (c *cache) get(key string) *Script {
+// get returns the entry for key if it is fresh; known, if not nil, is
+// the script's own stamp taken just before (deps[0]).
+func (c *cache) get(key string, known *fileStamp) *Script {
 	c.mu.Lock()
 	s := c.m[key]
 	c.mu.Unlock()
 	if s == nil {
 		return nil
 	}
-	for _, d := range s.deps {
-		now, err := stamp(d.path)
+	for i, d := range s.deps {
+		var now fileStamp
+		var err error
+		if i == 0 && known != nil {
+			now = *known
+		} else {
+			now, err = stamp(d.path)
+		}
 		if err != nil || now != d {
 			return nil
 		}
@@ -86,12 +106,21 @@ func (c *cache) put(key string, s *Script) {
 // personalDir and include :global in globalDir. A missing file is
 // reported with an error matching fs.ErrNotExist.
 func (e *Engine) CompileFile(path, personalDir, globalDir string) (*Script, error) {
+	return e.compileFile(path, personalDir, globalDir, nil)
+}
+
+// compileFile is CompileFile with path's stamp if the caller has just
+// taken it (nil: not).
+func (e *Engine) compileFile(path, personalDir, globalDir string, known *fileStamp) (*Script, error) {
 	key := path + "\x00" + personalDir + "\x00" + globalDir
-	if s := e.cache.get(key); s != nil {
+	if s := e.cache.get(key, known); s != nil {
 		return s, nil
 	}
-	st, err := stamp(path)
-	if err != nil {
+	var st fileStamp
+	var err error
+	if known != nil {
+		st = *known
+	} else if st, err = stamp(path); err != nil {
 		return nil, err
 	}
 	src, err := e.readScript(path)

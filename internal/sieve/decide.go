@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	gosieve "github.com/migadu/go-sieve"
@@ -16,6 +15,7 @@ import (
 type step struct {
 	path   string
 	global bool
+	stamp  *fileStamp // the user's script's, taken to see that it exists: the cache check need not stat again
 }
 
 // sequence lists the scripts to run: before, the user's (or the default
@@ -25,8 +25,13 @@ func (s Scripts) sequence() []step {
 	for _, p := range s.Before {
 		out = append(out, step{path: p, global: true})
 	}
-	if s.User != "" && exists(s.User) {
-		out = append(out, step{path: s.User})
+	var user fileStamp
+	var err error
+	if s.User != "" {
+		user, err = stamp(s.User)
+	}
+	if s.User != "" && err == nil {
+		out = append(out, step{path: s.User, stamp: &user})
 	} else if s.Default != "" {
 		out = append(out, step{path: s.Default, global: true})
 	}
@@ -52,9 +57,10 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 	plan := &Plan{}
 	var flags []string
 	keep := true
+	env := environment(in) // read-only for the scripts: one map for all of them
 	for _, st := range in.Scripts.sequence() {
 		marks := len(plan.marks)
-		d, err := e.runOne(ctx, in, st, flags, plan)
+		d, err := e.runOne(ctx, in, st, flags, env, plan)
 		if err != nil {
 			plan.marks = plan.marks[:marks] // a failed script's tests do not count
 			if parent := context.Cause(ctx); parent != nil && errors.Is(parent, context.Canceled) {
@@ -88,8 +94,8 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 }
 
 // runOne compiles and runs one script.
-func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, plan *Plan) (*interp.RuntimeData, error) {
-	s, err := e.CompileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir)
+func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, env map[string]string, plan *Plan) (*interp.RuntimeData, error) {
+	s, err := e.compileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir, st.stamp)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && st.global {
 			return nil, fmt.Errorf("%w: %v", errNoScript, err)
@@ -98,7 +104,7 @@ func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string,
 	}
 	d := gosieve.NewRuntimeData(s.compiled, policy{exists: in.MailboxExists}, in.Envelope, in.Message)
 	d.Flags = append([]string(nil), flags...)
-	d.Environment = environment(in)
+	d.Environment = env
 	if in.Duplicates != nil {
 		d.Duplicate = duplicateCheck{rec: in.Duplicates, plan: plan}
 	}
@@ -243,9 +249,4 @@ func environment(in *Input) map[string]string {
 		env[strings.ToLower(k)] = v
 	}
 	return env
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

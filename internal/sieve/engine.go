@@ -64,7 +64,7 @@ type Options struct {
 }
 
 // Engine compiles and runs Sieve scripts. It is safe for concurrent use;
-// compiled scripts are cached by path, modification time and size.
+// compiled scripts are cached by path and the file's identity and version (fileStamp).
 type Engine struct {
 	opts  Options
 	exts  []string

@@ -326,6 +326,39 @@ func TestCacheFollowsActiveSymlink(t *testing.T) {
 	}
 }
 
+// ManageSieve's PUTSCRIPT (and an editor) replaces the active script by
+// rename: the next delivery runs the new one even when it has the old
+// one's size and mtime (the cache compares the inode, and the ctime that
+// a rewrite in place cannot set back).
+func TestCacheSeesReplacedScript(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, "sieve"), 0o755)
+	script := writeScript(t, home, "sieve/roundcube.sieve", `require "fileinto"; fileinto "A";`)
+	same := time.Now().Add(-time.Hour)
+	os.Chtimes(script, same, same)
+	active := filepath.Join(home, ".dovecot.sieve")
+	os.Symlink("sieve/roundcube.sieve", active)
+	e := newEngine(t, Options{})
+	if got := actionLines(decide(t, e, Scripts{User: active}, "x@y.org", plainMsg)); got != `fileinto "A"` {
+		t.Fatalf("before: %q", got)
+	}
+	tmp := writeScript(t, home, "sieve/roundcube.sieve.tmp", `require "fileinto"; fileinto "B";`)
+	os.Chtimes(tmp, same, same)
+	if err := os.Rename(tmp, script); err != nil {
+		t.Fatal(err)
+	}
+	if got := actionLines(decide(t, e, Scripts{User: active}, "x@y.org", plainMsg)); got != `fileinto "B"` {
+		t.Fatalf("replaced by rename: %q", got)
+	}
+	if err := os.WriteFile(script, []byte(`require "fileinto"; fileinto "C";`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(script, same, same)
+	if got := actionLines(decide(t, e, Scripts{User: active}, "x@y.org", plainMsg)); got != `fileinto "C"` {
+		t.Fatalf("rewritten in place: %q", got)
+	}
+}
+
 // :detail splits on [mail] recipient_delimiter, as Pigeonhole on Dovecot's.
 func TestRecipientDelimiter(t *testing.T) {
 	defer func(old string) { interp.SubaddressSeparator = old }(interp.SubaddressSeparator)

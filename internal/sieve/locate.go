@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"maildeliver/internal/uservars"
 )
@@ -55,11 +56,44 @@ func expand(tmpl string, v uservars.Values) (string, error) {
 	if tmpl == "" {
 		return "", nil
 	}
-	t, err := uservars.Parse(tmpl, uservars.Path)
+	t, err := templates.parse(tmpl)
 	if err != nil {
 		return "", fmt.Errorf("sieve path %q: %w", tmpl, err)
 	}
 	return t.ExpandPath(v)
+}
+
+// templateCache keeps parsed path templates: Resolve runs for every
+// recipient with the same few [sieve] templates, which were parsed anew
+// each time. Bounded (a userdb sieve column can give one per user): past
+// maxTemplates it starts over.
+type templateCache struct {
+	mu sync.Mutex
+	m  map[string]*uservars.Template
+}
+
+const maxTemplates = 1024
+
+var templates = &templateCache{m: map[string]*uservars.Template{}}
+
+func (c *templateCache) parse(tmpl string) (*uservars.Template, error) {
+	c.mu.Lock()
+	t := c.m[tmpl]
+	c.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	t, err := uservars.Parse(tmpl, uservars.Path)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxTemplates {
+		c.m = make(map[string]*uservars.Template, maxTemplates)
+	}
+	c.m[tmpl] = t
+	c.mu.Unlock()
+	return t, nil
 }
 
 func expandList(tmpls []string, v uservars.Values) ([]string, error) {

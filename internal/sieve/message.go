@@ -21,7 +21,8 @@ import (
 type Message struct {
 	raw    []byte // the whole message (NewMessage); the header section (NewStreamMessage)
 	fields []field
-	body   int // offset of the body in raw
+	header string // raw's header section, once: HeaderGet's values are its substrings
+	body   int    // offset of the body in raw
 
 	openBody  func() (io.Reader, error) // nil: the body is raw[body:]
 	bodyBytes func() ([]byte, error)    // nil: BodyRaw reads openBody
@@ -34,6 +35,7 @@ type Message struct {
 type field struct {
 	name string // as written
 	raw  []byte // the whole field, "Name: value\r\n" with folding
+	off  int    // where raw starts in the message
 }
 
 // value is the field body: after the colon and leading blanks, without the
@@ -50,6 +52,7 @@ func (f field) value() string {
 func NewMessage(raw []byte) *Message {
 	m := &Message{raw: raw, size: int64(len(raw))}
 	m.fields, m.body = splitHeader(raw)
+	m.header = string(raw[:m.body])
 	return m
 }
 
@@ -61,6 +64,7 @@ func NewMessage(raw []byte) *Message {
 func NewStreamMessage(header []byte, openBody func() (io.Reader, error), bodyBytes func() ([]byte, error)) *Message {
 	m := &Message{raw: header, openBody: openBody, bodyBytes: bodyBytes, size: -1}
 	m.fields, m.body = splitHeader(header)
+	m.header = string(header[:m.body])
 	return m
 }
 
@@ -73,7 +77,7 @@ func (m *Message) ReleaseBody() { m.bodyRaw = nil }
 // that is neither a field nor a continuation ends the header, as in
 // Dovecot's message parser.
 func splitHeader(raw []byte) ([]field, int) {
-	var fields []field
+	fields := make([]field, 0, 32) // a typical header section's fields, in one allocation
 	off := 0
 	for off < len(raw) {
 		end := bytes.IndexByte(raw[off:], '\n')
@@ -96,18 +100,21 @@ func splitHeader(raw []byte) ([]field, int) {
 		if colon <= 0 || len(bytes.TrimRight(line[:colon], " \t")) == 0 {
 			return fields, off
 		}
-		fields = append(fields, field{name: string(bytes.TrimRight(line[:colon], " \t")), raw: line})
+		fields = append(fields, field{name: string(bytes.TrimRight(line[:colon], " \t")), raw: line, off: off})
 		off = end
 	}
 	return fields, off
 }
 
-// HeaderGet implements go-sieve's interp.Message.
+// HeaderGet implements go-sieve's interp.Message. The values are field.value's,
+// cut from m.header: a filter set asks for the same fields in many tests,
+// which each converted the bytes again.
 func (m *Message) HeaderGet(key string) ([]string, error) {
 	var out []string
 	for _, f := range m.fields {
 		if strings.EqualFold(f.name, key) {
-			out = append(out, f.value())
+			v := m.header[f.off+len(f.name)+1 : f.off+len(f.raw)]
+			out = append(out, strings.TrimRight(strings.TrimLeft(v, " \t"), "\r\n"))
 		}
 	}
 	return out, nil

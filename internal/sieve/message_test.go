@@ -44,3 +44,24 @@ func TestStreamMessage(t *testing.T) {
 		}
 	}
 }
+
+// HeaderGet's values (cut from the header string) are the fields' values
+// as edits.go reads them: folded, CRLF or LF, blanks before the colon,
+// an empty value, the last field without a line end.
+func TestHeaderGetValues(t *testing.T) {
+	for _, raw := range []string{
+		"From: a@example.net\r\nSubject: one\r\n two\r\n\tthree\r\nX-Empty:\r\nX-Blank :  spaced \r\n\r\nbody\r\n",
+		"From: a@example.net\nSubject:\tfolded\n more\nTo: b@example.org",
+	} {
+		m := NewMessage([]byte(raw))
+		for _, f := range m.fields {
+			got, _ := m.HeaderGet(strings.ToUpper(f.name))
+			if len(got) != 1 || got[0] != f.value() {
+				t.Errorf("%q: HeaderGet %q, value %q", f.name, got, f.value())
+			}
+		}
+		if len(m.fields) < 3 {
+			t.Errorf("%q: %d fields", raw, len(m.fields))
+		}
+	}
+}

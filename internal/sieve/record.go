@@ -190,6 +190,10 @@ type mark struct {
 	period time.Duration
 }
 
+// Tested reports whether the scripts ran a duplicate test: only then has
+// Commit something to record.
+func (p *Plan) Tested() bool { return len(p.marks) > 0 }
+
 // Commit records the duplicate ids this plan tested, once the message was
 // delivered. A nil record or no ids is a no-op.
 func (p *Plan) Commit(rec *Record) error {

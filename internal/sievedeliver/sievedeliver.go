@@ -283,7 +283,8 @@ func (d *Decider) mapPlan(t *delivery.Target, id string, in *sieve.Input, m *raw
 	if failed {
 		out = append(out, delivery.Note{Key: "sieve", Value: "error"})
 	}
-	if in.Duplicates != nil {
+	if in.Duplicates != nil && plan.Tested() {
+		// Only then: the identity switch to write nothing cost every delivery.
 		out = append(out, delivery.After{What: "sieve duplicate record",
 			Do: func(context.Context) error {
 				return privilege.Run(t.UID, t.GID, func() error { return plan.Commit(in.Duplicates) })

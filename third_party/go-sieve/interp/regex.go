@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"rsc.io/binaryregexp"
@@ -93,12 +94,16 @@ func CompileSafeRegex(pattern string, limits RegexLimits) (*SafeRegexMatcher, er
 	if len(pattern) > limits.MaxPatternLength {
 		return nil, fmt.Errorf("regex pattern too long: %d > %d", len(pattern), limits.MaxPatternLength)
 	}
+	if find := compiledRegexes.get(pattern, false); find != nil {
+		return &SafeRegexMatcher{find: find, pattern: pattern, limits: limits}, nil
+	}
 	// regexp.Compile is linear in the (bounded) pattern length and rejects
 	// programs that would expand too large, so it is self-limiting here.
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("regex compile error: %w", err)
 	}
+	compiledRegexes.put(pattern, false, re.FindStringSubmatch)
 	return &SafeRegexMatcher{find: re.FindStringSubmatch, pattern: pattern, limits: limits}, nil
 }
 
@@ -109,11 +114,51 @@ func compileSafeBinaryRegex(pattern string, limits RegexLimits) (*SafeRegexMatch
 	if len(pattern) > limits.MaxPatternLength {
 		return nil, fmt.Errorf("regex pattern too long: %d > %d", len(pattern), limits.MaxPatternLength)
 	}
+	if find := compiledRegexes.get(pattern, true); find != nil {
+		return &SafeRegexMatcher{find: find, pattern: pattern, limits: limits}, nil
+	}
 	re, err := binaryregexp.Compile(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("regex compile error: %w", err)
 	}
+	compiledRegexes.put(pattern, true, re.FindStringSubmatch)
 	return &SafeRegexMatcher{find: re.FindStringSubmatch, pattern: pattern, limits: limits}, nil
+}
+
+// regexCache keeps compiled patterns across tests and executions
+// (maildeliver patch): :regex keys and :matches keys with variables, and
+// the keys of a test run at run time, were compiled again on every test
+// of every message, the largest part of a filter set's run time. A
+// compiled Regexp is safe for concurrent use. Bounded: past
+// maxCachedRegexes entries (keys built from message content can be many)
+// it starts over.
+type regexCache struct {
+	mu sync.Mutex
+	m  map[regexKey]findSubmatchFunc
+}
+
+type regexKey struct {
+	pattern string
+	octet   bool // binaryregexp, not regexp
+}
+
+const maxCachedRegexes = 4096
+
+var compiledRegexes = &regexCache{m: map[regexKey]findSubmatchFunc{}}
+
+func (c *regexCache) get(pattern string, octet bool) findSubmatchFunc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[regexKey{pattern, octet}]
+}
+
+func (c *regexCache) put(pattern string, octet bool, find findSubmatchFunc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedRegexes {
+		c.m = make(map[regexKey]findSubmatchFunc, maxCachedRegexes)
+	}
+	c.m[regexKey{pattern, octet}] = find
 }
 
 // FindSubmatch runs the matcher against input with input truncation and a

@@ -81,6 +81,8 @@ type RuntimeData struct {
 	included map[string]bool
 	// actionCount counts actions against Options.MaxActions.
 	actionCount int
+	// addressCache holds the address header values already parsed.
+	addressCache map[string]*parsedAddressValue
 
 	// vnd.dovecot.testsuit state
 	testName        string

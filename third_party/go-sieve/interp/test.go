@@ -10,14 +10,17 @@ import (
 )
 
 // stripRFC2822Comments removes RFC 2822 comments (text in parentheses) from address strings
-// This allows parsing addresses like "tss(no spam)@fi.iki" -> "tss@fi.iki"
+// This handles the common case; full RFC 2822 comment parsing (nesting, quoting) is not done.
+// The expression is compiled once (maildeliver patch: it was compiled on every call), and a
+// value without "(" skips it.
 func stripRFC2822Comments(addr string) string {
-	// Simple regex to remove text in parentheses
-	// This is a basic implementation - RFC 2822 comment parsing is complex
-	// but this handles the common case in the test
-	commentRegex := regexp.MustCompile(`\([^)]*\)`)
-	return strings.TrimSpace(commentRegex.ReplaceAllString(addr, ""))
+	if !strings.Contains(addr, "(") {
+		return strings.TrimSpace(addr)
+	}
+	return strings.TrimSpace(rfc2822Comment.ReplaceAllString(addr, ""))
 }
+
+var rfc2822Comment = regexp.MustCompile(`\([^)]*\)`)
 
 type Test interface {
 	Check(ctx context.Context, d *RuntimeData) (bool, error)
@@ -109,16 +112,10 @@ func (a AddressTest) Check(ctx context.Context, d *RuntimeData) (bool, error) {
 		}
 
 		for _, value := range values {
-			// Strip RFC 2822 comments before parsing
-			cleanValue := stripRFC2822Comments(value)
+			parsed := d.parsedAddresses(value)
+			cleanValue := parsed.clean
 
-			// Check for invalid angle bracket usage (bare angle brackets without display name)
-			// Pattern like "<email@domain.com>" without preceding display name is invalid
-			trimmed := strings.TrimSpace(cleanValue)
-			hasBareAngleBrackets := strings.HasPrefix(trimmed, "<") && strings.HasSuffix(trimmed, ">") &&
-				strings.Count(trimmed, "<") == 1 && strings.Count(trimmed, ">") == 1
-
-			if hasBareAngleBrackets {
+			if parsed.bare {
 				// Bare angle brackets are invalid for address parsing, but for :all we can match literally
 				if a.isCount() {
 					// For count mode, invalid addresses don't count
@@ -136,7 +133,7 @@ func (a AddressTest) Check(ctx context.Context, d *RuntimeData) (bool, error) {
 				continue
 			}
 
-			addrList, err := mail.ParseAddressList(cleanValue)
+			addrList, err := parsed.list, parsed.err
 			if err != nil {
 				// If parsing fails, try matching against the literal header value
 				if a.isCount() {
@@ -383,4 +380,38 @@ func (s SizeTest) Check(_ context.Context, d *RuntimeData) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// parsedAddressValue is one address header value as the address test
+// reads it: comments stripped, then either bare angle brackets (matched
+// literally) or the parsed address list.
+type parsedAddressValue struct {
+	clean string
+	bare  bool
+	list  []*mail.Address
+	err   error
+}
+
+// parsedAddresses parses value once per execution (maildeliver patch): a
+// filter set tests From in many rules, and each test parsed it again
+// (comment stripping and net/mail's parser were most of an address
+// test's cost). Keyed by the value, so header edits are seen.
+func (d *RuntimeData) parsedAddresses(value string) *parsedAddressValue {
+	if p, ok := d.addressCache[value]; ok {
+		return p
+	}
+	p := &parsedAddressValue{clean: stripRFC2822Comments(value)}
+	// Check for invalid angle bracket usage (bare angle brackets without display name)
+	// Pattern like "<email@domain.com>" without preceding display name is invalid
+	trimmed := p.clean
+	p.bare = strings.HasPrefix(trimmed, "<") && strings.HasSuffix(trimmed, ">") &&
+		strings.Count(trimmed, "<") == 1 && strings.Count(trimmed, ">") == 1
+	if !p.bare {
+		p.list, p.err = mail.ParseAddressList(p.clean)
+	}
+	if d.addressCache == nil {
+		d.addressCache = map[string]*parsedAddressValue{}
+	}
+	d.addressCache[value] = p
+	return p
 }

@@ -134,13 +134,9 @@ func testString(ctx context.Context, comparator Comparator, match Match, rel Rel
 	case ComparatorASCIICaseMap:
 		switch match {
 		case MatchContains:
-			value = toLowerASCII(value)
-			key = toLowerASCII(key)
-			return strings.Contains(value, key), nil, nil
+			return containsFoldASCII(value, key), nil, nil
 		case MatchIs:
-			value = toLowerASCII(value)
-			key = toLowerASCII(key)
-			return value == key, nil, nil
+			return equalFoldASCII(value, key), nil, nil
 		case MatchMatches:
 			return matchOctet(ctx, key, value, true)
 		case MatchRegex:
@@ -242,6 +238,44 @@ func testAddress(ctx context.Context, d *RuntimeData, matcher matcherTest, part 
 		return false, err
 	}
 	return ok, nil
+}
+
+// equalFoldASCII is toLowerASCII(a) == toLowerASCII(b) without the
+// copies (maildeliver patch: a filter set's :is and :contains tests
+// lower-cased every header value and key again for each comparison).
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII is strings.Contains(toLowerASCII(s), toLowerASCII(sub))
+// without the copies.
+func containsFoldASCII(s, sub string) bool {
+	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	first := lowerASCII(sub[0])
+	for i := 0; i+n <= len(s); i++ {
+		if lowerASCII(s[i]) == first && equalFoldASCII(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func toLowerASCII(s string) string {
