@@ -41,10 +41,10 @@ setup_roles() {
     # one setup each way: the redirected copy's envelope sender is the redirecting user (pg)
     # or the original sender (sqlite, Pigeonhole's default)
     if [[ $SETUP == pg ]]; then SIEVE_REDIRECT_FROM=recipient; fi
-    # sqlite's lmtp route: sendmail_path, as root (lmtpd). deliver (pipe route) runs as the
-    # mailbox uid, and Postfix's set-gid postdrop takes another instance's configuration
+    # sqlite's lmtp route: sendmail_path, which lmtpd runs as the mailbox owner (as
+    # Pigeonhole does); Postfix's set-gid postdrop takes another instance's configuration
     # (-C) from a non-root user only when the system's main.cf lists it in
-    # alternate_config_directories, which the suite leaves alone
+    # alternate_config_directories (sieve_allow_instance)
     if [[ $SETUP == sqlite ]]; then SIEVE_SENDMAIL_ON=lmtp; fi
     ;;
   my002)

@@ -20,6 +20,7 @@ sieve_configure() {
   [[ $SIEVE != off ]] || return 0
   if [[ $ROUTE == "$SIEVE_SENDMAIL_ON" ]]; then
     SIEVE_SUBMISSION_HOST="" SIEVE_SENDMAIL_PATH="/usr/sbin/sendmail -C $PF_CONF"
+    sieve_allow_instance || return 1
   else
     SIEVE_SUBMISSION_HOST=127.0.0.1:$PF_PORT SIEVE_SENDMAIL_PATH=/usr/sbin/sendmail
   fi
@@ -28,6 +29,25 @@ sieve_configure() {
   render "$E2E/conf/sieve/before.d/10-spam.sieve" "$SIEVE_GLOBAL/before.d/10-spam.sieve"
   chmod 0644 "$SIEVE_GLOBAL/before.d/10-spam.sieve"
   { echo; render "$E2E/conf/sieve/maildeliver.toml" -; } >>"$MD_CONF"
+}
+
+# sieve_allow_instance: sendmail_path runs as the mailbox owner (as Pigeonhole's does
+# inside dovecot-lda/lmtp), and Postfix lets a user other than root pick another
+# instance's configuration (-C) only when the default main.cf lists it in
+# alternate_config_directories. This machine's Postfix has no main.cf ("No
+# configuration"): one is written for the run, naming this combination's instance, and
+# removed at exit; an administrator's own main.cf is never changed (then it must list it).
+SIEVE_MAINCF_MARK="# written by the maildeliver e2e suite for sendmail -C, removed at its exit"
+sieve_allow_instance() {
+  local cf=/etc/postfix/main.cf
+  if [[ ! -e $cf ]] || [[ $(head -n1 "$cf") == "$SIEVE_MAINCF_MARK" ]]; then
+    [[ -e $cf ]] || on_exit "[[ \$(head -n1 $cf) == '$SIEVE_MAINCF_MARK' ]] && rm -f $cf"
+    printf '%s\nalternate_config_directories = %s\n' "$SIEVE_MAINCF_MARK" "$PF_CONF" >"$cf"
+    return 0
+  fi
+  postconf -c /etc/postfix -h alternate_config_directories | tr ', ' '\n\n' | grep -qxF "$PF_CONF" && return 0
+  log "FAIL: $cf does not list $PF_CONF in alternate_config_directories: sendmail -C as a mailbox user cannot use it"
+  return 1
 }
 
 # sieve_users: the users' scripts where Pigeonhole's ManageSieve leaves them, in the home
