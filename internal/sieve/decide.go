@@ -58,9 +58,10 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 	var flags []string
 	keep := true
 	env := environment(in) // read-only for the scripts: one map for all of them
+	msg := in.Message // as the next script sees it: with the earlier scripts' header edits
 	for _, st := range in.Scripts.sequence() {
 		marks := len(plan.marks)
-		d, err := e.runOne(ctx, in, st, flags, env, plan)
+		d, err := e.runOne(ctx, in, msg, st, flags, env, plan)
 		if err != nil {
 			plan.marks = plan.marks[:marks] // a failed script's tests do not count
 			if parent := context.Cause(ctx); parent != nil && errors.Is(parent, context.Canceled) {
@@ -77,7 +78,10 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 			break
 		}
 		e.collect(plan, in, d, len(plan.Edits))
-		plan.Edits = append(plan.Edits, convertEdits(d.HeaderEdits)...)
+		if len(d.HeaderEdits) > 0 {
+			plan.Edits = append(plan.Edits, convertEdits(d.HeaderEdits)...)
+			msg = in.Message.withEdits(plan.Edits)
+		}
 		flags = d.Flags
 		// An explicit keep replaces the implicit one (Pigeonhole prints
 		// "Implicit keep: (none)" after keep) but lets the next script run.
@@ -94,7 +98,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 }
 
 // runOne compiles and runs one script.
-func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string, env map[string]string, plan *Plan) (*interp.RuntimeData, error) {
+func (e *Engine) runOne(ctx context.Context, in *Input, msg *Message, st step, flags []string, env map[string]string, plan *Plan) (*interp.RuntimeData, error) {
 	s, err := e.compileFile(st.path, in.Scripts.PersonalDir, in.Scripts.GlobalDir, st.stamp)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && st.global {
@@ -102,7 +106,7 @@ func (e *Engine) runOne(ctx context.Context, in *Input, st step, flags []string,
 		}
 		return nil, err
 	}
-	d := gosieve.NewRuntimeData(s.compiled, policy{exists: in.MailboxExists}, in.Envelope, in.Message)
+	d := gosieve.NewRuntimeData(s.compiled, policy{exists: in.MailboxExists}, in.Envelope, msg)
 	d.Flags = append([]string(nil), flags...)
 	d.Environment = env
 	if in.Duplicates != nil {

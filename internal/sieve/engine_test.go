@@ -399,3 +399,30 @@ fileinto :copy "two";`)}, "a@b.org", plainMsg)
 		t.Errorf("edits per action %v, want %v", got, want)
 	}
 }
+
+// A later script of the sequence sees the earlier ones' header edits, as
+// in Pigeonhole (checked with sieve-test -s): a before script's addheader
+// is there for the user's tests, its deleteheader is gone, and the
+// stored copy carries both.
+func TestBeforeEditsVisible(t *testing.T) {
+	dir := t.TempDir()
+	e := newEngine(t, Options{})
+	before := writeScript(t, dir, "b.sieve", `require ["editheader"];
+addheader "X-Spam-Tag" "yes";
+deleteheader "Subject";`)
+	user := writeScript(t, dir, "u.sieve", `require ["fileinto"];
+if header :is "X-Spam-Tag" "yes" { fileinto "Tagged"; }
+if exists "Subject" { fileinto "HasSubject"; }`)
+	p := decide(t, e, Scripts{Before: []string{before}, User: user}, "a@b.org", plainMsg)
+	var got []string
+	for _, a := range p.Actions {
+		got = append(got, a.String())
+	}
+	if strings.Join(got, ",") != `fileinto "Tagged"` {
+		t.Fatalf("actions %q, want the before script's edits seen by the user's tests", got)
+	}
+	stored := string(ApplyEdits([]byte(plainMsg), p.EditsFor(p.Actions[0])))
+	if !strings.Contains(stored, "X-Spam-Tag: yes") || strings.Contains(stored, "Subject:") {
+		t.Errorf("stored copy:\n%s", stored)
+	}
+}

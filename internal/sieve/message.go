@@ -68,6 +68,28 @@ func NewStreamMessage(header []byte, openBody func() (io.Reader, error), bodyByt
 	return m
 }
 
+// withEdits is the message as a later script of the sequence sees it
+// after the earlier ones' header edits (Pigeonhole runs each script of a
+// sieve_before/user/sieve_after sequence on the message as edited so far):
+// the edited header before the same body, which is not read or copied.
+func (m *Message) withEdits(edits []HeaderEdit) *Message {
+	if len(edits) == 0 {
+		return m
+	}
+	header := ApplyEdits(m.raw[:m.body], edits)
+	openBody, bodyBytes := m.openBody, m.bodyBytes
+	if openBody == nil { // NewMessage: the body is in raw
+		body := m.raw[m.body:]
+		openBody = func() (io.Reader, error) { return bytes.NewReader(body), nil }
+		bodyBytes = func() ([]byte, error) { return body, nil }
+	}
+	e := NewStreamMessage(header, openBody, bodyBytes)
+	if m.size >= 0 {
+		e.size = int64(len(header)) + m.size - int64(m.body)
+	}
+	return e
+}
+
 // ReleaseBody drops this Message's hold on the body BodyRaw returned (the
 // Message may live on in a plan's vacation reply, which needs only the
 // header).
