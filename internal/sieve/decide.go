@@ -58,7 +58,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*Plan, error) {
 	var flags []string
 	keep := true
 	env := environment(in) // read-only for the scripts: one map for all of them
-	msg := in.Message // as the next script sees it: with the earlier scripts' header edits
+	msg := in.Message      // as the next script sees it: with the earlier scripts' header edits
 	for _, st := range in.Scripts.sequence() {
 		marks := len(plan.marks)
 		d, err := e.runOne(ctx, in, msg, st, flags, env, plan)
