@@ -10,6 +10,9 @@ package connset
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -73,6 +76,34 @@ func (s *Set) AddListener(l net.Listener) (remove func(), ok bool) {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}, true
+}
+
+// Accept accepts the next connection on l. An accept error that
+// persists (EMFILE, ENFILE) is logged and retried with a pause growing
+// from 5 ms to 1 s, as net/http does; Shutdown ends the wait. It returns
+// nil, nil once Shutdown has started, and an error when someone else
+// closed l. name prefixes the log line and the error.
+func (s *Set) Accept(l net.Listener, log *slog.Logger, name string) (net.Conn, error) {
+	var pause time.Duration
+	for {
+		nc, err := l.Accept()
+		if err == nil {
+			return nc, nil
+		}
+		if s.Closing() {
+			return nil, nil
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return nil, fmt.Errorf("%s: accept: %w", name, err)
+		}
+		pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+		log.Warn(name+": accept failed", slog.String("error", err.Error()), slog.Duration("retry_in", pause))
+		select {
+		case <-time.After(pause):
+		case <-s.done:
+			return nil, nil
+		}
+	}
 }
 
 // Track registers an accepted connection whose handler is about to

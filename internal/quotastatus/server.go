@@ -96,7 +96,6 @@ func (s *Server) Serve(l net.Listener) error {
 		return nil
 	}
 	defer remove()
-	var pause time.Duration
 	for {
 		// At the limit, stop accepting: clients wait in the listen queue.
 		select {
@@ -104,25 +103,11 @@ func (s *Server) Serve(l net.Listener) error {
 		case <-s.conns.Done():
 			return nil
 		}
-		nc, err := l.Accept()
-		if err != nil {
+		nc, err := s.conns.Accept(l, s.log, "quota status")
+		if nc == nil {
 			<-s.slots
-			if s.conns.Closing() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("quotastatus: accept: %w", err)
-			}
-			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-			s.log.Warn("quota status: accept failed", slog.String("error", err.Error()), slog.Duration("retry_in", pause))
-			select {
-			case <-time.After(pause):
-			case <-s.conns.Done():
-				return nil
-			}
-			continue
+			return err
 		}
-		pause = 0
 		c := s.conns.Track(nc)
 		if c == nil {
 			nc.Close()

@@ -93,27 +93,11 @@ func (s *Server) Serve(l net.Listener) error {
 		return nil
 	}
 	defer remove()
-	var pause time.Duration
 	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.conns.Closing() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("userdbsock: accept: %w", err)
-			}
-			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-			s.log.Warn("userdb socket: accept failed", slog.String("error", err.Error()),
-				slog.Duration("retry_in", pause))
-			select {
-			case <-time.After(pause):
-			case <-s.conns.Done():
-				return nil
-			}
-			continue
+		nc, err := s.conns.Accept(l, s.log, "userdb socket")
+		if nc == nil {
+			return err
 		}
-		pause = 0
 		// At the limit, say so at once rather than leave the client in the
 		// listen queue behind clients that keep every slot busy: deliver
 		// then asks the SQL userdb itself (issue 17 item 8).
