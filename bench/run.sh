@@ -107,6 +107,7 @@ PGBIN=$(pgbin)
 stop_stale
 rm -rf "$W"
 mkdir -p "$W/logs" "$W/lda"
+cg_make dovecot && cg_make ours || say "no cpuacct control group: Dovecot's CPU per delivery is not measured, lmtpd's from its own ticks"
 touch "$W/.mdbench"
 chmod 0755 "$W" "$W/lda"
 trap teardown EXIT

@@ -17,6 +17,15 @@
 // none both fsyncs; those rows are not durable and only show what the
 // syncs cost.
 //
+// -sync syncfs and syncfs2 measure cross-directory group commit: instead
+// of each delivery's fsync of its new/, one syncfs(2) of the whole file
+// system that started after the rename covers every delivery waiting for
+// it, in any directory (syncfs: the file still fsynced on its own; syncfs2:
+// no fsync at all, a shared syncfs before the rename for the data and one
+// after it for the name). Both are durable; whether they are cheaper than
+// the per-delivery fsyncs that the journal already batches is what the
+// rows say.
+//
 // Output: one CSV row per run, in bench/run.sh's runs.csv format (no
 // header unless -header):
 //
@@ -59,7 +68,7 @@ func main() {
 	sizes := flag.String("size", "4k,100k", "comma-separated message sizes (suffix k or m: powers of 1024)")
 	concs := flag.String("c", "1,8,32", "comma-separated numbers of concurrent deliverers")
 	modes := flag.String("mode", "spread,same", "comma-separated: spread (a maildir per deliverer) | same (one maildir)")
-	syncs := flag.String("sync", "full", "comma-separated: full (file + new/) | file (file only) | none")
+	syncs := flag.String("sync", "full", "comma-separated: full (file + new/) | syncfs (file, then one syncfs shared by all deliverers) | syncfs2 (shared syncfs before and after the rename, no fsync) | file (file only) | none")
 	n := flag.Int("n", 2000, "deliveries per run (rounded down to a multiple of the concurrency)")
 	reps := flag.Int("reps", 3, "runs per configuration")
 	header := flag.Bool("header", false, "print the CSV header first")
@@ -69,7 +78,7 @@ func main() {
 	}
 	var cfgs []config
 	for _, sy := range split(*syncs) {
-		if sy != "full" && sy != "file" && sy != "none" {
+		if sy != "full" && sy != "file" && sy != "none" && sy != "syncfs" && sy != "syncfs2" {
 			fail(fmt.Errorf("bad -sync %q", sy))
 		}
 		for _, sz := range split(*sizes) {
@@ -199,7 +208,12 @@ func deliver(md maildir, msg []byte, syncMode, pid string) error {
 		}
 		p = p[w:]
 	}
-	if syncMode != "none" {
+	if syncMode == "syncfs2" {
+		if err := fsGroup.wait(md.new); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("syncfs: %w", err)
+		}
+	} else if syncMode != "none" {
 		if err := unix.Fsync(fd); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("fsync file: %w", err)
@@ -212,12 +226,55 @@ func deliver(md maildir, msg []byte, syncMode, pid string) error {
 	if err := unix.Renameat2(md.tmp, name, md.new, final, unix.RENAME_NOREPLACE); err != nil {
 		return fmt.Errorf("rename into new/: %w", err)
 	}
-	if syncMode == "full" {
+	switch syncMode {
+	case "full":
 		if err := unix.Fsync(md.new); err != nil {
 			return fmt.Errorf("fsync new/: %w", err)
 		}
+	case "syncfs", "syncfs2":
+		if err := fsGroup.wait(md.new); err != nil {
+			return fmt.Errorf("syncfs: %w", err)
+		}
 	}
 	return nil
+}
+
+// syncGroup shares syncfs(2) calls between deliverers: wait returns once
+// a syncfs that started after wait was called has finished, so one call
+// covers every rename made before it, in any directory.
+type syncGroup struct {
+	mu            sync.Mutex
+	cond          *sync.Cond
+	started, done uint64
+	running       bool
+	err           error
+}
+
+var fsGroup = func() *syncGroup { g := &syncGroup{}; g.cond = sync.NewCond(&g.mu); return g }()
+
+func (g *syncGroup) wait(fd int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	target := g.started + 1
+	for g.done < target {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		gen := g.started
+		g.mu.Unlock()
+		err := unix.Syncfs(fd)
+		g.mu.Lock()
+		g.running = false
+		g.done = gen
+		if err != nil {
+			g.err = err
+		}
+		g.cond.Broadcast()
+	}
+	return g.err
 }
 
 // runOnce runs one configuration once and returns the elapsed seconds.

@@ -149,6 +149,59 @@ proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/d
 ticks_us_per() { # ticks0 ticks1 units
   awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN { if (a != "" && b != "" && n > 0) printf "%.0f", (b - a) * 1e6 / hz / n }'
 }
+# A side's CPU (dovecot: master, lmtp, auth, stats... processes that come
+# and go; ours: lmtpd and what it starts) from a cpuacct control group of
+# its own, in nanoseconds. cgroup v1 (cpuacct.usage) or v2 (cpu.stat
+# usage_usec); empty when neither can be made, and then lmtpd's own ticks
+# stand in for ours and Dovecot's CPU is not measured.
+cg_dir() { # side
+  if [ -d /sys/fs/cgroup/cpuacct ] && [ -w /sys/fs/cgroup/cpuacct ]; then
+    echo "/sys/fs/cgroup/cpuacct/mdbench-$1"
+  elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    echo "/sys/fs/cgroup/mdbench-$1"
+  fi
+}
+cg_make() { # side: creates the group (empty) or says why not
+  local d
+  d=$(cg_dir "$1")
+  [ -n "$d" ] || return 1
+  [ -d "$d" ] || mkdir "$d" 2>/dev/null || return 1
+}
+# cg_enter side: puts the calling shell ($BASHPID) into the side's group;
+# what it execs and forks stays there.
+cg_enter() { local d; d=$(cg_dir "$1") && [ -d "$d" ] && echo "$BASHPID" >"$d/cgroup.procs" 2>/dev/null; }
+cg_ns() { # side
+  local d
+  d=$(cg_dir "$1")
+  # a group nobody entered (cg_enter failed) would read as zero CPU
+  # (control files have no size: read one)
+  [ -n "$d" ] && [ -n "$(head -c 1 "$d/cgroup.procs" 2>/dev/null)" ] || return 0
+  if [ -f "$d/cpuacct.usage" ]; then
+    cat "$d/cpuacct.usage"
+  elif [ -f "$d/cpu.stat" ]; then
+    awk '$1 == "usage_usec" { print $2 * 1000 }' "$d/cpu.stat"
+  fi
+}
+ns_us_per() { # ns0 ns1 units
+  awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (a != "" && b != "" && n > 0) printf "%.0f", (b - a) / 1e3 / n }'
+}
+# side_cpu side: a reading for side_cpu_us_per, "ns:N" from the side's
+# group or "ticks:N" from lmtpd (ours without a group), empty for none.
+side_cpu() {
+  local v
+  v=$(cg_ns "$1")
+  if [ -n "$v" ]; then
+    echo "ns:$v"
+  elif [ "$1" = ours ] && lmtpd_alive; then
+    echo "ticks:$(proc_ticks "$LMTPD_PID")"
+  fi
+}
+side_cpu_us_per() { # reading0 reading1 units
+  case "$1|$2" in
+  ns:*\|ns:*) ns_us_per "${1#ns:}" "${2#ns:}" "$3" ;;
+  ticks:*\|ticks:*) ticks_us_per "${1#ticks:}" "${2#ticks:}" "$3" ;;
+  esac
+}
 # Sums the children's CPU (the second line of bash's times, "0m1.234s
 # 0m0.567s") that pipe workers left in FILES, in microseconds per unit.
 times_us_per() { # units files...

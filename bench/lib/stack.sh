@@ -158,7 +158,7 @@ EOF
   chmod 0644 "$DC_CONF"
   touch "$DC/dovecot.log" "$DC/info.log"
   chown "$VUID:$VGID" "$DC/dovecot.log" "$DC/info.log"
-  dovecot -c "$DC_CONF" </dev/null >>"$W/logs/dovecot-start.log" 2>&1 || die "dovecot did not start: $(cat "$W/logs/dovecot-start.log")"
+  (cg_enter dovecot; exec dovecot -c "$DC_CONF") </dev/null >>"$W/logs/dovecot-start.log" 2>&1 || die "dovecot did not start: $(cat "$W/logs/dovecot-start.log")"
   local i
   for i in $(seq 100); do [ -S "$DC_SOCK" ] && break; sleep 0.1; done
   [ -S "$DC_SOCK" ] || die "dovecot LMTP socket missing; see $DC/dovecot.log"
@@ -213,7 +213,7 @@ start_lmtpd() {
   local cmd=("$BIN/lmtpd" -c "$MD_CONF") i
   [ "$LMTPD_USER" = root ] || cmd=(setpriv --reuid="$VUID" --regid="$VGID" --clear-groups -- "${cmd[@]}")
   rm -f "$MD_SOCK"
-  "${cmd[@]}" </dev/null >>"$W/logs/lmtpd.out" 2>&1 &
+  (cg_enter ours; exec "${cmd[@]}") </dev/null >>"$W/logs/lmtpd.out" 2>&1 &
   LMTPD_PID=$!
   echo "$LMTPD_PID" >"$W/lmtpd.pid"
   for i in $(seq 100); do
@@ -385,6 +385,7 @@ teardown() {
   if [ -n "${PGBIN:-}" ] && [ -f "$PGDATA/postmaster.pid" ]; then
     su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $PGDATA -m fast -w stop" >/dev/null 2>&1 || true
   fi
+  rmdir "$(cg_dir dovecot)" "$(cg_dir ours)" 2>/dev/null # only once empty
   if [ "${KEEP_WORK:-0}" = 1 ]; then
     say "work dir kept: $W"
   elif [ -f "$W/.mdbench" ]; then

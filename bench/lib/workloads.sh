@@ -31,15 +31,15 @@ lmtp_run() { # side size S R mode variant M rep g0
   for g in "${groups[@]}"; do
     for lp in $(rcpt_locals $((g % 10)) "$R"); do dirs+=("$(new_dir "$tree" "$lp@d$((g / 10)).example")"); done
   done
-  local err=$W/logs/lmtp-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0="" k1=""
+  local err=$W/logs/lmtp-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0 k1
   sync
   before=$($count "${dirs[@]}")
   if [ "$side" = ours ] && lmtpd_alive; then
     rss0=$(proc_kb "$LMTPD_PID" VmRSS)
     reset_hwm "$LMTPD_PID"
-    k0=$(proc_ticks "$LMTPD_PID")
   fi
   PIDS=()
+  k0=$(side_cpu "$side")
   c0=$(cpu_jiffies)
   t0=$EPOCHREALTIME
   if [ "$mode" = same ]; then
@@ -56,9 +56,9 @@ lmtp_run() { # side size S R mode variant M rep g0
   wait_pids || rc=$?
   t1=$EPOCHREALTIME
   c1=$(cpu_jiffies)
+  k1=$(side_cpu "$side")
   if [ "$side" = ours ] && lmtpd_alive; then
     hwm=$(proc_kb "$LMTPD_PID" VmHWM)
-    k1=$(proc_ticks "$LMTPD_PID")
   fi
   after=$($count "${dirs[@]}")
   local ok=1 want=$((M * R))
@@ -66,10 +66,11 @@ lmtp_run() { # side size S R mode variant M rep g0
     ok=0
     say "$side lmtp $size s=$S r=$R $mode $variant: want $want new files, got $((after - before)); smtp-source exit $rc (see $err)"
   fi
-  # CPU: the machine's busy share, and lmtpd's own CPU per delivery (Dovecot's
-  # work is spread over lmtp, auth and stats processes that come and go)
+  # CPU: the machine's busy share, and each side's CPU per delivery from its
+  # control group (Dovecot: every process of the instance, lmtp, auth,
+  # stats...; ours: lmtpd), or lmtpd's own ticks without one
   record lmtp "$side" "$size" "$S" "$R" "$mode" "$variant" "$rep" "$M" "$want" "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm" \
-    "$(busy_pct "$c0" "$c1")" "$(ticks_us_per "$k0" "$k1" "$want")"
+    "$(busy_pct "$c0" "$c1")" "$(side_cpu_us_per "$k0" "$k1" "$want")"
 }
 
 # LMTP_ROWS: lines "size sessions rcpts mode variant".
@@ -98,7 +99,7 @@ lmtp_phase() {
 # new/ of exactly those mailboxes grew by M and lmtpload exited 0.
 lmtpload_run() { # side size S mode M rep rcptfile
   local side=$1 size=$2 S=$3 mode=$4 M=$5 rep=$6 rcpts=$7
-  local tree sock dirs=() err=$W/logs/lmtpload-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0="" k1="" rc=0
+  local tree sock dirs=() err=$W/logs/lmtpload-$side.err before after rss0="" hwm="" t0 t1 c0 c1 k0 k1 rc=0
   tree=$(tree_of "$side") sock=$(sock_of "$side")
   mapfile -t dirs < <(new_dirs_of "$tree" "$rcpts")
   sync
@@ -106,16 +107,16 @@ lmtpload_run() { # side size S mode M rep rcptfile
   if [ "$side" = ours ] && lmtpd_alive; then
     rss0=$(proc_kb "$LMTPD_PID" VmRSS)
     reset_hwm "$LMTPD_PID"
-    k0=$(proc_ticks "$LMTPD_PID")
   fi
+  k0=$(side_cpu "$side")
   c0=$(cpu_jiffies)
   t0=$EPOCHREALTIME
   timeout "$RUN_TIMEOUT" "$BIN/lmtpload" -s "$S" -F "$MSGS/msg-$size.eml" -f "$SENDER" -rcpts "$rcpts" "unix:$sock" 2>>"$err" || rc=$?
   t1=$EPOCHREALTIME
   c1=$(cpu_jiffies)
+  k1=$(side_cpu "$side")
   if [ "$side" = ours ] && lmtpd_alive; then
     hwm=$(proc_kb "$LMTPD_PID" VmHWM)
-    k1=$(proc_ticks "$LMTPD_PID")
   fi
   after=$(count_files "${dirs[@]}")
   local ok=1
@@ -124,7 +125,7 @@ lmtpload_run() { # side size S mode M rep rcptfile
     say "$side lmtpload $size s=$S $mode: want $M new files, got $((after - before)); lmtpload exit $rc (see $err)"
   fi
   record lmtp "$side" "$size" "$S" 1 "$mode" keepalive "$rep" "$M" "$M" "$(elapsed "$t0" "$t1")" "$ok" "$rss0" "$hwm" \
-    "$(busy_pct "$c0" "$c1")" "$(ticks_us_per "$k0" "$k1" "$M")"
+    "$(busy_pct "$c0" "$c1")" "$(side_cpu_us_per "$k0" "$k1" "$M")"
 }
 
 # COLD_LMTP_ROWS: lines "size sessions newpct" (100: every message to a

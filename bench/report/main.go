@@ -22,8 +22,10 @@
 //	rss0_kb lmtpd's VmRSS before the run (ours only; the kernel's peak was reset to it)
 //	hwm_kb  lmtpd's VmHWM after the run, i.e. its peak RSS during the run
 //	busy_pct the machine's CPU busy share during the run (optional)
-//	cpu_us  CPU microseconds per delivery of the agent: lmtpd's own (lmtp),
-//	        the agent processes' (lda, floor), fsynclimit's (fsync) (optional)
+//	cpu_us  CPU microseconds per delivery of the agent: each side's control
+//	        group in lmtp (every process of the Dovecot instance; lmtpd),
+//	        lmtpd's own ticks where there is no group; the agent processes'
+//	        (lda, floor), fsynclimit's (fsync) (optional)
 //
 // Medians are over the runs marked ok; a configuration with a failed run
 // says so in the table.
@@ -292,9 +294,9 @@ func write(w io.Writer, runs []run) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "cold: every message to a mailbox that did not exist (its delivery creates it; Dovecot its index files too); mixed10: every tenth message, the others to existing mailboxes. Both sent by bench/lmtpload over kept sessions, each message to its own recipient (smtp-source cannot).")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "CPU busy: the machine's (2 vCPUs: load generator, agent, PostgreSQL) during dovecot's / lmtpd's runs. lmtpd CPU: its own user+system time per delivery.")
+		fmt.Fprintln(w, "CPU busy: the machine's (2 vCPUs: load generator, agent, PostgreSQL) during dovecot's / lmtpd's runs. CPU/delivery: user+system time per delivery of the Dovecot instance (master, lmtp, auth, stats... from its control group) / of lmtpd; PostgreSQL's is in neither.")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lmtp | lmtpd | ours/dovecot | disk ceiling | lmtpd peak RSS | CPU busy d / o | lmtpd CPU/delivery |")
+		fmt.Fprintln(w, "| workload | msgs/run | dovecot-lmtp | lmtpd | ours/dovecot | disk ceiling | lmtpd peak RSS | CPU busy d / o | CPU/delivery d / o |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		for _, g := range gs {
 			d, o := summarize(g.sides["dovecot"]), summarize(g.sides["ours"])
@@ -305,9 +307,9 @@ func write(w io.Writer, runs []run) {
 			case "keepalive+sieve":
 				label += " keepalive (-d), **Sieve**"
 			}
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n", label, max(d.msgsPerRun, o.msgsPerRun),
 				rate(d, g.rcpts), rate(o, g.rcpts), ratio(o, d), ceiling(runs, g.size, g.conc, g.mode), mib(o.peakKB),
-				pct(d), pct(o), cpuMS(o))
+				pct(d), pct(o), cpuMS(d), cpuMS(o))
 		}
 		fmt.Fprintln(w)
 	}
