@@ -252,6 +252,16 @@ func judgeInjected(r *row, e *env, md string, step string, run straceResult, sub
 	deferred := run.code == 75 && (strings.HasPrefix(run.out, "4.") || lineLost) && st.files == 0 && tmp == 0
 	onMailbox := strings.Contains(hit, e.home)
 	onLog := strings.Contains(hit, e.log)
+	// strace's when=N counts per thread, so one run can fail the log and
+	// another call too (the userdb's open, say): a deferral is then that
+	// other fault's right answer. The Go runtime's probe of the huge page
+	// size ignores its error and justifies nothing.
+	offLog := false
+	for _, l := range strings.Split(strings.TrimSpace(hit), "\n") {
+		if l != "" && !strings.Contains(l, e.log) && !strings.Contains(l, "/sys/kernel/mm/transparent_hugepage/") {
+			offLog = true
+		}
+	}
 	bad := func(why string) {
 		r.count("bad", 1)
 		r.fail("%s: %s: exit %d %q, %d in new/, %d in tmp/; injected: %s", step, why, run.code, strings.TrimSpace(run.out), st.files, tmp, strings.TrimSpace(hit))
@@ -272,8 +282,10 @@ func judgeInjected(r *row, e *env, md string, step string, run straceResult, sub
 		bad("fault on the mailbox must defer cleanly")
 	case onLog && delivered:
 		r.count("log fault, delivered", 1)
-	case onLog:
+	case onLog && !offLog:
 		bad("a logging fault must not stop the delivery (issue 15 #8)")
+	case onLog && deferred:
+		r.count("log and elsewhere, deferred clean", 1)
 	case delivered:
 		r.count("elsewhere, delivered", 1)
 	case deferred:
